@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+import path from 'node:path';
+import { loadConfig } from './config.js';
+import { SpoolError } from './errors.js';
+import { ImageLedger } from './ledger/images.js';
+import { openLedger } from './ledger/open.js';
+import { createLogger } from './log.js';
+
+const USAGE = `usage: image-spool <command>
+  serve            run the gateway (configuration from environment variables; see README)
+  status [--json]  backlog summary read straight from $SPOOL_DIR/ledger.db (safe while the service runs)`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command = 'serve', ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return serve();
+    case 'status':
+      return status(rest.includes('--json'));
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return 0;
+    default:
+      console.error(`unknown command ${JSON.stringify(command)}\n${USAGE}`);
+      return 2;
+  }
+}
+
+async function serve(): Promise<number> {
+  const config = loadConfig();
+  const log = createLogger(config.logLevel);
+  const { startService } = await import('./main.js');
+  const service = await startService(config, log);
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      log.warn({ signal }, 'second signal: exiting now; unfinished uploads resume at next start');
+      process.exit(1);
+    }
+    log.info({ signal }, 'shutting down');
+    service.stop().then(() => process.exit(0), (err: unknown) => {
+      log.error({ err }, 'shutdown failed');
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return new Promise<number>(() => undefined); // runs until a signal
+}
+
+function status(json: boolean): number {
+  const config = loadConfig();
+  const db = openLedger(path.join(config.spoolDir, 'ledger.db'), { readonly: true });
+  try {
+    const summary = new ImageLedger(db).summary();
+    if (json) console.log(JSON.stringify(summary));
+    else {
+      console.log(`queued ${summary.queued}  uploading ${summary.uploading}  uploaded ${summary.uploaded}  dead ${summary.dead}`);
+      console.log(`backlog ${(summary.backlog_bytes / 1e6).toFixed(1)} MB, oldest waiting since ${summary.oldest_queued_at ?? '-'}`);
+    }
+    return 0;
+  } finally {
+    db.close();
+  }
+}
+
+// File fsyncs run on libuv's pool (4 threads by default); with 150 concurrent ingests fsyncs would queue
+// behind each other. Must be set before the pool starts, i.e. before any async fs call.
+process.env['UV_THREADPOOL_SIZE'] ??= '16';
+
+main(process.argv.slice(2)).then((code) => {
+  if (code !== 0) process.exitCode = code;
+}, (err: unknown) => {
+  if (err instanceof SpoolError) console.error(`image-spool: ${err.code}: ${err.message}`);
+  else console.error('image-spool: fatal:', err);
+  process.exit(1);
+});

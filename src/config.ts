@@ -1,0 +1,139 @@
+import path from 'node:path';
+import { parseRate, RateParseError, type BytesPerSecond } from './throttle/rate.js';
+import { SpoolError } from './errors.js';
+
+/** The only reader of process.env. Everything downstream receives this frozen object. */
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly spoolDir: string;
+  readonly logLevel: string;
+  readonly s3: S3Settings;
+  /** Set when no S3_BUCKET is configured: an embedded S3-compatible server is started instead. */
+  readonly localS3: { readonly port: number; readonly dataDir: string } | null;
+  readonly uploadBwlimit: BytesPerSecond;
+  /** Largest burst the shared bucket allows, in milliseconds of the current rate. */
+  readonly uploadBurstMs: number;
+  readonly uploadConcurrency: number;
+  readonly uploadStallTimeoutMs: number;
+  readonly maxAttempts: number;
+  readonly retryBaseMs: number;
+  readonly retryMaxMs: number;
+  readonly maxImageBytes: number;
+  readonly keepUploadedFiles: boolean;
+  readonly shutdownGraceMs: number;
+}
+
+export interface S3Settings {
+  readonly bucket: string;
+  readonly endpoint: string | undefined;
+  readonly region: string;
+  readonly prefix: string;
+  readonly forcePathStyle: boolean;
+  /** Explicit credentials are used only for the embedded server; real S3 uses the SDK's default chain. */
+  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string } | undefined;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export const LOCAL_S3_BUCKET = 'images';
+
+export function loadConfig(env: Env = process.env): Config {
+  const r = new EnvReader(env);
+  const spoolDir = path.resolve(r.string('SPOOL_DIR', './spool'));
+  const bucket = r.optional('S3_BUCKET');
+  const endpoint = r.optional('S3_ENDPOINT');
+  const localPort = r.int('LOCAL_S3_PORT', 4568, 1, 65535);
+  // Read every variable even when unused here, so a typo fails startup instead of waiting for the day it matters.
+  const forcePathStyle = r.bool('S3_FORCE_PATH_STYLE', endpoint !== undefined);
+  const localS3 = bucket === undefined ? { port: localPort, dataDir: path.join(spoolDir, 'local-s3') } : null;
+  const s3: S3Settings = {
+    bucket: bucket ?? LOCAL_S3_BUCKET,
+    endpoint: localS3 ? `http://127.0.0.1:${localS3.port}` : endpoint,
+    region: r.string('S3_REGION', 'us-east-1'),
+    prefix: r.prefix('S3_PREFIX'),
+    forcePathStyle: localS3 ? true : forcePathStyle,
+    credentials: localS3 ? { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } : undefined,
+  };
+  const config: Config = {
+    port: r.int('PORT', 4000, 0, 65535),
+    host: r.string('HOST', '0.0.0.0'),
+    spoolDir,
+    logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    s3,
+    localS3,
+    uploadBwlimit: r.rate('UPLOAD_BWLIMIT', '100Mbit'),
+    uploadBurstMs: r.int('UPLOAD_BURST_MS', 10, 1, 1000),
+    uploadConcurrency: r.int('UPLOAD_CONCURRENCY', 4, 1, 256),
+    uploadStallTimeoutMs: r.int('UPLOAD_STALL_TIMEOUT_MS', 30_000, 100, 3_600_000),
+    maxAttempts: r.int('MAX_ATTEMPTS', 10, 1, 1_000_000),
+    retryBaseMs: r.int('RETRY_BASE_MS', 1000, 1, 3_600_000),
+    retryMaxMs: r.int('RETRY_MAX_MS', 300_000, 1, 86_400_000),
+    maxImageBytes: r.int('MAX_IMAGE_BYTES', 50_000_000, 1, 5_000_000_000),
+    keepUploadedFiles: r.bool('KEEP_UPLOADED_FILES', false),
+    shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 5000, 0, 600_000),
+  };
+  return Object.freeze(config);
+}
+
+class EnvReader {
+  constructor(private readonly env: Env) {}
+
+  optional(name: string): string | undefined {
+    const v = this.env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  }
+
+  string(name: string, fallback: string): string {
+    return this.optional(name) ?? fallback;
+  }
+
+  int(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.optional(name);
+    if (raw === undefined) return fallback;
+    const value = /^-?\d+$/.test(raw) ? Number(raw) : NaN;
+    if (!Number.isSafeInteger(value) || value < min || value > max) {
+      throw invalid(name, raw, `expected an integer from ${min} to ${max}`);
+    }
+    return value;
+  }
+
+  bool(name: string, fallback: boolean): boolean {
+    const raw = this.optional(name)?.toLowerCase();
+    if (raw === undefined) return fallback;
+    if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+    if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+    throw invalid(name, raw, 'expected true or false');
+  }
+
+  oneOf<T extends string>(name: string, fallback: T, allowed: readonly T[]): T {
+    const raw = this.optional(name);
+    if (raw === undefined) return fallback;
+    if (!(allowed as readonly string[]).includes(raw)) throw invalid(name, raw, `expected one of ${allowed.join(', ')}`);
+    return raw as T;
+  }
+
+  rate(name: string, fallback: string): BytesPerSecond {
+    const raw = this.string(name, fallback);
+    try {
+      return parseRate(raw);
+    } catch (err) {
+      if (err instanceof RateParseError) throw invalid(name, raw, err.message);
+      throw err;
+    }
+  }
+
+  /** An S3 key prefix: no leading slash, and a trailing slash added so keys read as folders. */
+  prefix(name: string): string {
+    const raw = this.optional(name);
+    if (raw === undefined) return '';
+    if (raw.startsWith('/') || raw.includes('//') || /[\x00-\x1f\\]/.test(raw)) {
+      throw invalid(name, raw, 'expected a relative key prefix such as "site-a/cameras/"');
+    }
+    return raw.endsWith('/') ? raw : `${raw}/`;
+  }
+}
+
+function invalid(name: string, value: string, reason: string): SpoolError {
+  return new SpoolError('config_invalid', `invalid ${name}=${JSON.stringify(value)}: ${reason}`);
+}

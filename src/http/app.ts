@@ -1,0 +1,42 @@
+import { randomUUID } from 'node:crypto';
+import { Hono } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { SpoolError } from '../errors.js';
+import type { ImageLedger } from '../ledger/images.js';
+import type { Db } from '../ledger/open.js';
+import type { Logger } from '../log.js';
+import type { AppEnv } from './env.js';
+import { healthHandler } from './health.js';
+import { imageStatusHandler } from './images.js';
+import { ingestHandler, type IngestDeps } from './ingest.js';
+
+export interface AppDeps extends IngestDeps {
+  db: Db;
+  ledger: ImageLedger;
+  log: Logger;
+}
+
+export function createApp(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.use(async function accessLog(c, next) {
+    const started = performance.now();
+    const requestId = c.req.header('x-request-id') ?? randomUUID();
+    c.set('requestId', requestId);
+    await next();
+    c.header('X-Request-Id', requestId);
+    deps.log.info({ req_id: requestId, method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) }, 'request');
+  });
+  app.post('/image', ingestHandler(deps));
+  app.get('/images/:id/status', imageStatusHandler(deps.ledger));
+  app.get('/healthz', healthHandler(deps.db));
+  app.notFound((c) => c.json(new SpoolError('not_found', `no route ${c.req.method} ${c.req.path}`).toJSON(), 404));
+  // The one place an error becomes a response: a stable code, the right status, and a log line.
+  app.onError((err, c) => {
+    const spoolError = err instanceof SpoolError ? err : new SpoolError('internal', 'internal error', { cause: err });
+    const level = spoolError.status >= 500 && spoolError.code !== 'shutting_down' ? 'error' : 'warn';
+    deps.log[level]({ req_id: c.get('requestId'), code: spoolError.code, err: err.message, path: c.req.path }, 'request failed');
+    for (const [name, value] of Object.entries(spoolError.headers)) c.header(name, value);
+    return c.json(spoolError.toJSON(), spoolError.status as ContentfulStatusCode);
+  });
+  return app;
+}

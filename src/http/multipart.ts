@@ -1,0 +1,144 @@
+import type { IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
+import busboy from 'busboy';
+import { SpoolError } from '../errors.js';
+import type { SpooledFile, SpoolStore } from '../spool/store.js';
+
+export const DEVICE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Plain-field images are buffered by busboy, so they are only accepted while small. */
+const MAX_FIELD_IMAGE_BYTES = 1024 * 1024;
+
+export interface ReceivedUpload {
+  deviceId: string;
+  file: SpooledFile;
+}
+
+/**
+ * Parses `multipart/form-data` straight off the Node request with busboy (Hono's parseBody would buffer
+ * whole files) and streams the `image` part into the spool. Resolves once the file is fsynced under its
+ * temporary name; on any failure the temporary file is gone and the error says why.
+ */
+export function receiveMultipart(req: IncomingMessage, store: SpoolStore, id: string, maxImageBytes: number): Promise<ReceivedUpload> {
+  return new Promise<ReceivedUpload>((resolve, reject) => {
+    let parser: busboy.Busboy;
+    try {
+      parser = busboy({
+        headers: req.headers,
+        // latin1 maps every byte to one char, so an image sent as a plain field round-trips exactly.
+        defCharset: 'latin1',
+        limits: { files: 1, fields: 20, parts: 40, fieldSize: MAX_FIELD_IMAGE_BYTES, fileSize: maxImageBytes + 1 },
+      });
+    } catch (err) {
+      reject(new SpoolError('unsupported_media_type', 'expected multipart/form-data with a boundary', { cause: err }));
+      return;
+    }
+    new UploadAssembly(req, parser, store, id, resolve, reject).run();
+  });
+}
+
+class UploadAssembly {
+  private deviceId: string | undefined;
+  private writing: Promise<SpooledFile> | null = null;
+  private source: Readable | null = null;
+  private failed = false;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly parser: busboy.Busboy,
+    private readonly store: SpoolStore,
+    private readonly id: string,
+    private readonly resolve: (u: ReceivedUpload) => void,
+    private readonly reject: (err: unknown) => void,
+  ) {}
+
+  run(): void {
+    this.parser.on('field', (name, value, info) => this.onField(name, value, info.valueTruncated));
+    this.parser.on('file', (name, stream) => this.onFile(name, stream));
+    this.parser.on('filesLimit', () => this.fail(new SpoolError('too_many_images', 'send exactly one image part per request')));
+    this.parser.on('error', (err) => this.fail(new SpoolError('invalid_request', `malformed multipart body: ${(err as Error).message}`, { cause: err })));
+    this.parser.on('close', () => void this.finish());
+    this.req.on('aborted', () => this.fail(new SpoolError('invalid_request', 'client closed the connection before the upload finished')));
+    this.req.pipe(this.parser);
+  }
+
+  private onField(name: string, value: string, truncated: boolean): void {
+    if (name === 'device_id') {
+      this.deviceId = value;
+      // Fail fast: do not spool a 4 MB body for a device id we will refuse anyway.
+      if (!DEVICE_ID_PATTERN.test(value)) this.fail(invalidDeviceId(value));
+    } else if (name === 'image') {
+      if (truncated) {
+        this.fail(new SpoolError('image_too_large', `an image sent as a plain form field is limited to ${MAX_FIELD_IMAGE_BYTES} bytes; send it as a file part`));
+        return;
+      }
+      this.startWrite(Readable.from([Buffer.from(value, 'latin1')]));
+    }
+  }
+
+  private onFile(name: string, stream: Readable): void {
+    if (name !== 'image') {
+      stream.resume(); // unknown file parts are ignored, not buffered
+      return;
+    }
+    stream.on('limit', () => stream.destroy(new SpoolError('image_too_large', 'image exceeds MAX_IMAGE_BYTES')));
+    this.startWrite(stream);
+  }
+
+  private startWrite(source: Readable): void {
+    if (this.failed) {
+      source.resume(); // the answer is already decided: never start a file for a refused request
+      return;
+    }
+    if (this.writing) {
+      source.resume();
+      this.fail(new SpoolError('too_many_images', 'send exactly one image part per request'));
+      return;
+    }
+    this.source = source;
+    this.writing = this.store.receive(this.id, source);
+    // Failures surface in finish(); fail early too so the client is not kept sending a doomed body.
+    this.writing.catch((err: unknown) => this.fail(err));
+  }
+
+  private async finish(): Promise<void> {
+    if (this.failed) return;
+    if (!this.writing) {
+      this.fail(new SpoolError('missing_image', 'the form has no "image" part'));
+      return;
+    }
+    let file: SpooledFile;
+    try {
+      file = await this.writing;
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    if (this.failed) return;
+    if (this.deviceId === undefined) {
+      await this.store.discard(file.tmpPath);
+      this.fail(new SpoolError('missing_device_id', 'the form has no "device_id" field'));
+      return;
+    }
+    this.resolve({ deviceId: this.deviceId, file });
+  }
+
+  /** The first failure wins; the temporary file is removed once its writer has stopped. */
+  private fail(err: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.req.unpipe(this.parser);
+    // Keep reading (and discarding) so the client sees our answer instead of a stalled upload.
+    this.req.resume();
+    // An unfinished part will never end now that the parser is unpiped: stop its writer, which unlinks.
+    // No error argument: a finished stream has no 'error' listener left, and an emitted error would crash.
+    this.source?.destroy();
+    const writing = this.writing;
+    const cleanup = writing ? writing.then((f) => this.store.discard(f.tmpPath), () => undefined) : Promise.resolve();
+    void cleanup.finally(() => this.reject(err));
+  }
+}
+
+function invalidDeviceId(value: string): SpoolError {
+  return new SpoolError('invalid_device_id', `device_id ${JSON.stringify(value.slice(0, 80))} must match ${DEVICE_ID_PATTERN.source}`);
+}

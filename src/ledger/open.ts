@@ -1,0 +1,25 @@
+import Database from 'better-sqlite3';
+import { SpoolError } from '../errors.js';
+
+export type Db = Database.Database;
+
+/**
+ * Opens the ledger with the settings durability depends on, and proves they took effect.
+ * better-sqlite3's bundled SQLite defaults WAL connections to synchronous=NORMAL, which does not fsync
+ * each commit: an acknowledged row could vanish on power loss. FULL (2) fsyncs the WAL on every commit.
+ */
+export function openLedger(file: string, options: { readonly?: boolean } = {}): Db {
+  const db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+  db.pragma('busy_timeout = 5000');
+  if (options.readonly) return db;
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('foreign_keys = ON');
+  const journal = db.pragma('journal_mode', { simple: true });
+  const sync = db.pragma('synchronous', { simple: true });
+  if (journal !== 'wal' || sync !== 2) {
+    db.close();
+    throw new SpoolError('ledger_unavailable', `ledger ${file} opened with journal_mode=${String(journal)} synchronous=${String(sync)}, need wal/2 (FULL)`);
+  }
+  return db;
+}

@@ -1,0 +1,30 @@
+export const IMAGE_STATES = ['queued', 'uploading', 'uploaded', 'dead'] as const;
+export type ImageState = (typeof IMAGE_STATES)[number];
+
+/** A row of `images`, as stored. */
+export interface ImageRow {
+  id: string;
+  device_id: string;
+  sha256: string;
+  bytes: number;
+  content_type: string;
+  path: string;
+  s3_key: string;
+  state: ImageState;
+  attempts: number;
+  next_attempt_at: string;
+  last_error: string | null;
+  received_at: string;
+  claimed_at: string | null;
+  uploaded_at: string | null;
+}
+
+export type NewImage = Pick<ImageRow, 'id' | 'device_id' | 'sha256' | 'bytes' | 'content_type' | 'path' | 's3_key' | 'received_at'>;
+
+/** Every transition the ledger allows; anything else is a bug and is refused. */
+export const TRANSITIONS: Readonly<Record<ImageState, readonly ImageState[]>> = {
+  queued: ['uploading', 'dead'],
+  uploading: ['uploaded', 'queued', 'dead'],
+  uploaded: [],
+  dead: ['queued'],
+};

@@ -1,0 +1,105 @@
+import { mkdir } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { createServer } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
+import type { Config } from './config.js';
+import { createApp } from './http/app.js';
+import { GroupCommitter } from './ledger/group-commit.js';
+import { ImageLedger } from './ledger/images.js';
+import { migrate } from './ledger/migrate.js';
+import { openLedger } from './ledger/open.js';
+import type { Logger } from './log.js';
+import { createS3Client } from './s3/client.js';
+import { startLocalS3, type LocalS3 } from './s3/local-server.js';
+import { recoverSpool } from './spool/recovery.js';
+import { SpoolStore } from './spool/store.js';
+import { TokenBucket } from './throttle/token-bucket.js';
+import { formatRate } from './throttle/rate.js';
+import { Uploader } from './uploader/uploader.js';
+
+export interface RunningService {
+  port: number;
+  uploader: Uploader;
+  throttle: TokenBucket;
+  ledger: ImageLedger;
+  /** First call drains (stop accepting, finish ingests, stop uploads); resolves when everything is closed. */
+  stop(): Promise<void>;
+}
+
+/** Composition root: config -> ledger -> recovery -> HTTP + uploader. */
+export async function startService(config: Config, log: Logger): Promise<RunningService> {
+  await mkdir(config.spoolDir, { recursive: true, mode: 0o700 });
+  const db = openLedger(path.join(config.spoolDir, 'ledger.db'));
+  const { applied, version } = migrate(db);
+  log.info({ schema_version: version, applied }, 'ledger ready');
+  const ledger = new ImageLedger(db);
+  const store = new SpoolStore(config.spoolDir, config.maxImageBytes);
+  await store.init();
+  await recoverSpool({ ledger, spoolDir: config.spoolDir, imagesDir: store.imagesDir, keepUploadedFiles: config.keepUploadedFiles, log });
+
+  const localS3: LocalS3 | null = config.localS3
+    ? await startLocalS3({ ...config.localS3, bucket: config.s3.bucket, log })
+    : null;
+  const s3Settings = localS3 ? { ...config.s3, endpoint: `http://127.0.0.1:${localS3.port}` } : config.s3;
+  const client = createS3Client(s3Settings, config.uploadConcurrency * 2);
+  const throttle = new TokenBucket({ rate: config.uploadBwlimit, burstMs: config.uploadBurstMs });
+  const uploader = new Uploader({
+    ledger, store, client, throttle, log,
+    bucket: config.s3.bucket,
+    concurrency: config.uploadConcurrency,
+    stallTimeoutMs: config.uploadStallTimeoutMs,
+    maxAttempts: config.maxAttempts,
+    retryBaseMs: config.retryBaseMs,
+    retryMaxMs: config.retryMaxMs,
+    keepUploadedFiles: config.keepUploadedFiles,
+  });
+
+  let draining = false;
+  const inFlight = new Set<Promise<unknown>>();
+  const committer = new GroupCommitter((rows) => ledger.insertMany(rows));
+  const app = createApp({
+    db, ledger, log, store, committer,
+    s3Prefix: config.s3.prefix,
+    maxImageBytes: config.maxImageBytes,
+    isDraining: () => draining,
+    onQueued: () => uploader.notify(),
+    track: (work) => {
+      inFlight.add(work);
+      const forget = (): void => { inFlight.delete(work); };
+      work.then(forget, forget);
+      return work;
+    },
+  });
+  const server = createServer(getRequestListener(app.fetch));
+  // Slow devices on a busy LAN: give a 4 MB body time, but do not let idle sockets pile up forever.
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 10 * 60_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  uploader.start();
+  log.info({ host: config.host, port, bucket: config.s3.bucket, endpoint: s3Settings.endpoint ?? 'aws', bwlimit: formatRate(config.uploadBwlimit), concurrency: config.uploadConcurrency }, 'image-spool listening');
+
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      draining = true;
+      log.info({ in_flight_ingests: inFlight.size, active_uploads: uploader.active }, 'draining: refusing new images, finishing in-flight work');
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await Promise.allSettled([...inFlight]);
+      await uploader.stop(config.shutdownGraceMs);
+      server.closeAllConnections();
+      await closed;
+      client.destroy();
+      await localS3?.close();
+      db.close();
+      log.info('stopped');
+    })();
+    return stopping;
+  };
+  return { port, uploader, throttle, ledger, stop };
+}

@@ -1,0 +1,22 @@
+// s3rver ships no types; this declares the small surface image-spool uses.
+declare module 's3rver' {
+  interface BucketConfig {
+    name: string;
+    configs: Array<string | Buffer>;
+  }
+  interface S3rverOptions {
+    port?: number;
+    address?: string;
+    silent?: boolean;
+    directory: string;
+    resetOnClose?: boolean;
+    configureBuckets?: BucketConfig[];
+  }
+  export default class S3rver {
+    constructor(options: S3rverOptions);
+    run(): Promise<{ address: string; port: number; family: string }>;
+    close(): Promise<void>;
+    /** The koa app, for test harnesses that add routes the server lacks. */
+    use(middleware: (ctx: unknown, next: () => Promise<void>) => Promise<void>): unknown;
+  }
+}

@@ -1,0 +1,158 @@
+import { EventEmitter } from 'node:events';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { ImageLedger } from '../ledger/images.js';
+import type { ImageRow } from '../ledger/types.js';
+import type { Logger } from '../log.js';
+import { putImage } from '../s3/put-image.js';
+import type { SpoolStore } from '../spool/store.js';
+import { verifySpooledFile } from '../spool/verify.js';
+import type { TokenBucket } from '../throttle/token-bucket.js';
+import { backoffDelayMs } from './backoff.js';
+import { classifyFailure, describeFailure } from './classify.js';
+
+export interface UploaderOptions {
+  ledger: ImageLedger;
+  store: SpoolStore;
+  client: S3Client;
+  throttle: TokenBucket;
+  log: Logger;
+  bucket: string;
+  concurrency: number;
+  stallTimeoutMs: number;
+  maxAttempts: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  keepUploadedFiles: boolean;
+  /** Longest idle sleep between queue checks; new ingests wake workers at once. @default 1000 */
+  pollMs?: number;
+}
+
+export interface UploaderEvents {
+  'image:uploaded': [row: ImageRow];
+  'image:retry': [row: ImageRow, error: string];
+  'image:dead': [row: ImageRow, error: string];
+}
+
+class ShutdownAbort extends Error {
+  constructor() {
+    super('uploader stopping');
+    this.name = 'ShutdownAbort';
+  }
+}
+
+/**
+ * Claims due images from the ledger, `concurrency` at a time, and streams each through the shared
+ * throttle into S3. All scheduling state (attempts, next_attempt_at, last_error) lives in the ledger,
+ * so a restart continues exactly where the last process stopped.
+ */
+export class Uploader extends EventEmitter<UploaderEvents> {
+  private readonly stopController = new AbortController();
+  private workers: Promise<void>[] = [];
+  private wakers = new Set<() => void>();
+  private inFlight = 0;
+  private stopping = false;
+
+  constructor(private readonly o: UploaderOptions) {
+    super();
+  }
+
+  get active(): number {
+    return this.inFlight;
+  }
+
+  start(): void {
+    for (let i = 0; i < this.o.concurrency; i++) this.workers.push(this.workerLoop());
+  }
+
+  /** A new image is queued: wake idle workers now instead of at their next poll. */
+  notify(): void {
+    for (const wake of [...this.wakers]) wake();
+  }
+
+  /** Stops claiming; lets in-flight uploads finish for up to `graceMs`, then aborts them (rows go back to queued). */
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    this.notify();
+    const all = Promise.all(this.workers);
+    const timer = setTimeout(() => this.stopController.abort(new ShutdownAbort()), graceMs);
+    try {
+      await all;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async workerLoop(): Promise<void> {
+    while (!this.stopping) {
+      const row = this.o.ledger.claimNext(new Date());
+      if (!row) {
+        await this.idle();
+        continue;
+      }
+      this.inFlight++;
+      try {
+        await this.uploadOne(row);
+      } finally {
+        this.inFlight--;
+      }
+    }
+  }
+
+  private idle(): Promise<void> {
+    const due = this.o.ledger.nextDueAt();
+    const poll = this.o.pollMs ?? 1000;
+    const wait = due === null ? poll : Math.min(poll, Math.max(10, due.getTime() - Date.now()));
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.wakers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, wait);
+      this.wakers.add(done);
+    });
+  }
+
+  private async uploadOne(row: ImageRow): Promise<void> {
+    const started = Date.now();
+    const path = this.o.store.absolutePath(row.path);
+    try {
+      await verifySpooledFile(path, row.bytes, row.sha256);
+      const outcome = await putImage({
+        bucket: this.o.bucket,
+        key: row.s3_key,
+        path,
+        bytes: row.bytes,
+        sha256Hex: row.sha256,
+        contentType: row.content_type,
+        metadata: { 'image-id': row.id, 'device-id': row.device_id },
+      }, { client: this.o.client, throttle: this.o.throttle, stallTimeoutMs: this.o.stallTimeoutMs, signal: this.stopController.signal });
+      this.o.ledger.markUploaded(row.id, new Date());
+      if (!this.o.keepUploadedFiles) await this.o.store.discard(path);
+      this.o.log.info({ id: row.id, key: row.s3_key, bytes: row.bytes, attempt: row.attempts, ms: Date.now() - started, outcome }, 'upload ok');
+      this.emit('image:uploaded', row);
+    } catch (err) {
+      this.handleFailure(row, err);
+    }
+  }
+
+  private handleFailure(row: ImageRow, err: unknown): void {
+    if (err instanceof ShutdownAbort) {
+      this.o.ledger.release(row.id, new Date());
+      this.o.log.info({ id: row.id }, 'upload interrupted by shutdown; image stays queued');
+      return;
+    }
+    const kind = classifyFailure(err);
+    const error = describeFailure(err);
+    if (kind === 'fatal' || (kind === 'permanent' && row.attempts >= this.o.maxAttempts)) {
+      this.o.ledger.markDead(row.id, 'uploading', error);
+      this.o.log.error({ id: row.id, attempt: row.attempts, kind, err: error }, 'upload failed permanently; image is dead');
+      this.emit('image:dead', row, error);
+      return;
+    }
+    const delay = backoffDelayMs(row.attempts, this.o.retryBaseMs, this.o.retryMaxMs);
+    this.o.ledger.scheduleRetry(row.id, new Date(Date.now() + delay), error);
+    this.o.log.warn({ id: row.id, attempt: row.attempts, kind, retry_in_ms: delay, err: error }, 'upload failed; will retry');
+    this.emit('image:retry', row, error);
+  }
+}

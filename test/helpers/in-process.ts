@@ -1,0 +1,46 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { loadConfig } from '../../src/config.js';
+import { startService, type RunningService } from '../../src/main.js';
+import { s3Env, type TestS3 } from './s3.js';
+
+export interface InProcessService {
+  service: RunningService;
+  baseUrl: string;
+  spoolDir: string;
+  files(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+/** The real service in this process (for fast HTTP tests), on a random port and a fresh spool. */
+export async function startInProcess(s3: TestS3, env: Record<string, string> = {}): Promise<InProcessService> {
+  const spoolDir = await mkdtemp(path.join(os.tmpdir(), 'spool-'));
+  // The SDK's default credential chain reads the process environment, as in production.
+  process.env['AWS_ACCESS_KEY_ID'] = 'S3RVER';
+  process.env['AWS_SECRET_ACCESS_KEY'] = 'S3RVER';
+  const config = loadConfig({ ...s3Env(s3), HOST: '127.0.0.1', PORT: '0', SPOOL_DIR: spoolDir, RETRY_BASE_MS: '20', ...env });
+  const service = await startService(config, pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }));
+  return {
+    service,
+    baseUrl: `http://127.0.0.1:${service.port}`,
+    spoolDir,
+    files: () => readdir(path.join(spoolDir, 'images')),
+    async close() {
+      await service.stop();
+      await rm(spoolDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function waitFor<T>(check: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

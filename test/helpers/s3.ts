@@ -1,0 +1,62 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { GetObjectCommand, ListObjectsV2Command, S3Client, type _Object } from '@aws-sdk/client-s3';
+import S3rver from 's3rver';
+
+export interface TestS3 {
+  port: number;
+  endpoint: string;
+  bucket: string;
+  client: S3Client;
+  dir: string;
+  listAll(): Promise<_Object[]>;
+  getBytes(key: string): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+/** A real S3-compatible HTTP server (s3rver) on 127.0.0.1 with a fresh bucket and data directory. */
+export async function startTestS3(bucket = 'images'): Promise<TestS3> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'spool-s3-'));
+  const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: dir, configureBuckets: [{ name: bucket, configs: [] }] });
+  const { port } = await server.run();
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = new S3Client({
+    endpoint, region: 'us-east-1', forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  return {
+    port, endpoint, bucket, client, dir,
+    async listAll() {
+      const out: _Object[] = [];
+      let token: string | undefined;
+      do {
+        const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
+        out.push(...(page.Contents ?? []));
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+      return out;
+    },
+    async getBytes(key: string) {
+      const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      return Buffer.from(await (res.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+    },
+    async close() {
+      client.destroy();
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Environment that points a service at a TestS3. */
+export function s3Env(s3: TestS3): Record<string, string> {
+  return {
+    S3_BUCKET: s3.bucket,
+    S3_ENDPOINT: s3.endpoint,
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    AWS_REGION: 'us-east-1',
+  };
+}

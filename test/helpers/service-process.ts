@@ -1,0 +1,48 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const CLI = path.join(ROOT, 'dist/src/cli.js');
+
+export interface ServiceProcess {
+  child: ChildProcess;
+  baseUrl: string;
+  port: number;
+  logs: string[];
+  /** Resolves with the exit code (or signal name) when the process ends. */
+  exited: Promise<number | string>;
+  kill(signal: NodeJS.Signals): void;
+}
+
+/**
+ * Runs the built service (`npm test` builds first) as a child process, so tests can SIGKILL it for real.
+ * Resolves once it logs that it is listening.
+ */
+export async function startServiceProcess(env: Record<string, string>, timeoutMs = 20_000): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, [CLI, 'serve'], {
+    env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: string[] = [];
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`service did not start in ${timeoutMs} ms:\n${logs.join('')}`)), timeoutMs);
+    let buffered = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      logs.push(chunk.toString());
+      buffered += chunk.toString();
+      const match = /"port":(\d+)[^\n]*image-spool listening/.exec(buffered);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    });
+    child.stderr?.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`service exited (${code}) before listening:\n${logs.join('')}`));
+    });
+  });
+  return { child, baseUrl: `http://127.0.0.1:${port}`, port, logs, exited, kill: (signal) => child.kill(signal) };
+}

@@ -1,0 +1,49 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+
+describe('loadConfig', () => {
+  it('has the documented defaults and runs the embedded S3 without S3_BUCKET', () => {
+    const c = loadConfig({});
+    expect(c.port).toBe(4000);
+    expect(c.host).toBe('0.0.0.0');
+    expect(c.spoolDir).toBe(path.resolve('./spool'));
+    expect(c.uploadBwlimit).toBe(12_500_000);
+    expect(c.uploadConcurrency).toBe(4);
+    expect(c.maxImageBytes).toBe(50_000_000);
+    expect(c.localS3).toEqual({ port: 4568, dataDir: path.resolve('./spool/local-s3') });
+    expect(c.s3.bucket).toBe('images');
+    expect(c.s3.endpoint).toBe('http://127.0.0.1:4568');
+    expect(c.s3.forcePathStyle).toBe(true);
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('uses the real bucket settings when S3_BUCKET is set', () => {
+    const c = loadConfig({ S3_BUCKET: 'cams', S3_REGION: 'eu-west-1', S3_PREFIX: 'site-a' });
+    expect(c.localS3).toBeNull();
+    expect(c.s3).toMatchObject({ bucket: 'cams', region: 'eu-west-1', prefix: 'site-a/', endpoint: undefined, forcePathStyle: false, credentials: undefined });
+  });
+
+  it('defaults path-style addressing on when an endpoint is set, and lets it be turned off', () => {
+    expect(loadConfig({ S3_BUCKET: 'b', S3_ENDPOINT: 'http://minio:9000' }).s3.forcePathStyle).toBe(true);
+    expect(loadConfig({ S3_BUCKET: 'b', S3_ENDPOINT: 'http://minio:9000', S3_FORCE_PATH_STYLE: 'false' }).s3.forcePathStyle).toBe(false);
+  });
+
+  it('parses UPLOAD_BWLIMIT units and off', () => {
+    expect(loadConfig({ UPLOAD_BWLIMIT: '40Mbit' }).uploadBwlimit).toBe(5_000_000);
+    expect(loadConfig({ UPLOAD_BWLIMIT: 'off' }).uploadBwlimit).toBe(Infinity);
+  });
+
+  it.each([
+    ['PORT', 'eighty'],
+    ['PORT', '70000'],
+    ['UPLOAD_CONCURRENCY', '0'],
+    ['MAX_IMAGE_BYTES', '1.5'],
+    ['UPLOAD_BWLIMIT', '100'],
+    ['S3_FORCE_PATH_STYLE', 'maybe'],
+    ['S3_PREFIX', '/abs'],
+    ['LOG_LEVEL', 'loud'],
+  ])('a bad %s=%s stops startup with a message naming it', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`invalid ${name}="${value.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}"`));
+  });
+});
