@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from './config.js';
 import { SpoolError } from './errors.js';
@@ -53,7 +54,9 @@ async function serve(): Promise<number> {
 
 function status(json: boolean): number {
   const config = loadConfig();
-  const db = openLedger(path.join(config.spoolDir, 'ledger.db'), { readonly: true });
+  const file = path.join(config.spoolDir, 'ledger.db');
+  if (!existsSync(file)) throw new SpoolError('ledger_unavailable', `no ledger at ${file}; is SPOOL_DIR right?`);
+  const db = openLedger(file, { readonly: true });
   try {
     const summary = new ImageLedger(db).summary();
     if (json) console.log(JSON.stringify(summary));

@@ -116,7 +116,7 @@ class UploadAssembly {
     }
     if (this.failed) return;
     if (this.deviceId === undefined) {
-      await this.store.discard(file.tmpPath);
+      await this.store.discard(file.tmpPath).catch(() => undefined); // recovery removes a leftover .part
       this.fail(new SpoolError('missing_device_id', 'the form has no "device_id" field'));
       return;
     }
@@ -134,7 +134,7 @@ class UploadAssembly {
     // No error argument: a finished stream has no 'error' listener left, and an emitted error would crash.
     this.source?.destroy();
     const writing = this.writing;
-    const cleanup = writing ? writing.then((f) => this.store.discard(f.tmpPath), () => undefined) : Promise.resolve();
+    const cleanup = writing ? writing.then((f) => this.store.discard(f.tmpPath)).catch(() => undefined) : Promise.resolve();
     void cleanup.finally(() => this.reject(err));
   }
 }

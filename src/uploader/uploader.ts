@@ -84,16 +84,14 @@ export class Uploader extends EventEmitter<UploaderEvents> {
 
   private async workerLoop(): Promise<void> {
     while (!this.stopping) {
-      const row = this.o.ledger.claimNext(new Date());
-      if (!row) {
-        await this.idle();
-        continue;
-      }
-      this.inFlight++;
       try {
-        await this.uploadOne(row);
-      } finally {
-        this.inFlight--;
+        const row = this.o.ledger.claimNext(new Date());
+        if (row) await this.uploadOne(row);
+        else await this.idle();
+      } catch (err) {
+        // A ledger failure (disk full, I/O error) must not kill the worker: log, pause, and try again.
+        this.o.log.error({ err: describeFailure(err) }, 'uploader worker error; pausing before the next claim');
+        await this.idle();
       }
     }
   }
@@ -116,9 +114,11 @@ export class Uploader extends EventEmitter<UploaderEvents> {
   private async uploadOne(row: ImageRow): Promise<void> {
     const started = Date.now();
     const path = this.o.store.absolutePath(row.path);
+    this.inFlight++;
+    let outcome: 'stored' | 'already-present';
     try {
       await verifySpooledFile(path, row.bytes, row.sha256);
-      const outcome = await putImage({
+      outcome = await putImage({
         bucket: this.o.bucket,
         key: row.s3_key,
         path,
@@ -127,12 +127,18 @@ export class Uploader extends EventEmitter<UploaderEvents> {
         contentType: row.content_type,
         metadata: { 'image-id': row.id, 'device-id': row.device_id },
       }, { client: this.o.client, throttle: this.o.throttle, stallTimeoutMs: this.o.stallTimeoutMs, signal: this.stopController.signal });
-      this.o.ledger.markUploaded(row.id, new Date());
-      if (!this.o.keepUploadedFiles) await this.o.store.discard(path);
-      this.o.log.info({ id: row.id, key: row.s3_key, bytes: row.bytes, attempt: row.attempts, ms: Date.now() - started, outcome }, 'upload ok');
-      this.emit('image:uploaded', row);
     } catch (err) {
       this.handleFailure(row, err);
+      return;
+    } finally {
+      this.inFlight--;
+    }
+    this.o.ledger.markUploaded(row.id, new Date());
+    this.o.log.info({ id: row.id, key: row.s3_key, bytes: row.bytes, attempt: row.attempts, ms: Date.now() - started, outcome }, 'upload ok');
+    this.emit('image:uploaded', row);
+    // Deleting the local copy is housekeeping: if it fails, recovery removes it at the next start.
+    if (!this.o.keepUploadedFiles) {
+      await this.o.store.discard(path).catch((err: unknown) => this.o.log.warn({ id: row.id, err: describeFailure(err) }, 'could not delete uploaded file'));
     }
   }
 

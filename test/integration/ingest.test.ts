@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeJpeg, postImage, sha256Hex } from '../helpers/images.js';
@@ -107,6 +108,21 @@ describe('POST /image -> ledger -> S3', () => {
       // Let the uploader finish earlier images; then nothing at all may remain on disk.
       await waitFor(async () => ((await svc.files()).length === 0 ? true : undefined), 10_000, 'an empty spool');
     });
+  });
+
+  it('cleans up after a device that disconnects mid-upload: no file, no row', async () => {
+    const before = svc.service.ledger.summary();
+    const boundary = 'cut';
+    const socket = net.connect(Number(new URL(svc.baseUrl).port), '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const head = `--${boundary}\r\nContent-Disposition: form-data; name="device_id"\r\n\r\ncam-cut\r\n--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n\r\n`;
+    socket.write(`POST /image HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: 200000\r\n\r\n${head}`);
+    socket.write(fakeJpeg(50_000));
+    await waitFor(async () => ((await svc.files()).some((f) => f.endsWith('.part')) ? true : undefined), 5000, 'a .part file');
+    socket.destroy();
+    await waitFor(async () => ((await svc.files()).length === 0 ? true : undefined), 5000, 'the .part file to be removed');
+    const after = svc.service.ledger.summary();
+    expect(after.queued + after.uploading + after.uploaded).toBe(before.queued + before.uploading + before.uploaded);
   });
 
   it('answers health, unknown ids and unknown routes with JSON', async () => {

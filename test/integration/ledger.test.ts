@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -23,7 +23,10 @@ describe('ledger', () => {
     migrate(db);
     ledger = new ImageLedger(db);
   });
-  afterEach(() => db.close());
+  afterEach(() => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it('opens in WAL with synchronous=FULL', () => {
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');

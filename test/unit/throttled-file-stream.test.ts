@@ -1,7 +1,7 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { throttledFileStream } from '../../src/throttle/throttled-file-stream.js';
 import { TokenBucket } from '../../src/throttle/token-bucket.js';
 import { fakeJpeg, sha256Hex } from '../helpers/images.js';
@@ -17,8 +17,13 @@ async function drain(stream: NodeJS.ReadableStream): Promise<{ bytes: number; er
 }
 
 describe('throttledFileStream', () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  });
   const setup = async (size: number) => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'tfs-'));
+    dirs.push(dir);
     const file = path.join(dir, 'img.jpg');
     const data = fakeJpeg(size);
     await writeFile(file, data);
