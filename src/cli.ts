@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { adminRequest } from './admin/client.js';
 import { loadConfig } from './config.js';
 import { SpoolError } from './errors.js';
 import { ImageLedger } from './ledger/images.js';
@@ -9,7 +10,10 @@ import { createLogger } from './log.js';
 
 const USAGE = `usage: image-spool <command>
   serve            run the gateway (configuration from environment variables; see README)
-  status [--json]  backlog summary read straight from $SPOOL_DIR/ledger.db (safe while the service runs)`;
+  status [--json]  backlog summary read straight from $SPOOL_DIR/ledger.db (safe while the service runs)
+  bwlimit          show the upload budget of the running service
+  bwlimit RATE     override it now (e.g. 20Mbit, 5MB, off); survives restarts
+  bwlimit --clear  return to the UPLOAD_BWLIMIT schedule`;
 
 async function main(argv: string[]): Promise<number> {
   const [command = 'serve', ...rest] = argv;
@@ -18,6 +22,8 @@ async function main(argv: string[]): Promise<number> {
       return serve();
     case 'status':
       return status(rest.includes('--json'));
+    case 'bwlimit':
+      return bwlimit(rest[0]);
     case 'help':
     case '--help':
     case '-h':
@@ -50,6 +56,15 @@ async function serve(): Promise<number> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   return new Promise<number>(() => undefined); // runs until a signal
+}
+
+async function bwlimit(arg: string | undefined): Promise<number> {
+  const config = loadConfig();
+  const state = arg === undefined
+    ? await adminRequest(config, 'GET', '/admin/bwlimit')
+    : await adminRequest(config, 'PUT', '/admin/bwlimit', { rate: arg === '--clear' ? null : arg });
+  console.log(JSON.stringify(state, null, 2));
+  return 0;
 }
 
 function status(json: boolean): number {

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { parseRate, RateParseError, type BytesPerSecond } from './throttle/rate.js';
+import { parseSchedule, ScheduleParseError, type Schedule } from './throttle/schedule.js';
 import { SpoolError } from './errors.js';
 
 /** The only reader of process.env. Everything downstream receives this frozen object. */
@@ -11,7 +11,12 @@ export interface Config {
   readonly s3: S3Settings;
   /** Set when no S3_BUCKET is configured: an embedded S3-compatible server is started instead. */
   readonly localS3: { readonly port: number; readonly dataDir: string } | null;
-  readonly uploadBwlimit: BytesPerSecond;
+  /** UPLOAD_BWLIMIT: one rate or an rclone-style timetable. */
+  readonly uploadSchedule: Schedule;
+  /** ADMIN_TOKEN; when unset a token is generated into $SPOOL_DIR/admin.token. */
+  readonly adminToken: string | undefined;
+  /** Where the CLI finds the running service's admin API: IMAGE_SPOOL_URL, else this machine's PORT. */
+  readonly serviceUrl: string;
   /** Largest burst the shared bucket allows, in milliseconds of the current rate. */
   readonly uploadBurstMs: number;
   readonly uploadConcurrency: number;
@@ -55,14 +60,17 @@ export function loadConfig(env: Env = process.env): Config {
     forcePathStyle: localS3 ? true : forcePathStyle,
     credentials: localS3 ? { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } : undefined,
   };
+  const port = r.int('PORT', 4000, 0, 65535);
   const config: Config = {
-    port: r.int('PORT', 4000, 0, 65535),
+    port,
+    serviceUrl: r.optional('IMAGE_SPOOL_URL') ?? `http://127.0.0.1:${port}`,
     host: r.string('HOST', '0.0.0.0'),
     spoolDir,
     logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     s3,
     localS3,
-    uploadBwlimit: r.rate('UPLOAD_BWLIMIT', '100Mbit'),
+    uploadSchedule: r.schedule('UPLOAD_BWLIMIT', '100Mbit'),
+    adminToken: r.optional('ADMIN_TOKEN'),
     uploadBurstMs: r.int('UPLOAD_BURST_MS', 10, 1, 1000),
     uploadConcurrency: r.int('UPLOAD_CONCURRENCY', 4, 1, 256),
     uploadStallTimeoutMs: r.int('UPLOAD_STALL_TIMEOUT_MS', 30_000, 100, 3_600_000),
@@ -113,12 +121,12 @@ class EnvReader {
     return raw as T;
   }
 
-  rate(name: string, fallback: string): BytesPerSecond {
+  schedule(name: string, fallback: string): Schedule {
     const raw = this.string(name, fallback);
     try {
-      return parseRate(raw);
+      return parseSchedule(raw);
     } catch (err) {
-      if (err instanceof RateParseError) throw invalid(name, raw, err.message);
+      if (err instanceof ScheduleParseError) throw invalid(name, raw, err.message);
       throw err;
     }
   }

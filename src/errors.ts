@@ -4,10 +4,12 @@
  */
 export const ERROR_STATUS = {
   invalid_request: 400,
+  invalid_rate: 400,
   missing_device_id: 400,
   invalid_device_id: 400,
   missing_image: 400,
   too_many_images: 400,
+  unauthorized: 401,
   not_found: 404,
   image_too_large: 413,
   unsupported_media_type: 415,

@@ -14,14 +14,17 @@ import { createS3Client } from './s3/client.js';
 import { startLocalS3, type LocalS3 } from './s3/local-server.js';
 import { recoverSpool } from './spool/recovery.js';
 import { SpoolStore } from './spool/store.js';
+import { loadAdminToken } from './admin/token.js';
+import { SettingsStore } from './ledger/settings.js';
+import { BandwidthController } from './throttle/bandwidth-controller.js';
 import { TokenBucket } from './throttle/token-bucket.js';
-import { formatRate } from './throttle/rate.js';
 import { Uploader } from './uploader/uploader.js';
 
 export interface RunningService {
   port: number;
   uploader: Uploader;
   throttle: TokenBucket;
+  bandwidth: BandwidthController;
   ledger: ImageLedger;
   /** First call drains (stop accepting, finish ingests, stop uploads); resolves when everything is closed. */
   stop(): Promise<void>;
@@ -43,7 +46,10 @@ export async function startService(config: Config, log: Logger): Promise<Running
     : null;
   const s3Settings = localS3 ? { ...config.s3, endpoint: `http://127.0.0.1:${localS3.port}` } : config.s3;
   const client = createS3Client(s3Settings, config.uploadConcurrency * 2);
-  const throttle = new TokenBucket({ rate: config.uploadBwlimit, burstMs: config.uploadBurstMs });
+  const throttle = new TokenBucket({ rate: Infinity, burstMs: config.uploadBurstMs });
+  const bandwidth = new BandwidthController(throttle, config.uploadSchedule, new SettingsStore(db), log);
+  bandwidth.start(); // sets the bucket's rate before any upload starts
+  const adminToken = await loadAdminToken(config.adminToken, config.spoolDir, log);
   const uploader = new Uploader({
     ledger, store, client, throttle, log,
     bucket: config.s3.bucket,
@@ -59,7 +65,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const inFlight = new Set<Promise<unknown>>();
   const committer = new GroupCommitter((rows) => ledger.insertMany(rows));
   const app = createApp({
-    db, ledger, log, store, committer,
+    db, ledger, log, store, committer, bandwidth, adminToken,
     s3Prefix: config.s3.prefix,
     maxImageBytes: config.maxImageBytes,
     isDraining: () => draining,
@@ -81,7 +87,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   });
   const port = (server.address() as AddressInfo).port;
   uploader.start();
-  log.info({ host: config.host, port, bucket: config.s3.bucket, endpoint: s3Settings.endpoint ?? 'aws', bwlimit: formatRate(config.uploadBwlimit), concurrency: config.uploadConcurrency }, 'image-spool listening');
+  log.info({ host: config.host, port, bucket: config.s3.bucket, endpoint: s3Settings.endpoint ?? 'aws', bwlimit: bandwidth.state().rate, concurrency: config.uploadConcurrency }, 'image-spool listening');
 
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {
@@ -92,6 +98,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       server.closeIdleConnections();
       await Promise.allSettled([...inFlight]);
       await uploader.stop(config.shutdownGraceMs);
+      bandwidth.stop();
       server.closeAllConnections();
       await closed;
       client.destroy();
@@ -101,5 +108,5 @@ export async function startService(config: Config, log: Logger): Promise<Running
     })();
     return stopping;
   };
-  return { port, uploader, throttle, ledger, stop };
+  return { port, uploader, throttle, bandwidth, ledger, stop };
 }

@@ -5,12 +5,13 @@ import { SpoolError } from '../errors.js';
 import type { ImageLedger } from '../ledger/images.js';
 import type { Db } from '../ledger/open.js';
 import type { Logger } from '../log.js';
+import { adminRoutes, type AdminDeps } from './admin.js';
 import type { AppEnv } from './env.js';
 import { healthHandler } from './health.js';
 import { imageStatusHandler } from './images.js';
 import { ingestHandler, type IngestDeps } from './ingest.js';
 
-export interface AppDeps extends IngestDeps {
+export interface AppDeps extends IngestDeps, AdminDeps {
   db: Db;
   ledger: ImageLedger;
   log: Logger;
@@ -29,6 +30,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.post('/image', ingestHandler(deps));
   app.get('/images/:id/status', imageStatusHandler(deps.ledger));
   app.get('/healthz', healthHandler(deps.db));
+  app.route('/admin', adminRoutes(deps));
   app.notFound((c) => c.json(new SpoolError('not_found', `no route ${c.req.method} ${c.req.path}`).toJSON(), 404));
   // The one place an error becomes a response: a stable code, the right status, and a log line.
   app.onError((err, c) => {

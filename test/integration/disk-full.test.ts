@@ -80,7 +80,7 @@ describe('disk full', () => {
     check.close();
 
     // Open the budget: the backlog drains to S3, space frees, and ingest works again.
-    service.throttle.setRate(Infinity);
+    service.bandwidth.setOverride('off');
     await waitFor(() => (acked.every((a) => service?.ledger.get(a.id)?.state === 'uploaded') ? true : undefined), 20_000, 'backlog drain');
     const again = await postImage(baseUrl, 'cam-full', fakeJpeg(700_000));
     expect(again.status).toBe(202);

@@ -8,7 +8,7 @@ describe('loadConfig', () => {
     expect(c.port).toBe(4000);
     expect(c.host).toBe('0.0.0.0');
     expect(c.spoolDir).toBe(path.resolve('./spool'));
-    expect(c.uploadBwlimit).toBe(12_500_000);
+    expect(c.uploadSchedule.entries.map((e) => e.rate)).toEqual([12_500_000]);
     expect(c.uploadConcurrency).toBe(4);
     expect(c.maxImageBytes).toBe(50_000_000);
     expect(c.localS3).toEqual({ port: 4568, dataDir: path.resolve('./spool/local-s3') });
@@ -29,9 +29,11 @@ describe('loadConfig', () => {
     expect(loadConfig({ S3_BUCKET: 'b', S3_ENDPOINT: 'http://minio:9000', S3_FORCE_PATH_STYLE: 'false' }).s3.forcePathStyle).toBe(false);
   });
 
-  it('parses UPLOAD_BWLIMIT units and off', () => {
-    expect(loadConfig({ UPLOAD_BWLIMIT: '40Mbit' }).uploadBwlimit).toBe(5_000_000);
-    expect(loadConfig({ UPLOAD_BWLIMIT: 'off' }).uploadBwlimit).toBe(Infinity);
+  it('parses UPLOAD_BWLIMIT as a rate, off, or a timetable', () => {
+    expect(loadConfig({ UPLOAD_BWLIMIT: '40Mbit' }).uploadSchedule.entries[0]?.rate).toBe(5_000_000);
+    expect(loadConfig({ UPLOAD_BWLIMIT: 'off' }).uploadSchedule.entries[0]?.rate).toBe(Infinity);
+    expect(loadConfig({ UPLOAD_BWLIMIT: '08:00,40Mbit 18:00,100Mbit' }).uploadSchedule.entries).toHaveLength(2);
+    expect(() => loadConfig({ UPLOAD_BWLIMIT: '08:00,40Mbit 18:00,lots' })).toThrow(/invalid UPLOAD_BWLIMIT=.*"18:00,lots"/);
   });
 
   it.each([

@@ -1,0 +1,38 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Config } from '../config.js';
+import { SpoolError, errnoCode } from '../errors.js';
+import { ADMIN_TOKEN_FILE } from './token.js';
+
+/** The CLI's way into a running service: its admin API with the admin token. */
+export async function adminRequest(config: Config, method: 'GET' | 'PUT' | 'POST', route: string, body?: unknown): Promise<unknown> {
+  const token = config.adminToken ?? (await readTokenFile(config.spoolDir));
+  let res: Response;
+  try {
+    res = await fetch(new URL(route, config.serviceUrl), {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (err) {
+    throw new SpoolError('ledger_unavailable', `cannot reach the service at ${config.serviceUrl} (set IMAGE_SPOOL_URL or PORT)`, { cause: err });
+  }
+  const json: unknown = await res.json();
+  if (!res.ok) {
+    const message = (json as { error?: { message?: string } }).error?.message ?? `HTTP ${res.status}`;
+    throw new SpoolError('invalid_request', message);
+  }
+  return json;
+}
+
+async function readTokenFile(spoolDir: string): Promise<string> {
+  const file = path.join(spoolDir, ADMIN_TOKEN_FILE);
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'EACCES') {
+      throw new SpoolError('unauthorized', `no ADMIN_TOKEN and cannot read ${file}`, { cause: err });
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,37 @@
+import { Hono } from 'hono';
+import { SpoolError } from '../errors.js';
+import type { BandwidthController } from '../throttle/bandwidth-controller.js';
+import { RateParseError } from '../throttle/rate.js';
+import type { AppEnv } from './env.js';
+import { adminAuth } from './middleware/admin-auth.js';
+
+export interface AdminDeps {
+  adminToken: string;
+  bandwidth: BandwidthController;
+}
+
+/** `/admin/*`: operator endpoints, all behind the admin bearer token. */
+export function adminRoutes(deps: AdminDeps): Hono<AppEnv> {
+  const admin = new Hono<AppEnv>();
+  admin.use(adminAuth(deps.adminToken));
+  admin.get('/bwlimit', (c) => c.json(deps.bandwidth.state()));
+  admin.put('/bwlimit', async (c) => {
+    const rate = parseRateBody(await c.req.json().catch(() => undefined));
+    try {
+      deps.bandwidth.setOverride(rate);
+    } catch (err) {
+      if (err instanceof RateParseError) throw new SpoolError('invalid_rate', err.message, { cause: err });
+      throw err;
+    }
+    return c.json(deps.bandwidth.state());
+  });
+  return admin;
+}
+
+function parseRateBody(body: unknown): string | null {
+  if (typeof body === 'object' && body !== null && 'rate' in body) {
+    const rate = (body as { rate: unknown }).rate;
+    if (rate === null || typeof rate === 'string') return rate;
+  }
+  throw new SpoolError('invalid_request', 'expected JSON {"rate": "20Mbit"} or {"rate": null} to return to the schedule');
+}
