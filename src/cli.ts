@@ -6,6 +6,9 @@ import { loadConfig } from './config.js';
 import { SpoolError } from './errors.js';
 import { ImageLedger } from './ledger/images.js';
 import { openLedger } from './ledger/open.js';
+import { SettingsStore } from './ledger/settings.js';
+import { drainEtaSeconds, effectiveRate, OVERRIDE_KEY } from './throttle/bandwidth-controller.js';
+import { formatRate } from './throttle/rate.js';
 import { createLogger } from './log.js';
 
 const USAGE = `usage: image-spool <command>
@@ -67,6 +70,12 @@ async function bwlimit(arg: string | undefined): Promise<number> {
   return 0;
 }
 
+function formatDuration(seconds: number): string {
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  return h > 0 ? `${h}h ${m}m` : m > 0 ? `${m}m ${seconds % 60}s` : `${seconds}s`;
+}
+
 function status(json: boolean): number {
   const config = loadConfig();
   const file = path.join(config.spoolDir, 'ledger.db');
@@ -74,10 +83,15 @@ function status(json: boolean): number {
   const db = openLedger(file, { readonly: true });
   try {
     const summary = new ImageLedger(db).summary();
-    if (json) console.log(JSON.stringify(summary));
+    // The same rule the service applies: a stored override wins over the timetable.
+    const override = new SettingsStore(db).get(OVERRIDE_KEY) ?? null;
+    const rate = effectiveRate(config.uploadSchedule, override, new Date());
+    const eta = drainEtaSeconds(summary.backlog_bytes, rate);
+    if (json) console.log(JSON.stringify({ ...summary, rate_bytes_per_sec: Number.isFinite(rate) ? rate : null, drain_eta_seconds: eta }));
     else {
       console.log(`queued ${summary.queued}  uploading ${summary.uploading}  uploaded ${summary.uploaded}  dead ${summary.dead}`);
       console.log(`backlog ${(summary.backlog_bytes / 1e6).toFixed(1)} MB, oldest waiting since ${summary.oldest_queued_at ?? '-'}`);
+      console.log(`budget ${formatRate(rate)}${override === null ? '' : ' (override)'}, drains in ${eta === null ? 'unknown (no limit)' : formatDuration(eta)}`);
     }
     return 0;
   } finally {

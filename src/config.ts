@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { parseSchedule, ScheduleParseError, type Schedule } from './throttle/schedule.js';
 import { SpoolError } from './errors.js';
+import { UPLOAD_ORDERS, type UploadOrder } from './ledger/types.js';
 
 /** The only reader of process.env. Everything downstream receives this frozen object. */
 export interface Config {
@@ -20,6 +21,7 @@ export interface Config {
   /** Largest burst the shared bucket allows, in milliseconds of the current rate. */
   readonly uploadBurstMs: number;
   readonly uploadConcurrency: number;
+  readonly uploadOrder: UploadOrder;
   readonly uploadStallTimeoutMs: number;
   readonly maxAttempts: number;
   readonly retryBaseMs: number;
@@ -73,6 +75,7 @@ export function loadConfig(env: Env = process.env): Config {
     adminToken: r.optional('ADMIN_TOKEN'),
     uploadBurstMs: r.int('UPLOAD_BURST_MS', 10, 1, 1000),
     uploadConcurrency: r.int('UPLOAD_CONCURRENCY', 4, 1, 256),
+    uploadOrder: r.oneOf('UPLOAD_ORDER', 'oldest', UPLOAD_ORDERS),
     uploadStallTimeoutMs: r.int('UPLOAD_STALL_TIMEOUT_MS', 30_000, 100, 3_600_000),
     maxAttempts: r.int('MAX_ATTEMPTS', 10, 1, 1_000_000),
     retryBaseMs: r.int('RETRY_BASE_MS', 1000, 1, 3_600_000),

@@ -54,6 +54,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     ledger, store, client, throttle, log,
     bucket: config.s3.bucket,
     concurrency: config.uploadConcurrency,
+    order: config.uploadOrder,
     stallTimeoutMs: config.uploadStallTimeoutMs,
     maxAttempts: config.maxAttempts,
     retryBaseMs: config.retryBaseMs,

@@ -7,6 +7,7 @@ import type { Db } from '../ledger/open.js';
 import type { Logger } from '../log.js';
 import { adminRoutes, type AdminDeps } from './admin.js';
 import type { AppEnv } from './env.js';
+import { backlogHandler } from './backlog.js';
 import { healthHandler } from './health.js';
 import { imageStatusHandler } from './images.js';
 import { ingestHandler, type IngestDeps } from './ingest.js';
@@ -28,6 +29,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     deps.log.info({ req_id: requestId, method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) }, 'request');
   });
   app.post('/image', ingestHandler(deps));
+  app.get('/images', backlogHandler(deps.ledger, deps.bandwidth));
   app.get('/images/:id/status', imageStatusHandler(deps.ledger));
   app.get('/healthz', healthHandler(deps.db));
   app.route('/admin', adminRoutes(deps));

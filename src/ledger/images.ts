@@ -1,6 +1,6 @@
 import { SpoolError } from '../errors.js';
 import type { Db } from './open.js';
-import { TRANSITIONS, type ImageRow, type ImageState, type NewImage } from './types.js';
+import { TRANSITIONS, type ImageRow, type ImageState, type NewImage, type UploadOrder } from './types.js';
 
 export interface BacklogSummary {
   queued: number;
@@ -17,6 +17,8 @@ export interface BacklogSummary {
  */
 export class ImageLedger {
   private readonly stmts;
+  /** Last device served by the fair order; in memory, since a restart may start the round anywhere. */
+  private fairCursor = '';
 
   constructor(private readonly db: Db) {
     this.stmts = {
@@ -24,10 +26,9 @@ export class ImageLedger {
         (id, device_id, sha256, bytes, content_type, path, s3_key, state, attempts, next_attempt_at, received_at)
         VALUES (@id, @device_id, @sha256, @bytes, @content_type, @path, @s3_key, 'queued', 0, @received_at, @received_at)`),
       get: db.prepare('SELECT * FROM images WHERE id = ?'),
-      claim: db.prepare(`UPDATE images SET state = 'uploading', attempts = attempts + 1, claimed_at = @now
-        WHERE id = (SELECT id FROM images WHERE state = 'queued' AND next_attempt_at <= @now
-                    ORDER BY received_at, id LIMIT 1)
-        RETURNING *`),
+      claimOldest: db.prepare(claimSql('ORDER BY received_at, id')),
+      claimNewest: db.prepare(claimSql('ORDER BY received_at DESC, id DESC')),
+      claimFair: db.prepare(claimSql('AND device_id > @cursor ORDER BY device_id, received_at, id')),
       nextDue: db.prepare(`SELECT min(next_attempt_at) AS t FROM images WHERE state = 'queued'`),
       uploaded: db.prepare(`UPDATE images SET state = 'uploaded', uploaded_at = @now, last_error = NULL
         WHERE id = @id AND state = 'uploading'`),
@@ -56,9 +57,16 @@ export class ImageLedger {
     return this.stmts.get.get(id) as ImageRow | undefined;
   }
 
-  /** Claims the oldest due image for upload, or returns undefined when none is due. */
-  claimNext(now: Date): ImageRow | undefined {
-    return this.stmts.claim.get({ now: now.toISOString() }) as ImageRow | undefined;
+  /** Claims the next due image in the given order, or returns undefined when none is due. */
+  claimNext(now: Date, order: UploadOrder = 'oldest'): ImageRow | undefined {
+    const at = now.toISOString();
+    if (order === 'oldest') return this.stmts.claimOldest.get({ now: at }) as ImageRow | undefined;
+    if (order === 'newest') return this.stmts.claimNewest.get({ now: at }) as ImageRow | undefined;
+    // fair: the next device after the last one served (wrapping round), then its oldest due image.
+    const row = (this.stmts.claimFair.get({ now: at, cursor: this.fairCursor }) ??
+      this.stmts.claimFair.get({ now: at, cursor: '' })) as ImageRow | undefined;
+    if (row) this.fairCursor = row.device_id;
+    return row;
   }
 
   /** When the earliest queued image becomes due (it may already be), or null with an empty queue. */
@@ -109,6 +117,12 @@ export class ImageLedger {
     summary.oldest_queued_at = (this.stmts.oldestQueued.get() as { t: string | null }).t;
     return summary;
   }
+}
+
+function claimSql(order: string): string {
+  return `UPDATE images SET state = 'uploading', attempts = attempts + 1, claimed_at = @now
+    WHERE id = (SELECT id FROM images WHERE state = 'queued' AND next_attempt_at <= @now ${order} LIMIT 1)
+    RETURNING *`;
 }
 
 function assertTransition(from: ImageState, to: ImageState): void {

@@ -28,3 +28,7 @@ export const TRANSITIONS: Readonly<Record<ImageState, readonly ImageState[]>> = 
   uploaded: [],
   dead: ['queued'],
 };
+
+export const UPLOAD_ORDERS = ['oldest', 'newest', 'fair'] as const;
+/** oldest: FIFO. newest: freshest first (current data while an old backlog drains). fair: round-robin across devices, oldest first within each. */
+export type UploadOrder = (typeof UPLOAD_ORDERS)[number];

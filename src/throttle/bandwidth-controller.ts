@@ -4,7 +4,17 @@ import { formatRate, parseRate, type BytesPerSecond } from './rate.js';
 import { activeEntry, type Schedule } from './schedule.js';
 import type { TokenBucket } from './token-bucket.js';
 
-const OVERRIDE_KEY = 'bwlimit.override';
+export const OVERRIDE_KEY = 'bwlimit.override';
+
+/** The rate in force: the operator's override if any, else the timetable entry active at `now`. */
+export function effectiveRate(schedule: Schedule, override: string | null, now: Date): BytesPerSecond {
+  return override !== null ? parseRate(override) : activeEntry(schedule, now).rate;
+}
+
+/** Seconds to upload `backlogBytes` at `rate`; null when unlimited (then the link decides). */
+export function drainEtaSeconds(backlogBytes: number, rate: BytesPerSecond): number | null {
+  return Number.isFinite(rate) ? Math.ceil(backlogBytes / rate) : null;
+}
 
 export interface BandwidthState {
   rate_bytes_per_sec: number | null;
@@ -64,7 +74,7 @@ export class BandwidthController {
   }
 
   effectiveRate(): BytesPerSecond {
-    return this.override !== null ? parseRate(this.override) : activeEntry(this.schedule, this.now()).rate;
+    return effectiveRate(this.schedule, this.override, this.now());
   }
 
   private apply(): void {

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { ImageLedger } from '../ledger/images.js';
-import type { ImageRow } from '../ledger/types.js';
+import type { ImageRow, UploadOrder } from '../ledger/types.js';
 import type { Logger } from '../log.js';
 import { putImage } from '../s3/put-image.js';
 import type { SpoolStore } from '../spool/store.js';
@@ -18,6 +18,7 @@ export interface UploaderOptions {
   log: Logger;
   bucket: string;
   concurrency: number;
+  order: UploadOrder;
   stallTimeoutMs: number;
   maxAttempts: number;
   retryBaseMs: number;
@@ -85,7 +86,7 @@ export class Uploader extends EventEmitter<UploaderEvents> {
   private async workerLoop(): Promise<void> {
     while (!this.stopping) {
       try {
-        const row = this.o.ledger.claimNext(new Date());
+        const row = this.o.ledger.claimNext(new Date(), this.o.order);
         if (row) await this.uploadOne(row);
         else await this.idle();
       } catch (err) {

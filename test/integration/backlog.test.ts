@@ -1,0 +1,39 @@
+import { execFileSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fakeJpeg, postImage } from '../helpers/images.js';
+import { startInProcess, type InProcessService } from '../helpers/in-process.js';
+import { startTestS3, type TestS3 } from '../helpers/s3.js';
+import { CLI } from '../helpers/service-process.js';
+
+describe('backlog and drain estimate', () => {
+  let s3: TestS3;
+  let svc: InProcessService;
+  beforeAll(async () => {
+    s3 = await startTestS3();
+    // 10 KB/s: nothing meaningful uploads during the test, so the backlog is what we sent.
+    svc = await startInProcess(s3, { UPLOAD_BWLIMIT: '10KB' });
+  });
+  afterAll(async () => {
+    await svc?.close();
+    await s3?.close();
+  });
+
+  it('GET /images and `image-spool status --json` report backlog bytes and queued bytes / current rate', async () => {
+    for (let i = 0; i < 3; i++) expect((await postImage(svc.baseUrl, `cam-${i}`, fakeJpeg(200_000))).status).toBe(202);
+    const api = (await (await fetch(`${svc.baseUrl}/images`)).json()) as Record<string, number | null>;
+    expect(api['queued']! + api['uploading']!).toBe(3);
+    expect(api['backlog_bytes']).toBe(600_000);
+    expect(api['rate_bytes_per_sec']).toBe(10_000);
+    expect(api['drain_eta_seconds']).toBe(60);
+
+    const out = execFileSync(process.execPath, [CLI, 'status', '--json'], { env: { PATH: process.env['PATH'] ?? '', SPOOL_DIR: svc.spoolDir, UPLOAD_BWLIMIT: '10KB' } });
+    const cli = JSON.parse(out.toString()) as Record<string, number | null>;
+    expect(cli).toMatchObject({ backlog_bytes: 600_000, rate_bytes_per_sec: 10_000, drain_eta_seconds: 60 });
+
+    // An operator override changes the estimate, and the CLI reads it from the ledger.
+    svc.service.bandwidth.setOverride('100KB');
+    const after = JSON.parse(execFileSync(process.execPath, [CLI, 'status', '--json'], { env: { PATH: process.env['PATH'] ?? '', SPOOL_DIR: svc.spoolDir, UPLOAD_BWLIMIT: '10KB' } }).toString()) as Record<string, number>;
+    expect(after['rate_bytes_per_sec']).toBe(100_000);
+    expect(after['drain_eta_seconds']).toBeLessThanOrEqual(6);
+  });
+});
