@@ -99,10 +99,6 @@ function status(json: boolean): number {
   }
 }
 
-// File fsyncs run on libuv's pool (4 threads by default); with 150 concurrent ingests fsyncs would queue
-// behind each other. Must be set before the pool starts, i.e. before any async fs call.
-process.env['UV_THREADPOOL_SIZE'] ??= '16';
-
 main(process.argv.slice(2)).then((code) => {
   if (code !== 0) process.exitCode = code;
 }, (err: unknown) => {

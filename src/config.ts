@@ -73,7 +73,7 @@ export function loadConfig(env: Env = process.env): Config {
     localS3,
     uploadSchedule: r.schedule('UPLOAD_BWLIMIT', '100Mbit'),
     adminToken: r.optional('ADMIN_TOKEN'),
-    uploadBurstMs: r.int('UPLOAD_BURST_MS', 10, 1, 1000),
+    uploadBurstMs: r.int('UPLOAD_BURST_MS', 5, 1, 1000),
     uploadConcurrency: r.int('UPLOAD_CONCURRENCY', 4, 1, 256),
     uploadOrder: r.oneOf('UPLOAD_ORDER', 'oldest', UPLOAD_ORDERS),
     uploadStallTimeoutMs: r.int('UPLOAD_STALL_TIMEOUT_MS', 30_000, 100, 3_600_000),

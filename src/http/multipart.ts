@@ -27,6 +27,9 @@ export function receiveMultipart(req: IncomingMessage, store: SpoolStore, id: st
         headers: req.headers,
         // latin1 maps every byte to one char, so an image sent as a plain field round-trips exactly.
         defCharset: 'latin1',
+        // Small buffers: 150 devices uploading at once must not cost 150 x (default) read-ahead in RSS.
+        highWaterMark: 32 * 1024,
+        fileHwm: 32 * 1024,
         limits: { files: 1, fields: 20, parts: 40, fieldSize: MAX_FIELD_IMAGE_BYTES, fileSize: maxImageBytes + 1 },
       });
     } catch (err) {

@@ -1,0 +1,232 @@
+/** Shared pieces for the benches: temp dirs, s3rver, the service as a child process, a light HTTP client. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ListObjectsV2Command, S3Client, type _Object } from '@aws-sdk/client-s3';
+import S3rver from 's3rver';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const CLI = path.join(ROOT, 'bin/image-spool.cjs');
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Cleanups run in reverse order, once, on success, failure or Ctrl-C. */
+export class Cleanup {
+  private readonly steps: Array<() => Promise<unknown> | unknown> = [];
+
+  add(step: () => Promise<unknown> | unknown): void {
+    this.steps.push(step);
+  }
+
+  async tempDir(prefix: string): Promise<string> {
+    const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+    this.add(() => rm(dir, { recursive: true, force: true }));
+    return dir;
+  }
+
+  async run(): Promise<void> {
+    while (this.steps.length > 0) {
+      const step = this.steps.pop() as () => Promise<unknown> | unknown;
+      try {
+        await step();
+      } catch (err) {
+        console.error('cleanup step failed:', err);
+      }
+    }
+  }
+}
+
+export interface BenchS3 {
+  port: number;
+  bucket: string;
+  list(prefix: string): Promise<_Object[]>;
+}
+
+/** s3rver on 127.0.0.1 with one bucket, in this process. */
+export async function startS3(cleanup: Cleanup, bucket = 'images'): Promise<BenchS3> {
+  const dir = await cleanup.tempDir('bench-s3-');
+  const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: dir, configureBuckets: [{ name: bucket, configs: [] }] });
+  const { port } = await server.run();
+  cleanup.add(() => server.close());
+  const client = new S3Client({
+    endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  });
+  cleanup.add(() => client.destroy());
+  return {
+    port, bucket,
+    async list(prefix) {
+      const out: _Object[] = [];
+      let token: string | undefined;
+      do {
+        const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+        out.push(...(page.Contents ?? []));
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+      return out;
+    },
+  };
+}
+
+export interface ServiceChild {
+  pid: number;
+  baseUrl: string;
+  /** Number of "upload ok" log lines so far. */
+  uploaded(): number;
+  logTail(lines: number): string;
+  stop(): Promise<void>;
+}
+
+/** Runs `node bin/image-spool.cjs serve` with `env`; resolves once it logs its port. */
+export async function startService(cleanup: Cleanup, env: Record<string, string>): Promise<ServiceChild> {
+  const spoolDir = await cleanup.tempDir('bench-spool-');
+  const child: ChildProcess = spawn(process.execPath, [CLI, 'serve'], {
+    env: {
+      PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', SPOOL_DIR: spoolDir,
+      AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      // As deploy/image-spool.service sets it. src/cli.ts assigns it too, but too late to take effect
+      // (the libuv pool already runs with 4 threads by then; see docs/BENCHMARKS.md).
+      UV_THREADPOOL_SIZE: '16',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let running = true;
+  void exited.then(() => { running = false; });
+  const stop = async (): Promise<void> => {
+    if (!running) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  cleanup.add(stop);
+  const lines: string[] = [];
+  let uploads = 0;
+  let partial = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`service did not start:\n${lines.join('\n')}`)), 20_000);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      const parts = (partial + chunk.toString()).split('\n');
+      partial = parts.pop() ?? '';
+      for (const line of parts) {
+        lines.push(line);
+        if (lines.length > 2000) lines.splice(0, 1000);
+        if (line.includes('"msg":"upload ok"')) uploads++;
+        const match = /"port":(\d+)[^\n]*image-spool listening/.exec(line);
+        if (match) {
+          clearTimeout(timer);
+          resolve(Number(match[1]));
+        }
+      }
+    });
+    child.stderr?.on('data', (chunk: Buffer) => lines.push(chunk.toString()));
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`service exited before listening:\n${lines.join('\n')}`));
+    });
+  });
+  return {
+    pid: child.pid as number,
+    baseUrl: `http://127.0.0.1:${port}`,
+    uploaded: () => uploads,
+    logTail: (n) => lines.slice(-n).join('\n'),
+    stop,
+  };
+}
+
+/** Polls until `check` is true; throws with `what` after `timeoutMs`. */
+export async function waitUntil(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+/** `bytes` random bytes that start like a JPEG (FF D8 FF E0), so the service's magic-byte check accepts them. */
+export function fakeJpeg(bytes: number): Buffer {
+  const body = randomBytes(bytes);
+  body.set([0xff, 0xd8, 0xff, 0xe0], 0);
+  return body;
+}
+
+const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
+
+export interface PostOutcome {
+  status: number;
+  ms: number;
+}
+
+/**
+ * POST /image as multipart (device_id, then image) with node:http: the body is written as the given
+ * buffers, so the client copies nothing and 150 concurrent posts stay cheap on the bench side.
+ */
+export function postImage(baseUrl: string, deviceId: string, imageParts: Buffer[]): Promise<PostOutcome> {
+  const boundary = `bench${randomBytes(8).toString('hex')}`;
+  const head = Buffer.from(
+    `--${boundary}\r\nContent-Disposition: form-data; name="device_id"\r\n\r\n${deviceId}\r\n` +
+    `--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="photo.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`);
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  const parts = [head, ...imageParts, tail];
+  const length = parts.reduce((n, p) => n + p.length, 0);
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${baseUrl}/image`, {
+      method: 'POST', agent,
+      headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(length) },
+    }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - started }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    for (const p of parts) req.write(p);
+    req.end();
+  });
+}
+
+/** VmRSS and VmHWM (peak RSS) of a process, in bytes, from /proc/PID/status. */
+export function readRss(pid: number): { rss: number; hwm: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string): number => {
+    const match = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status);
+    if (!match) throw new Error(`no ${name} in /proc/${pid}/status`);
+    return Number(match[1]) * 1024;
+  };
+  return { rss: field('VmRSS'), hwm: field('VmHWM') };
+}
+
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank] ?? NaN;
+}
+
+/** One line of the final table. */
+export interface Row {
+  bench: string;
+  metric: string;
+  spool: string;
+  target: string;
+  spoolResult: string;
+  rclone: string;
+  rcloneResult: string;
+}
+
+export function printTable(rows: Row[]): string {
+  const header = ['bench', 'metric', 'image-spool', 'target', 'result', 'rclone', 'result'];
+  const cells = (r: Row): string[] => [r.bench, r.metric, r.spool, r.target, r.spoolResult, r.rclone, r.rcloneResult];
+  const all = [header, ...rows.map(cells)];
+  const widths = (all[0] as string[]).map((_, i) => Math.max(...all.map((c) => (c[i] as string).length)));
+  const line = (c: string[]): string => `| ${c.map((s, i) => s.padEnd(widths[i] as number)).join(' | ')} |`;
+  const out = [line(all[0] as string[]), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...all.slice(1).map(line)];
+  return out.join('\n');
+}
