@@ -98,8 +98,13 @@ export class Uploader extends EventEmitter<UploaderEvents> {
   }
 
   private idle(): Promise<void> {
-    const due = this.o.ledger.nextDueAt();
     const poll = this.o.pollMs ?? 1000;
+    let due: Date | null = null;
+    try {
+      due = this.o.ledger.nextDueAt();
+    } catch {
+      // A broken ledger is reported by the caller; just wait one poll interval.
+    }
     const wait = due === null ? poll : Math.min(poll, Math.max(10, due.getTime() - Date.now()));
     return new Promise((resolve) => {
       const done = (): void => {

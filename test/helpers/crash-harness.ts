@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { startServiceProcess, type ServiceProcess } from './service-process.js';
 
 /**
@@ -21,36 +20,7 @@ export function cliOverride(): string | undefined {
 /** startServiceProcess, or the same thing for the CLI named by IMAGE_SPOOL_TEST_CLI when it is set. */
 export function startCrashService(env: Record<string, string>, timeoutMs = 20_000): Promise<ServiceProcess> {
   const cli = cliOverride();
-  return cli === undefined ? startServiceProcess(env, timeoutMs) : startServiceProcessAt(cli, env, timeoutMs);
-}
-
-/** A copy of startServiceProcess with the CLI path as a parameter (same env, same readiness check). */
-export async function startServiceProcessAt(cli: string, env: Record<string, string>, timeoutMs = 20_000): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, [cli, 'serve'], {
-    env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const logs: string[] = [];
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`service did not start in ${timeoutMs} ms:\n${logs.join('')}`)), timeoutMs);
-    let buffered = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      logs.push(chunk.toString());
-      buffered += chunk.toString();
-      const match = /"port":(\d+)[^\n]*image-spool listening/.exec(buffered);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    });
-    child.stderr?.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`service exited (${code}) before listening:\n${logs.join('')}`));
-    });
-  });
-  return { child, baseUrl: `http://127.0.0.1:${port}`, port, logs, exited, kill: (signal) => child.kill(signal) };
+  return startServiceProcess(env, timeoutMs, cli);
 }
 
 /** mulberry32: a small seeded PRNG, so a failing run can be replayed with the same choices. */

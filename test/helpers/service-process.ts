@@ -17,10 +17,10 @@ export interface ServiceProcess {
 
 /**
  * Runs the built service (`npm test` builds first) as a child process, so tests can SIGKILL it for real.
- * Resolves once it logs that it is listening.
+ * Resolves once it logs that it is listening. `cli` may name another build (the crash test's broken-build check).
  */
-export async function startServiceProcess(env: Record<string, string>, timeoutMs = 20_000): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, [CLI, 'serve'], {
+export async function startServiceProcess(env: Record<string, string>, timeoutMs = 20_000, cli = CLI): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, [cli, 'serve'], {
     env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
