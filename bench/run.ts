@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { runEgress } from './egress.js';
 import { Cleanup, printTable, type Row } from './harness.js';
 import { runIngestMemory } from './ingest-memory.js';
+import { runRttFill } from './rtt-fill.js';
 
 // The bench's own S3 client would print the SDK's Node 22 notice (see README) in the middle of the output.
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
@@ -21,8 +22,8 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const onlyIndex = args.indexOf('--only');
 const only = onlyIndex >= 0 ? args[onlyIndex + 1] : undefined;
-if (only !== undefined && only !== 'egress' && only !== 'ingest') {
-  console.error('usage: node dist/bench/run.js [--quick] [--only egress|ingest]');
+if (only !== undefined && only !== 'egress' && only !== 'ingest' && only !== 'rtt') {
+  console.error('usage: node dist/bench/run.js [--quick] [--only egress|ingest|rtt]');
   process.exit(2);
 }
 
@@ -31,6 +32,7 @@ const egressOptions = quick
   ? { images: 8, afterIdleImages: 3, imageBytes: IMAGE_BYTES, idleMs: 5_000, traceDir: OUT_DIR }
   : { images: 25, afterIdleImages: 5, imageBytes: IMAGE_BYTES, idleMs: 10_000, traceDir: OUT_DIR };
 const ingestOptions = { posts: quick ? 50 : 150, imageBytes: IMAGE_BYTES };
+const rttOptions = { images: quick ? 20 : 40, imageBytes: IMAGE_BYTES, rttMs: 60 };
 
 function machine(): string {
   const kernel = os.release();
@@ -53,12 +55,16 @@ async function main(): Promise<void> {
   const startLoad = loadavg();
   console.log(`image-spool bench${quick ? ' (--quick: shortened, not the reference numbers)' : ''}: ${machine()}`);
   try {
-    if (only !== 'ingest') {
+    if (only === undefined || only === 'egress') {
       rows.push(...(await runEgress(egressOptions, cleanup)));
       await cleanup.run();
     }
-    if (only !== 'egress') {
+    if (only === undefined || only === 'ingest') {
       rows.push(...(await runIngestMemory(ingestOptions, cleanup)));
+      await cleanup.run();
+    }
+    if (only === undefined || only === 'rtt') {
+      rows.push(...(await runRttFill(rttOptions, cleanup)));
       await cleanup.run();
     }
   } finally {

@@ -1,0 +1,44 @@
+/**
+ * RTT fill: does the default configuration use the whole budget when S3 is far away? A delay line adds
+ * 60 ms of round trip (30 ms each way) between the service and S3; the byte meter sits in front of it.
+ * Target: mean >= 0.97 x cap at UPLOAD_BWLIMIT=100Mbit with the default UPLOAD_CONCURRENCY, never above the cap.
+ */
+import { gridWindows, startMeterProxy } from './byte-meter-proxy.js';
+import { startDelayProxy } from './delay-proxy.js';
+import { fakeJpeg, postImage, startS3, startService, waitUntil, type Cleanup, type Row } from './harness.js';
+
+const CAP = 12_500_000; // 100Mbit
+
+export interface RttFillOptions {
+  images: number;
+  imageBytes: number;
+  rttMs: number;
+}
+
+export async function runRttFill(o: RttFillOptions, cleanup: Cleanup): Promise<Row[]> {
+  const s3 = await startS3(cleanup);
+  const delay = await startDelayProxy(s3.port, o.rttMs / 2);
+  cleanup.add(() => delay.close());
+  const meter = await startMeterProxy(delay.port);
+  cleanup.add(() => meter.close());
+  const service = await startService(cleanup, {
+    S3_BUCKET: s3.bucket, S3_ENDPOINT: `http://127.0.0.1:${meter.port}`, S3_PREFIX: 'rtt', UPLOAD_BWLIMIT: '100Mbit',
+  });
+  const images = Array.from({ length: o.images }, () => fakeJpeg(o.imageBytes));
+  console.log(`rtt-fill: ${o.images} x ${o.imageBytes / 1e6} MB at 100Mbit through ${o.rttMs} ms of RTT ...`);
+  await meter.take();
+  const results = await Promise.all(images.map((img, i) => postImage(service.baseUrl, `cam-${i % 8}`, [img])));
+  if (results.some((r) => r.status !== 202)) throw new Error(`rtt-fill: posts refused\n${service.logTail(20)}`);
+  await waitUntil(() => service.uploaded() >= o.images, (o.images * o.imageBytes / CAP) * 3000 + 30_000, `${o.images} uploads\n${service.logTail(20)}`);
+  const stats = gridWindows(await meter.take(), 1000);
+  await service.stop();
+  const mean = stats.windows.reduce((a, b) => a + b, 0) / stats.windows.length / CAP;
+  const max = Math.max(...stats.windows) / CAP;
+  const fmt = (x: number): string => x.toFixed(4);
+  const row = (metric: string, value: string, target: string, result: string): Row =>
+    ({ bench: 'rtt-fill', metric, spool: value, target, spoolResult: result, rclone: '-', rcloneResult: '' });
+  return [
+    row(`mean / cap at ${o.rttMs} ms RTT, default concurrency (${stats.windows.length} full 1 s windows)`, fmt(mean), '>= 0.97', mean >= 0.97 ? 'PASS' : 'FAIL'),
+    row(`max 1 s window / cap at ${o.rttMs} ms RTT`, fmt(max), '<= 1.01', max <= 1.01 ? 'PASS' : 'FAIL'),
+  ];
+}
