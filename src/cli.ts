@@ -7,7 +7,7 @@ import { SpoolError } from './errors.js';
 import { ImageLedger } from './ledger/images.js';
 import { openLedger } from './ledger/open.js';
 import { SettingsStore } from './ledger/settings.js';
-import { drainEtaSeconds, effectiveRate, OVERRIDE_KEY } from './throttle/bandwidth-controller.js';
+import { backlogReport, effectiveRate, OVERRIDE_KEY } from './throttle/bandwidth-controller.js';
 import { formatRate } from './throttle/rate.js';
 import { createLogger } from './log.js';
 
@@ -82,15 +82,15 @@ function status(json: boolean): number {
   if (!existsSync(file)) throw new SpoolError('ledger_unavailable', `no ledger at ${file}; is SPOOL_DIR right?`);
   const db = openLedger(file, { readonly: true });
   try {
-    const summary = new ImageLedger(db).summary();
     // The same rule the service applies: a stored override wins over the timetable.
     const override = new SettingsStore(db).get(OVERRIDE_KEY) ?? null;
     const rate = effectiveRate(config.uploadSchedule, override, new Date());
-    const eta = drainEtaSeconds(summary.backlog_bytes, rate);
-    if (json) console.log(JSON.stringify({ ...summary, rate_bytes_per_sec: Number.isFinite(rate) ? rate : null, drain_eta_seconds: eta }));
+    const report = backlogReport(new ImageLedger(db).summary(), rate);
+    if (json) console.log(JSON.stringify(report));
     else {
-      console.log(`queued ${summary.queued}  uploading ${summary.uploading}  uploaded ${summary.uploaded}  dead ${summary.dead}`);
-      console.log(`backlog ${(summary.backlog_bytes / 1e6).toFixed(1)} MB, oldest waiting since ${summary.oldest_queued_at ?? '-'}`);
+      const eta = report.drain_eta_seconds;
+      console.log(`queued ${report.queued}  uploading ${report.uploading}  uploaded ${report.uploaded}  dead ${report.dead}`);
+      console.log(`backlog ${(report.backlog_bytes / 1e6).toFixed(1)} MB, oldest waiting since ${report.oldest_queued_at ?? '-'}`);
       console.log(`budget ${formatRate(rate)}${override === null ? '' : ' (override)'}, drains in ${eta === null ? 'unknown (no limit)' : formatDuration(eta)}`);
     }
     return 0;

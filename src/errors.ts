@@ -17,6 +17,7 @@ export const ERROR_STATUS = {
   disk_full: 507,
   spool_degraded: 503,
   shutting_down: 503,
+  service_unreachable: 503,
   ledger_unavailable: 503,
   internal: 500,
   // Not HTTP-facing: uploader and startup failures. They still map to a status for the status API.

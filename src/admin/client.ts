@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config.js';
-import { SpoolError, errnoCode } from '../errors.js';
+import { ERROR_STATUS, SpoolError, errnoCode, type ErrorCode } from '../errors.js';
 import { ADMIN_TOKEN_FILE } from './token.js';
 
 /** The CLI's way into a running service: its admin API with the admin token. */
@@ -15,14 +15,19 @@ export async function adminRequest(config: Config, method: 'GET' | 'PUT' | 'POST
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (err) {
-    throw new SpoolError('ledger_unavailable', `cannot reach the service at ${config.serviceUrl} (set IMAGE_SPOOL_URL or PORT)`, { cause: err });
+    throw new SpoolError('service_unreachable', `cannot reach the service at ${config.serviceUrl} (set IMAGE_SPOOL_URL or PORT)`, { cause: err });
   }
-  const json: unknown = await res.json();
-  if (!res.ok) {
-    const message = (json as { error?: { message?: string } }).error?.message ?? `HTTP ${res.status}`;
-    throw new SpoolError('invalid_request', message);
-  }
+  const json: unknown = await res.json().catch(() => null);
+  if (!res.ok) throw serverError(res.status, json);
   return json;
+}
+
+/** The service's own error code and message, so the CLI says what the service said. */
+function serverError(status: number, body: unknown): SpoolError {
+  const error = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+  const code = typeof error?.code === 'string' && error.code in ERROR_STATUS ? (error.code as ErrorCode) : 'internal';
+  const message = typeof error?.message === 'string' ? error.message : `HTTP ${status} from the service`;
+  return new SpoolError(code, message);
 }
 
 async function readTokenFile(spoolDir: string): Promise<string> {

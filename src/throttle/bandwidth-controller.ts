@@ -1,4 +1,5 @@
 import type { Logger } from '../log.js';
+import type { BacklogSummary } from '../ledger/images.js';
 import type { SettingsStore } from '../ledger/settings.js';
 import { formatRate, parseRate, type BytesPerSecond } from './rate.js';
 import { activeEntry, type Schedule } from './schedule.js';
@@ -11,9 +12,21 @@ export function effectiveRate(schedule: Schedule, override: string | null, now: 
   return override !== null ? parseRate(override) : activeEntry(schedule, now).rate;
 }
 
-/** Seconds to upload `backlogBytes` at `rate`; null when unlimited (then the link decides). */
-export function drainEtaSeconds(backlogBytes: number, rate: BytesPerSecond): number | null {
-  return Number.isFinite(rate) ? Math.ceil(backlogBytes / rate) : null;
+/** JSON has no Infinity: an unlimited rate is reported as null. */
+function rateOrNull(rate: BytesPerSecond): number | null {
+  return Number.isFinite(rate) ? rate : null;
+}
+
+/**
+ * The backlog as operators see it (GET /images, `image-spool status`): counts, bytes, the rate in force and
+ * how long the backlog takes to drain at that rate (null when unlimited: then the link decides).
+ */
+export function backlogReport(summary: BacklogSummary, rate: BytesPerSecond): BacklogSummary & { rate_bytes_per_sec: number | null; drain_eta_seconds: number | null } {
+  return {
+    ...summary,
+    rate_bytes_per_sec: rateOrNull(rate),
+    drain_eta_seconds: Number.isFinite(rate) ? Math.ceil(summary.backlog_bytes / rate) : null,
+  };
 }
 
 export interface BandwidthState {
@@ -65,7 +78,7 @@ export class BandwidthController {
   state(): BandwidthState {
     const rate = this.effectiveRate();
     return {
-      rate_bytes_per_sec: Number.isFinite(rate) ? rate : null,
+      rate_bytes_per_sec: rateOrNull(rate),
       rate: formatRate(rate),
       source: this.override === null ? 'schedule' : 'override',
       schedule: this.schedule.text,

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config.js';
 import { startService, type RunningService } from '../../src/main.js';
-import { s3Env, type TestS3 } from './s3.js';
+import { afterAll, beforeAll } from 'vitest';
+import { s3Env, startTestS3, type TestS3 } from './s3.js';
 
 export interface InProcessService {
   service: RunningService;
@@ -43,4 +44,21 @@ export async function waitFor<T>(check: () => T | undefined | Promise<T | undefi
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
+}
+
+/**
+ * Registers beforeAll/afterAll for a suite that needs one S3 test server and one in-process service;
+ * the returned object's fields are set once beforeAll has run.
+ */
+export function useInProcessService(env: Record<string, string> = {}): { s3: TestS3; svc: InProcessService } {
+  const ctx = {} as { s3: TestS3; svc: InProcessService };
+  beforeAll(async () => {
+    ctx.s3 = await startTestS3();
+    ctx.svc = await startInProcess(ctx.s3, env);
+  });
+  afterAll(async () => {
+    await ctx.svc?.close();
+    await ctx.s3?.close();
+  });
+  return ctx;
 }

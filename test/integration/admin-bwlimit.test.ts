@@ -1,11 +1,13 @@
+import { execFile } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { startService } from '../../src/main.js';
-import { startInProcess, type InProcessService } from '../helpers/in-process.js';
+import { startInProcess, useInProcessService, type InProcessService } from '../helpers/in-process.js';
 import { s3Env, startTestS3, type TestS3 } from '../helpers/s3.js';
+import { CLI } from '../helpers/service-process.js';
 
 describe('admin API: bandwidth override', () => {
   let s3: TestS3;
@@ -76,5 +78,32 @@ describe('admin API: bandwidth override', () => {
       expect(again.throttle.rate).toBe(1_000_000);
       await again.stop();
     }
+  });
+});
+
+describe('CLI bwlimit against a running service', () => {
+  const ctx = useInProcessService({ UPLOAD_BWLIMIT: '10MB' });
+
+  // Asynchronous on purpose: the service runs in this process and must keep answering while the CLI waits.
+  const cli = (args: string[], env: Record<string, string> = {}) => new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, [CLI, 'bwlimit', ...args], {
+      env: { PATH: process.env['PATH'] ?? '', SPOOL_DIR: ctx.svc.spoolDir, IMAGE_SPOOL_URL: ctx.svc.baseUrl, ...env }, encoding: 'utf8',
+    }, (err, stdout, stderr) => resolve({ status: err ? Number(err.code ?? 1) : 0, stdout, stderr }));
+  });
+
+  it('shows, overrides and clears the budget using the token file, and reports the service\'s own errors', async () => {
+    expect(JSON.parse((await cli([])).stdout)).toMatchObject({ source: 'schedule', rate_bytes_per_sec: 10_000_000 });
+    expect(JSON.parse((await cli(['8Mbit'])).stdout)).toMatchObject({ source: 'override', rate_bytes_per_sec: 1_000_000 });
+    expect(ctx.svc.service.throttle.rate).toBe(1_000_000);
+    const bad = await cli(['8 bananas']);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/invalid_rate: .*"8 bananas"/);
+    const denied = await cli([], { ADMIN_TOKEN: 'not-the-token' });
+    expect(denied.status).toBe(1);
+    expect(denied.stderr).toMatch(/^image-spool: unauthorized:/);
+    expect(JSON.parse((await cli(['--clear'])).stdout)).toMatchObject({ source: 'schedule', override: null });
+    expect(ctx.svc.service.throttle.rate).toBe(10_000_000);
+    const down = await cli([], { IMAGE_SPOOL_URL: 'http://127.0.0.1:9' });
+    expect(down.stderr).toMatch(/^image-spool: service_unreachable:/);
   });
 });

@@ -1,24 +1,15 @@
 import { execFileSync } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fakeJpeg, postImage } from '../helpers/images.js';
-import { startInProcess, type InProcessService } from '../helpers/in-process.js';
-import { startTestS3, type TestS3 } from '../helpers/s3.js';
+import { useInProcessService } from '../helpers/in-process.js';
 import { CLI } from '../helpers/service-process.js';
 
 describe('backlog and drain estimate', () => {
-  let s3: TestS3;
-  let svc: InProcessService;
-  beforeAll(async () => {
-    s3 = await startTestS3();
-    // 10 KB/s: nothing meaningful uploads during the test, so the backlog is what we sent.
-    svc = await startInProcess(s3, { UPLOAD_BWLIMIT: '10KB' });
-  });
-  afterAll(async () => {
-    await svc?.close();
-    await s3?.close();
-  });
+  // 10 KB/s: nothing meaningful uploads during the test, so the backlog is what we sent.
+  const ctx = useInProcessService({ UPLOAD_BWLIMIT: '10KB' });
 
   it('GET /images and `image-spool status --json` report backlog bytes and queued bytes / current rate', async () => {
+    const { svc } = ctx;
     for (let i = 0; i < 3; i++) expect((await postImage(svc.baseUrl, `cam-${i}`, fakeJpeg(200_000))).status).toBe(202);
     const api = (await (await fetch(`${svc.baseUrl}/images`)).json()) as Record<string, number | null>;
     expect(api['queued']! + api['uploading']!).toBe(3);

@@ -1,23 +1,18 @@
 import net from 'node:net';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { fakeJpeg, postImage, sha256Hex } from '../helpers/images.js';
-import { startInProcess, waitFor, type InProcessService } from '../helpers/in-process.js';
-import { startTestS3, type TestS3 } from '../helpers/s3.js';
+import { useInProcessService, waitFor, type InProcessService } from '../helpers/in-process.js';
+import type { TestS3 } from '../helpers/s3.js';
 
 const MAX = 300_000;
 
 describe('POST /image -> ledger -> S3', () => {
+  const ctx = useInProcessService({ MAX_IMAGE_BYTES: String(MAX), UPLOAD_BWLIMIT: '20MB', S3_PREFIX: 'site-a' });
   let s3: TestS3;
   let svc: InProcessService;
-
-  beforeAll(async () => {
-    s3 = await startTestS3();
-    svc = await startInProcess(s3, { MAX_IMAGE_BYTES: String(MAX), UPLOAD_BWLIMIT: '20MB', S3_PREFIX: 'site-a' });
-  });
-  afterAll(async () => {
-    await svc?.close();
-    await s3?.close();
+  beforeAll(() => {
+    ({ s3, svc } = ctx);
   });
 
   const uploaded = (id: string) => waitFor(() => (svc.service.ledger.get(id)?.state === 'uploaded' ? svc.service.ledger.get(id) : undefined), 15_000, `upload of ${id}`);
