@@ -11,7 +11,7 @@ export interface DelayProxy {
   close(): Promise<void>;
 }
 
-export async function startDelayProxy(targetPort: number, oneWayMs: number, maxInFlightBytes = 8 * 1024 * 1024): Promise<DelayProxy> {
+export async function startDelayProxy(targetPort: number, oneWayMs: number, maxInFlightBytes = 8 * 1024 * 1024, listenHost = '127.0.0.1'): Promise<DelayProxy> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     const upstream = net.connect(targetPort, '127.0.0.1');
@@ -23,7 +23,7 @@ export async function startDelayProxy(targetPort: number, oneWayMs: number, maxI
     delayLine(client, upstream, oneWayMs, maxInFlightBytes);
     delayLine(upstream, client, oneWayMs, maxInFlightBytes);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, listenHost, resolve));
   return {
     port: (server.address() as net.AddressInfo).port,
     close: () => new Promise<void>((resolve) => {

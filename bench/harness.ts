@@ -10,7 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { ListObjectsV2Command, S3Client, type _Object } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+// The benches run compiled (dist/bench/); the network test imports them from source (bench/).
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+export const ROOT = path.basename(path.dirname(HERE)) === 'dist' ? path.resolve(HERE, '../..') : path.resolve(HERE, '..');
 const CLI = path.join(ROOT, 'bin/image-spool.cjs');
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,5 +1,5 @@
 /**
- * `npm run bench` (builds first) or `node dist/bench/run.js [--quick] [--only egress|ingest]`.
+ * `npm run bench` (builds first) or `node dist/bench/run.js [--quick] [--only egress|ingest|rtt|bwlimit|adaptive]`.
  * Runs each bench with its own s3rver, service process and temp dirs, prints one table, and saves it
  * under bench/out/. Exit code 0 when the benches ran (targets may still FAIL: read the table), 1 on error.
  */
@@ -7,10 +7,12 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runAdaptiveBench } from './adaptive-link.js';
+import { runBwlimitLatency } from './bwlimit-latency.js';
 import { runEgress } from './egress.js';
 import { Cleanup, printTable, type Row } from './harness.js';
 import { runIngestMemory } from './ingest-memory.js';
-import { runRttFill } from './rtt-fill.js';
+import { runRttFill, runRttFillSmall } from './rtt-fill.js';
 
 // The bench's own S3 client would print the SDK's Node 22 notice (see README) in the middle of the output.
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
@@ -22,8 +24,8 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const onlyIndex = args.indexOf('--only');
 const only = onlyIndex >= 0 ? args[onlyIndex + 1] : undefined;
-if (only !== undefined && only !== 'egress' && only !== 'ingest' && only !== 'rtt') {
-  console.error('usage: node dist/bench/run.js [--quick] [--only egress|ingest|rtt]');
+if (only !== undefined && only !== 'egress' && only !== 'ingest' && only !== 'rtt' && only !== 'bwlimit' && only !== 'adaptive') {
+  console.error('usage: node dist/bench/run.js [--quick] [--only egress|ingest|rtt|bwlimit|adaptive]');
   process.exit(2);
 }
 
@@ -33,6 +35,9 @@ const egressOptions = quick
   : { images: 25, afterIdleImages: 5, imageBytes: IMAGE_BYTES, idleMs: 10_000, traceDir: OUT_DIR };
 const ingestOptions = { posts: quick ? 50 : 150, imageBytes: IMAGE_BYTES };
 const rttOptions = { images: quick ? 20 : 40, imageBytes: IMAGE_BYTES, rttMs: 60 };
+// BENCH_SMALL_BYTES, BENCH_SMALL_N and BENCH_SMALL_CONC (e.g. "4,auto,32") vary the small-image case by hand.
+const rttSmallOptions = { images: Number(process.env['BENCH_SMALL_N'] ?? (quick ? 300 : 700)), imageBytes: Number(process.env['BENCH_SMALL_BYTES'] ?? 250_000), rttMs: 60 };
+const bwlimitOptions = { imageBytes: IMAGE_BYTES, spareImages: quick ? 6 : 10 };
 
 function machine(): string {
   const kernel = os.release();
@@ -65,6 +70,16 @@ async function main(): Promise<void> {
     }
     if (only === undefined || only === 'rtt') {
       rows.push(...(await runRttFill(rttOptions, cleanup)));
+      await cleanup.run();
+      rows.push(...(await runRttFillSmall(rttSmallOptions, cleanup)));
+      await cleanup.run();
+    }
+    if (only === undefined || only === 'bwlimit') {
+      rows.push(...(await runBwlimitLatency(bwlimitOptions, cleanup)));
+      await cleanup.run();
+    }
+    if (only === undefined || only === 'adaptive') {
+      rows.push(...(await runAdaptiveBench(cleanup, OUT_DIR, quick)));
       await cleanup.run();
     }
   } finally {

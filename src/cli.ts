@@ -86,12 +86,14 @@ function status(json: boolean): number {
     const override = new SettingsStore(db).get(OVERRIDE_KEY) ?? null;
     const rate = effectiveRate(config.uploadSchedule, override, new Date());
     const report = backlogReport(new ImageLedger(db).summary(), rate);
-    if (json) console.log(JSON.stringify(report));
+    if (json) console.log(JSON.stringify({ ...report, uplink_share: config.uplinkShare }));
     else {
       const eta = report.drain_eta_seconds;
       console.log(`queued ${report.queued}  uploading ${report.uploading}  uploaded ${report.uploaded}  dead ${report.dead}`);
       console.log(`backlog ${(report.backlog_bytes / 1e6).toFixed(1)} MB, oldest waiting since ${report.oldest_queued_at ?? '-'}`);
       console.log(`budget ${formatRate(rate)}${override === null ? '' : ' (override)'}, drains in ${eta === null ? 'unknown (no limit)' : formatDuration(eta)}`);
+      // The capacity estimate lives in the running service, not in the ledger.
+      if (config.uplinkShare !== null) console.log(`UPLINK_SHARE=${config.uplinkShare * 100}%: the service may use less; \`image-spool bwlimit\` shows its live estimate`);
     }
     return 0;
   } finally {

@@ -20,7 +20,10 @@ export interface Config {
   readonly serviceUrl: string;
   /** Largest burst the shared bucket allows, in milliseconds of the current rate. */
   readonly uploadBurstMs: number;
-  readonly uploadConcurrency: number;
+  /** A fixed number, or 'auto': chosen from rate x dead time / image size (src/uploader/concurrency.ts). */
+  readonly uploadConcurrency: number | 'auto';
+  /** UPLINK_SHARE as a fraction in (0, 1], or null when off: cap the budget at this share of the estimated uplink. */
+  readonly uplinkShare: number | null;
   readonly uploadOrder: UploadOrder;
   readonly uploadStallTimeoutMs: number;
   readonly maxAttempts: number;
@@ -74,7 +77,8 @@ export function loadConfig(env: Env = process.env): Config {
     uploadSchedule: r.schedule('UPLOAD_BWLIMIT', '100Mbit'),
     adminToken: r.optional('ADMIN_TOKEN'),
     uploadBurstMs: r.int('UPLOAD_BURST_MS', 5, 1, 1000),
-    uploadConcurrency: r.int('UPLOAD_CONCURRENCY', 4, 1, 256),
+    uploadConcurrency: r.autoOrInt('UPLOAD_CONCURRENCY', 1, 256),
+    uplinkShare: r.percent('UPLINK_SHARE'),
     uploadOrder: r.oneOf('UPLOAD_ORDER', 'oldest', UPLOAD_ORDERS),
     uploadStallTimeoutMs: r.int('UPLOAD_STALL_TIMEOUT_MS', 30_000, 100, 3_600_000),
     maxAttempts: r.int('MAX_ATTEMPTS', 10, 1, 1_000_000),
@@ -107,6 +111,24 @@ class EnvReader {
       throw invalid(name, raw, `expected an integer from ${min} to ${max}`);
     }
     return value;
+  }
+
+  /** Unset or "auto" -> 'auto'; else an integer in range. */
+  autoOrInt(name: string, min: number, max: number): number | 'auto' {
+    const raw = this.optional(name);
+    if (raw === undefined || raw === 'auto') return 'auto';
+    if (!/^\d+$/.test(raw)) throw invalid(name, raw, `expected "auto" or an integer from ${min} to ${max}`);
+    return this.int(name, min, min, max);
+  }
+
+  /** "50%" -> 0.5; unset or "off" -> null. */
+  percent(name: string): number | null {
+    const raw = this.optional(name);
+    if (raw === undefined || raw.toLowerCase() === 'off') return null;
+    const match = /^(\d+(?:\.\d+)?)%$/.exec(raw);
+    const value = match ? Number(match[1]) : NaN;
+    if (!(value > 0 && value <= 100)) throw invalid(name, raw, 'expected a percentage above 0% and up to 100%, such as "50%", or "off"');
+    return value / 100;
   }
 
   bool(name: string, fallback: boolean): boolean {

@@ -18,6 +18,8 @@ import { loadAdminToken } from './admin/token.js';
 import { SettingsStore } from './ledger/settings.js';
 import { BandwidthController } from './throttle/bandwidth-controller.js';
 import { TokenBucket } from './throttle/token-bucket.js';
+import { UplinkEstimator } from './throttle/uplink-estimator.js';
+import { AutoConcurrency, fixedConcurrency } from './uploader/concurrency.js';
 import { Uploader } from './uploader/uploader.js';
 
 export interface RunningService {
@@ -45,15 +47,18 @@ export async function startService(config: Config, log: Logger): Promise<Running
     ? await startLocalS3({ ...config.localS3, bucket: config.s3.bucket, log })
     : null;
   const s3Settings = localS3 ? { ...config.s3, endpoint: `http://127.0.0.1:${localS3.port}` } : config.s3;
-  const client = createS3Client(s3Settings, config.uploadConcurrency * 2);
+  const concurrency = config.uploadConcurrency === 'auto' ? new AutoConcurrency() : fixedConcurrency(config.uploadConcurrency);
+  const client = createS3Client(s3Settings, concurrency.max * 2);
   const throttle = new TokenBucket({ rate: Infinity, burstMs: config.uploadBurstMs });
-  const bandwidth = new BandwidthController(throttle, config.uploadSchedule, new SettingsStore(db), log);
+  const estimator = config.uplinkShare === null ? null : new UplinkEstimator({ share: config.uplinkShare });
+  const bandwidth = new BandwidthController(throttle, config.uploadSchedule, new SettingsStore(db), log, estimator);
   bandwidth.start(); // sets the bucket's rate before any upload starts
   const adminToken = await loadAdminToken(config.adminToken, config.spoolDir, log);
   const uploader = new Uploader({
     ledger, store, client, throttle, log,
     bucket: config.s3.bucket,
-    concurrency: config.uploadConcurrency,
+    concurrency,
+    link: bandwidth,
     order: config.uploadOrder,
     stallTimeoutMs: config.uploadStallTimeoutMs,
     maxAttempts: config.maxAttempts,
@@ -61,6 +66,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
     retryMaxMs: config.retryMaxMs,
     keepUploadedFiles: config.keepUploadedFiles,
   });
+
+  bandwidth.onRateChange(() => uploader.notify());
 
   let draining = false;
   const inFlight = new Set<Promise<unknown>>();
@@ -88,7 +95,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   });
   const port = (server.address() as AddressInfo).port;
   uploader.start();
-  log.info({ host: config.host, port, bucket: config.s3.bucket, endpoint: s3Settings.endpoint ?? 'aws', bwlimit: bandwidth.state().rate, concurrency: config.uploadConcurrency }, 'image-spool listening');
+  log.info({ host: config.host, port, bucket: config.s3.bucket, endpoint: s3Settings.endpoint ?? 'aws', bwlimit: bandwidth.state().rate, concurrency: concurrency.describe(), uplink_share: config.uplinkShare }, 'image-spool listening');
 
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {

@@ -19,6 +19,25 @@ export interface PutImageDeps {
   throttle: TokenBucket;
   stallTimeoutMs: number;
   signal: AbortSignal;
+  /** Send the last this-many bytes as one probe train (UplinkEstimator). @default 0 */
+  trainBytes?: number;
+}
+
+/** What one upload saw of the path to S3: the uploader's RTT and capacity estimates feed on it. */
+export interface UploadTiming {
+  /** ms from the call until the body first asked for tokens (connection, request setup, 100-continue). */
+  leadMs: number;
+  /** ms from the last body bytes leaving until the response: RTT, server time and any queue on the way. */
+  tailWaitMs: number;
+  /** Size of that last piece: a probe train, or an ordinary chunk. */
+  tailBytes: number;
+  train: boolean;
+}
+
+export interface PutImageResult {
+  outcome: 'stored' | 'already-present';
+  /** Null when the PUT did not complete normally (412 answered by a HEAD). */
+  timing: UploadTiming | null;
 }
 
 /**
@@ -36,10 +55,14 @@ export function requestOverheadBytes(key: string): number {
  * stored object carries our SHA-256. Servers that ignore the condition simply overwrite the same key
  * with the same bytes: correct either way.
  */
-export async function putImage(input: PutImageInput, deps: PutImageDeps): Promise<'stored' | 'already-present'> {
+export async function putImage(input: PutImageInput, deps: PutImageDeps): Promise<PutImageResult> {
   const watchdog = new StallWatchdog(deps.stallTimeoutMs, deps.signal);
+  let started = 0;
+  let firstAsk: number | null = null;
+  let last: { at: number; bytes: number } | null = null;
   try {
     await takeOverhead(deps.throttle, requestOverheadBytes(input.key), watchdog.signal);
+    started = performance.now();
     const body = throttledFileStream({
       path: input.path,
       expectedBytes: input.bytes,
@@ -47,7 +70,12 @@ export async function putImage(input: PutImageInput, deps: PutImageDeps): Promis
       bucket: deps.throttle,
       signal: watchdog.signal,
       onProgress: () => watchdog.progress(),
-      onThrottleWait: (waiting) => watchdog.setPaused(waiting),
+      onThrottleWait: (waiting) => {
+        firstAsk ??= performance.now();
+        watchdog.setPaused(waiting);
+      },
+      trainBytes: deps.trainBytes ?? 0,
+      onLastBytes: (at, bytes) => { last = { at, bytes }; },
     });
     // A body that fails (corrupt file, read error) must abort the request, not leave it hanging.
     body.once('error', (err) => watchdog.abort(err));
@@ -61,17 +89,22 @@ export async function putImage(input: PutImageInput, deps: PutImageDeps): Promis
       Metadata: { ...input.metadata, sha256: input.sha256Hex },
       IfNoneMatch: '*',
     }), { abortSignal: watchdog.signal });
-    return 'stored';
+    return { outcome: 'stored', timing: timingOf(started, firstAsk, last, (deps.trainBytes ?? 0) > 0) };
   } catch (err) {
     if (watchdog.reason) throw watchdog.reason;
     if (isPreconditionFailed(err)) {
       await confirmStoredCopy(input, deps);
-      return 'already-present';
+      return { outcome: 'already-present', timing: null };
     }
     throw err;
   } finally {
     watchdog.dispose();
   }
+}
+
+function timingOf(started: number, firstAsk: number | null, last: { at: number; bytes: number } | null, train: boolean): UploadTiming | null {
+  if (firstAsk === null || last === null) return null;
+  return { leadMs: firstAsk - started, tailWaitMs: performance.now() - last.at, tailBytes: last.bytes, train };
 }
 
 async function takeOverhead(throttle: TokenBucket, bytes: number, signal: AbortSignal): Promise<void> {

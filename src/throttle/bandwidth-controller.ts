@@ -2,8 +2,11 @@ import type { Logger } from '../log.js';
 import type { BacklogSummary } from '../ledger/images.js';
 import type { SettingsStore } from '../ledger/settings.js';
 import { formatRate, parseRate, type BytesPerSecond } from './rate.js';
-import { activeEntry, type Schedule } from './schedule.js';
+import { activeEntry, msToNextMinute, type Schedule } from './schedule.js';
 import type { TokenBucket } from './token-bucket.js';
+import type { UplinkEstimator, UplinkState } from './uplink-estimator.js';
+import type { UploadTiming } from '../s3/put-image.js';
+import type { LinkObserver } from '../uploader/uploader.js';
 
 export const OVERRIDE_KEY = 'bwlimit.override';
 
@@ -30,40 +33,69 @@ export function backlogReport(summary: BacklogSummary, rate: BytesPerSecond): Ba
 }
 
 export interface BandwidthState {
+  /** The rate in force: the configured cap, or less when UPLINK_SHARE limits it. */
   rate_bytes_per_sec: number | null;
   rate: string;
+  /** Where the configured cap comes from. */
   source: 'schedule' | 'override';
+  configured_rate_bytes_per_sec: number | null;
+  limited_by: 'cap' | 'uplink_share';
   schedule: string;
   override: string | null;
+  /** Null unless UPLINK_SHARE is set. */
+  uplink: UplinkState | null;
 }
 
 /**
  * Decides the shared bucket's rate: an operator override (kept in the ledger, so it survives restarts)
- * or else the timetable entry in force. Re-evaluated every second so a timetable switch lands within 1 s.
+ * or else the timetable entry in force; with UPLINK_SHARE, at most that share of the estimated uplink.
+ * Re-evaluated every second so a timetable switch lands within 1 s, and at once after a new estimate.
  */
-export class BandwidthController {
+export class BandwidthController implements LinkObserver {
   private timer: NodeJS.Timeout | null = null;
+  private running = false;
   private override: string | null;
+  private lastConfigured: BytesPerSecond | null = null;
+  private readonly rateListeners: Array<(rate: BytesPerSecond) => void> = [];
 
   constructor(
     private readonly bucket: TokenBucket,
     private readonly schedule: Schedule,
     private readonly settings: SettingsStore,
     private readonly log: Logger,
+    private readonly estimator: UplinkEstimator | null = null,
     private readonly now: () => Date = () => new Date(),
   ) {
     this.override = settings.get(OVERRIDE_KEY) ?? null;
+    estimator?.onEstimate(() => this.apply());
   }
 
   start(): void {
-    this.apply();
-    this.timer = setInterval(() => this.apply(), 1000);
-    this.timer.unref();
+    this.running = true;
+    this.tick();
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+  }
+
+  /**
+   * Re-evaluates every second, and right on each minute boundary (timetable entries are minute-granular),
+   * so a switch lands within a few ms of its time rather than up to a second late.
+   */
+  private tick(): void {
+    if (!this.running) return;
+    this.apply();
+    const wait = Math.min(1000, msToNextMinute(this.now()) + 2);
+    this.timer = setTimeout(() => this.tick(), wait);
+    this.timer.unref();
+  }
+
+  /** Called after every change of the bucket's rate (the uploader re-sizes its concurrency). */
+  onRateChange(listener: (rate: BytesPerSecond) => void): void {
+    this.rateListeners.push(listener);
   }
 
   /** Sets (text) or clears (null) the override; throws RateParseError on a bad rate. Applies at once. */
@@ -76,24 +108,53 @@ export class BandwidthController {
   }
 
   state(): BandwidthState {
+    const configured = this.configuredRate();
     const rate = this.effectiveRate();
     return {
       rate_bytes_per_sec: rateOrNull(rate),
       rate: formatRate(rate),
       source: this.override === null ? 'schedule' : 'override',
+      configured_rate_bytes_per_sec: rateOrNull(configured),
+      limited_by: rate < configured ? 'uplink_share' : 'cap',
       schedule: this.schedule.text,
       override: this.override,
+      uplink: this.estimator?.state(configured) ?? null,
     };
   }
 
-  effectiveRate(): BytesPerSecond {
+  /** The operator's cap: override, else timetable. */
+  configuredRate(): BytesPerSecond {
     return effectiveRate(this.schedule, this.override, this.now());
   }
 
+  effectiveRate(): BytesPerSecond {
+    const configured = this.configuredRate();
+    return this.estimator ? this.estimator.limit(configured) : configured;
+  }
+
+  claimProbe(fileBytes: number): number {
+    return this.estimator?.claimProbe(fileBytes, this.configuredRate()) ?? 0;
+  }
+
+  abandonProbe(): void {
+    this.estimator?.abandonProbe();
+  }
+
+  observe(timing: UploadTiming): void {
+    this.estimator?.observe(timing);
+  }
+
   private apply(): void {
-    const rate = this.effectiveRate();
+    const configured = this.configuredRate();
+    const rate = this.estimator ? this.estimator.limit(configured) : configured;
+    const operatorChange = configured !== this.lastConfigured;
+    this.lastConfigured = configured;
     if (rate === this.bucket.rate) return;
     this.bucket.setRate(rate);
-    this.log.info({ bwlimit: formatRate(rate), source: this.override === null ? 'schedule' : 'override' }, 'upload budget changed');
+    for (const listener of this.rateListeners) listener(rate);
+    const fields = { bwlimit: formatRate(rate), configured: formatRate(configured), source: this.override === null ? 'schedule' : 'override' };
+    // Estimates move the rate at every probe: the operator's changes are info, the estimator's are debug.
+    if (operatorChange) this.log.info(fields, 'upload budget changed');
+    else this.log.debug({ ...fields, uplink_capacity: this.estimator?.capacity() }, 'upload budget follows the uplink estimate');
   }
 }

@@ -14,6 +14,13 @@ export interface ThrottledFileOptions {
   onProgress?: (sentBytes: number) => void;
   /** Called while the stream waits for tokens (true) and when it gets them (false). */
   onThrottleWait?: (waiting: boolean) => void;
+  /**
+   * Send the last `trainBytes` of the file as one probe train (TokenBucket.takeTrain) instead of chunk
+   * by chunk. 0 or absent: no train.
+   */
+  trainBytes?: number;
+  /** Called just before the final bytes are handed on, with performance.now(): the response clock starts. */
+  onLastBytes?: (at: number, tailBytes: number) => void;
 }
 
 /**
@@ -21,6 +28,7 @@ export interface ThrottledFileOptions {
  * time, so the socket never sees more than the budget allows. The last chunk is held back until the
  * whole file has been hashed: if the bytes on disk no longer match the ledger, the stream fails before
  * the body is complete, and S3 never stores a corrupt object (even a server that ignores checksums).
+ * A probe upload holds back a longer tail and releases it as one train (see UplinkEstimator).
  */
 export function throttledFileStream(options: ThrottledFileOptions): Readable {
   const { bucket } = options;
@@ -30,12 +38,15 @@ export function throttledFileStream(options: ThrottledFileOptions): Readable {
 async function* releaseChunks(options: ThrottledFileOptions): AsyncGenerator<Buffer> {
   const { bucket, signal } = options;
   const hash = createHash('sha256');
+  const trainBytes = Math.min(options.trainBytes ?? 0, options.expectedBytes);
+  // Everything past this offset waits until the whole file is verified: at least the last piece.
+  const holdFrom = options.expectedBytes - Math.max(1, trainBytes);
+  const tail: Buffer[] = [];
   let read = 0;
   let sent = 0;
-  let heldBack: Buffer | null = null;
-  const release = async (piece: Buffer): Promise<Buffer> => {
+  const release = async (piece: Buffer, train: boolean): Promise<Buffer> => {
     options.onThrottleWait?.(true);
-    await bucket.take(piece.length, signal);
+    await (train ? bucket.takeTrain(piece.length, signal) : bucket.take(piece.length, signal));
     options.onThrottleWait?.(false);
     sent += piece.length;
     options.onProgress?.(sent);
@@ -45,10 +56,11 @@ async function* releaseChunks(options: ThrottledFileOptions): AsyncGenerator<Buf
   try {
     for await (const chunk of file as AsyncIterable<Buffer>) {
       hash.update(chunk);
-      read += chunk.length;
       for (const piece of split(chunk, bucket.chunkBytes)) {
-        if (heldBack) yield await release(heldBack);
-        heldBack = piece;
+        read += piece.length;
+        if (read > options.expectedBytes) throw corrupt(options, read, 'not computed: the file is longer than the ledger says');
+        if (read > holdFrom) tail.push(piece);
+        else yield await release(piece, false);
       }
     }
   } catch (err) {
@@ -56,11 +68,18 @@ async function* releaseChunks(options: ThrottledFileOptions): AsyncGenerator<Buf
     throw err;
   }
   const digest = hash.digest('hex');
-  if (read !== options.expectedBytes || digest !== options.expectedSha256Hex) {
-    throw new SpoolError('spool_file_corrupt',
-      `spooled file ${options.path} has ${read} bytes sha256 ${digest}, ledger says ${options.expectedBytes} bytes sha256 ${options.expectedSha256Hex}`);
+  if (read !== options.expectedBytes || digest !== options.expectedSha256Hex) throw corrupt(options, read, digest);
+  const last = trainBytes > 0 ? [Buffer.concat(tail)] : tail;
+  for (let i = 0; i < last.length; i++) {
+    const piece = await release(last[i] as Buffer, trainBytes > 0);
+    if (i === last.length - 1) options.onLastBytes?.(performance.now(), piece.length);
+    yield piece;
   }
-  if (heldBack) yield await release(heldBack);
+}
+
+function corrupt(options: ThrottledFileOptions, read: number, digest: string): SpoolError {
+  return new SpoolError('spool_file_corrupt',
+    `spooled file ${options.path} has ${read} bytes sha256 ${digest}, ledger says ${options.expectedBytes} bytes sha256 ${options.expectedSha256Hex}`);
 }
 
 function* split(chunk: Buffer, size: number): Generator<Buffer> {

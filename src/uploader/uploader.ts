@@ -3,12 +3,20 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { ImageLedger } from '../ledger/images.js';
 import type { ImageRow, UploadOrder } from '../ledger/types.js';
 import type { Logger } from '../log.js';
-import { putImage } from '../s3/put-image.js';
+import { putImage, type UploadTiming } from '../s3/put-image.js';
 import type { SpoolStore } from '../spool/store.js';
 import { verifySpooledFile } from '../spool/verify.js';
 import type { TokenBucket } from '../throttle/token-bucket.js';
 import { backoffDelayMs } from './backoff.js';
 import { classifyFailure, describeFailure } from './classify.js';
+import type { ConcurrencyPolicy } from './concurrency.js';
+
+/** Where uploads report what they saw of the path, and which upload sends a probe train (UPLINK_SHARE). */
+export interface LinkObserver {
+  claimProbe(fileBytes: number): number;
+  abandonProbe(): void;
+  observe(timing: UploadTiming): void;
+}
 
 export interface UploaderOptions {
   ledger: ImageLedger;
@@ -17,7 +25,8 @@ export interface UploaderOptions {
   throttle: TokenBucket;
   log: Logger;
   bucket: string;
-  concurrency: number;
+  concurrency: ConcurrencyPolicy;
+  link?: LinkObserver;
   order: UploadOrder;
   stallTimeoutMs: number;
   maxAttempts: number;
@@ -62,7 +71,7 @@ export class Uploader extends EventEmitter<UploaderEvents> {
   }
 
   start(): void {
-    for (let i = 0; i < this.o.concurrency; i++) this.workers.push(this.workerLoop());
+    for (let i = 0; i < this.o.concurrency.max; i++) this.workers.push(this.workerLoop(i));
   }
 
   /** A new image is queued: wake idle workers now instead of at their next poll. */
@@ -83,8 +92,13 @@ export class Uploader extends EventEmitter<UploaderEvents> {
     }
   }
 
-  private async workerLoop(): Promise<void> {
+  private async workerLoop(index: number): Promise<void> {
     while (!this.stopping) {
+      if (index >= this.o.concurrency.target(this.o.throttle.rate)) {
+        // Parked, not idle: waking at the next due time would make spare workers spin on a full queue.
+        await this.idle(true);
+        continue;
+      }
       try {
         const row = this.o.ledger.claimNext(new Date(), this.o.order);
         if (row) await this.uploadOne(row);
@@ -97,11 +111,11 @@ export class Uploader extends EventEmitter<UploaderEvents> {
     }
   }
 
-  private idle(): Promise<void> {
+  private idle(parked = false): Promise<void> {
     const poll = this.o.pollMs ?? 1000;
     let due: Date | null = null;
     try {
-      due = this.o.ledger.nextDueAt();
+      if (!parked) due = this.o.ledger.nextDueAt();
     } catch {
       // A broken ledger is reported by the caller; just wait one poll interval.
     }
@@ -120,11 +134,13 @@ export class Uploader extends EventEmitter<UploaderEvents> {
   private async uploadOne(row: ImageRow): Promise<void> {
     const started = Date.now();
     const path = this.o.store.absolutePath(row.path);
+    const trainBytes = this.o.link?.claimProbe(row.bytes) ?? 0;
     this.inFlight++;
     let outcome: 'stored' | 'already-present';
+    let timing: UploadTiming | null = null;
     try {
       await verifySpooledFile(path, row.bytes, row.sha256);
-      outcome = await putImage({
+      const result = await putImage({
         bucket: this.o.bucket,
         key: row.s3_key,
         path,
@@ -132,20 +148,41 @@ export class Uploader extends EventEmitter<UploaderEvents> {
         sha256Hex: row.sha256,
         contentType: row.content_type,
         metadata: { 'image-id': row.id, 'device-id': row.device_id },
-      }, { client: this.o.client, throttle: this.o.throttle, stallTimeoutMs: this.o.stallTimeoutMs, signal: this.stopController.signal });
+      }, { client: this.o.client, throttle: this.o.throttle, stallTimeoutMs: this.o.stallTimeoutMs, signal: this.stopController.signal, trainBytes });
+      outcome = result.outcome;
+      timing = result.timing;
+      this.observe(row, result.timing, trainBytes);
     } catch (err) {
+      if (trainBytes > 0) this.o.link?.abandonProbe();
       this.handleFailure(row, err);
       return;
     } finally {
       this.inFlight--;
     }
     this.o.ledger.markUploaded(row.id, new Date());
-    this.o.log.info({ id: row.id, key: row.s3_key, bytes: row.bytes, attempt: row.attempts, ms: Date.now() - started, outcome }, 'upload ok');
+    this.o.log.info({
+      id: row.id, key: row.s3_key, bytes: row.bytes, attempt: row.attempts, ms: Date.now() - started, outcome,
+      // The answer's wait after the last byte: RTT + server time + queue; what RTT-aware tuning sees.
+      response_wait_ms: timing ? Math.round(timing.tailWaitMs) : null,
+    }, 'upload ok');
     this.emit('image:uploaded', row);
     // Deleting the local copy is housekeeping: if it fails, recovery removes it at the next start.
     if (!this.o.keepUploadedFiles) {
       await this.o.store.discard(path).catch((err: unknown) => this.o.log.warn({ id: row.id, err: describeFailure(err) }, 'could not delete uploaded file'));
     }
+  }
+
+  private observe(row: ImageRow, timing: UploadTiming | null, trainBytes: number): void {
+    if (timing === null) {
+      if (trainBytes > 0) this.o.link?.abandonProbe();
+      return;
+    }
+    const before = this.o.concurrency.target(this.o.throttle.rate);
+    this.o.concurrency.observe(row.bytes, timing);
+    // More uploads wanted: wake the parked workers now rather than at their next poll.
+    if (this.o.concurrency.target(this.o.throttle.rate) > before) this.notify();
+    this.o.link?.observe(timing);
+    if (timing.train) this.o.log.debug({ id: row.id, train_bytes: timing.tailBytes, response_wait_ms: Math.round(timing.tailWaitMs) }, 'uplink probe');
   }
 
   private handleFailure(row: ImageRow, err: unknown): void {

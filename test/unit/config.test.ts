@@ -9,7 +9,8 @@ describe('loadConfig', () => {
     expect(c.host).toBe('0.0.0.0');
     expect(c.spoolDir).toBe(path.resolve('./spool'));
     expect(c.uploadSchedule.entries.map((e) => e.rate)).toEqual([12_500_000]);
-    expect(c.uploadConcurrency).toBe(4);
+    expect(c.uploadConcurrency).toBe('auto');
+    expect(c.uplinkShare).toBeNull();
     expect(c.maxImageBytes).toBe(50_000_000);
     expect(c.localS3).toEqual({ port: 4568, dataDir: path.resolve('./spool/local-s3') });
     expect(c.s3.bucket).toBe('images');
@@ -36,10 +37,22 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ UPLOAD_BWLIMIT: '08:00,40Mbit 18:00,lots' })).toThrow(/invalid UPLOAD_BWLIMIT=.*"18:00,lots"/);
   });
 
+  it('reads UPLOAD_CONCURRENCY as auto or a number, and UPLINK_SHARE as a percentage', () => {
+    expect(loadConfig({ UPLOAD_CONCURRENCY: 'auto' }).uploadConcurrency).toBe('auto');
+    expect(loadConfig({ UPLOAD_CONCURRENCY: '12' }).uploadConcurrency).toBe(12);
+    expect(loadConfig({ UPLINK_SHARE: '50%' }).uplinkShare).toBe(0.5);
+    expect(loadConfig({ UPLINK_SHARE: '12.5%' }).uplinkShare).toBe(0.125);
+    expect(loadConfig({ UPLINK_SHARE: 'off' }).uplinkShare).toBeNull();
+  });
+
   it.each([
     ['PORT', 'eighty'],
     ['PORT', '70000'],
     ['UPLOAD_CONCURRENCY', '0'],
+    ['UPLOAD_CONCURRENCY', 'fast'],
+    ['UPLINK_SHARE', '50'],
+    ['UPLINK_SHARE', '0%'],
+    ['UPLINK_SHARE', '150%'],
     ['MAX_IMAGE_BYTES', '1.5'],
     ['UPLOAD_BWLIMIT', '100'],
     ['S3_FORCE_PATH_STYLE', 'maybe'],

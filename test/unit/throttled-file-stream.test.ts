@@ -45,6 +45,32 @@ describe('throttledFileStream', () => {
     expect(result.error).toMatchObject({ code: 'spool_file_corrupt' });
   });
 
+  it('sends a probe train as one piece at the end, after the hash check, and reports when it left', async () => {
+    const { file, data } = await setup(300_000);
+    const bucket = new TokenBucket({ rate: 50_000_000, burstMs: 5 });
+    const chunks: Buffer[] = [];
+    const lastBytes: number[] = [];
+    const stream = throttledFileStream({
+      path: file, expectedBytes: data.length, expectedSha256Hex: sha256Hex(data), bucket, signal: new AbortController().signal,
+      trainBytes: 100_000, onLastBytes: (_at, bytes) => lastBytes.push(bytes),
+    });
+    for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
+    expect(Buffer.concat(chunks).equals(data)).toBe(true);
+    const last = chunks.at(-1) as Buffer;
+    expect(last.length).toBeGreaterThanOrEqual(100_000);
+    expect(last.length).toBeLessThan(100_000 + bucket.chunkBytes);
+    expect(chunks.slice(0, -1).every((c) => c.length <= bucket.chunkBytes)).toBe(true);
+    expect(lastBytes).toEqual([last.length]);
+  });
+
+  it('never releases a probe train of a corrupt file', async () => {
+    const { file, data } = await setup(300_000);
+    const bucket = new TokenBucket({ rate: Infinity });
+    const result = await drain(throttledFileStream({ path: file, expectedBytes: data.length, expectedSha256Hex: '00'.repeat(32), bucket, signal: new AbortController().signal, trainBytes: 100_000 }));
+    expect(result.bytes).toBeLessThanOrEqual(data.length - 100_000);
+    expect(result.error).toMatchObject({ code: 'spool_file_corrupt' });
+  });
+
   it('reports a missing file with a stable code', async () => {
     const bucket = new TokenBucket({ rate: Infinity });
     const result = await drain(throttledFileStream({ path: '/nonexistent/x.jpg', expectedBytes: 1, expectedSha256Hex: '00', bucket, signal: new AbortController().signal }));

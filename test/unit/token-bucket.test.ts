@@ -102,19 +102,32 @@ describe('TokenBucket', () => {
     c.stop();
   });
 
-  it('keeps a burst of one small chunk at very low rates', () => {
+  it('keeps a burst of two small chunks at very low rates', () => {
     const bucket = new TokenBucket({ rate: 1000, clock: new FakeClock() });
     expect(bucket.capacity).toBe(1024);
-    expect(bucket.chunkBytes).toBe(1024);
+    expect(bucket.chunkBytes).toBe(512);
+  });
+
+  it('loses nothing to late timers: grants are half a bucket, so tokens accrue while a grant waits', async () => {
+    // A clock whose timers always fire 2 ms late (a busy event loop), at 1 MB/s with a 5 ms burst.
+    const clock = new FakeClock();
+    const late = { now: () => clock.now(), clearTimeout: (h: unknown) => clock.clearTimeout(h), setTimeout: (fn: () => void, ms: number) => clock.setTimeout(fn, ms + 2) };
+    const bucket = new TokenBucket({ rate: RATE, burstMs: 5, clock: late });
+    const c = consumers(bucket, clock, 2, bucket.chunkBytes);
+    await clock.advance(10_000);
+    expect(bytesIn(c.grants, 0, 10_001) / (RATE * 10)).toBeGreaterThan(0.99);
+    c.stop();
   });
 
   it('rejects a waiter whose signal aborts and keeps serving the others', async () => {
     const clock = new FakeClock();
     const bucket = new TokenBucket({ rate: RATE, clock });
-    await bucket.take(10_000); // empty the bucket
+    const chunk = bucket.chunkBytes;
+    await bucket.take(chunk);
+    await bucket.take(chunk); // empty the bucket
     const controller = new AbortController();
-    const aborted = bucket.take(10_000, controller.signal);
-    const other = bucket.take(10_000);
+    const aborted = bucket.take(chunk, controller.signal);
+    const other = bucket.take(chunk);
     controller.abort(new Error('stop'));
     await expect(aborted).rejects.toThrow('stop');
     let done = false;
@@ -129,5 +142,40 @@ describe('TokenBucket', () => {
     await expect(bucket.take(bucket.chunkBytes + 1)).rejects.toThrow(RangeError);
     expect(() => new TokenBucket({ rate: 0 })).toThrow(/positive/);
     expect(() => bucket.setRate(-5)).toThrow(/positive/);
+  });
+});
+
+describe('TokenBucket.takeTrain (probe trains)', () => {
+  it('grants the train whole, with its own length of silence before and after, and keeps every long window under the cap', async () => {
+    const clock = new FakeClock();
+    const bucket = new TokenBucket({ rate: RATE, burstMs: 5, clock });
+    const c = consumers(bucket, clock, 3, 1000);
+    await clock.advance(1000);
+    const TRAIN = 200_000; // 200 ms of the rate
+    let trainAt = -1;
+    void bucket.takeTrain(TRAIN).then(() => { trainAt = clock.now(); });
+    await clock.advance(2000);
+    expect(trainAt).toBeGreaterThan(1000);
+    const grants = [...c.grants, { stream: -1, at: trainAt, bytes: TRAIN }];
+    // Silence: nobody else is served for ~TRAIN/RATE before the train and after it.
+    const silenceMs = (TRAIN / RATE) * 1000;
+    expect(bytesIn(c.grants, trainAt - silenceMs + 10, trainAt)).toBe(0);
+    expect(bytesIn(c.grants, trainAt, trainAt + silenceMs - 10)).toBe(0);
+    // Windows at least as long as the silence stay within rate*T + capacity (+ one chunk of rounding).
+    for (let start = 0; start < 2800; start += 5) {
+      for (const width of [silenceMs, 500, 1000]) {
+        expect(bytesIn(grants, start, start + width)).toBeLessThanOrEqual((RATE * width) / 1000 + bucket.capacity + 1000);
+      }
+    }
+    // And the average over the whole run is still the rate (the train costs its own length once).
+    const total = bytesIn(grants, 0, 3000);
+    expect(total).toBeLessThanOrEqual(RATE * 3 + bucket.capacity + 1000);
+    expect(total).toBeGreaterThanOrEqual(RATE * 3 - TRAIN - 10_000);
+    c.stop();
+  });
+
+  it('passes an unlimited bucket straight through', async () => {
+    const bucket = new TokenBucket({ rate: Infinity });
+    await expect(bucket.takeTrain(10_000_000)).resolves.toBeUndefined();
   });
 });
