@@ -49,7 +49,8 @@ export interface BandwidthState {
 /**
  * Decides the shared bucket's rate: an operator override (kept in the ledger, so it survives restarts)
  * or else the timetable entry in force; with UPLINK_SHARE, at most that share of the estimated uplink.
- * Re-evaluated every second so a timetable switch lands within 1 s, and at once after a new estimate.
+ * Re-evaluated every second and on each minute boundary (a timetable switch lands within ms of its time),
+ * at once after an override, and at once after a new estimate.
  */
 export class BandwidthController implements LinkObserver {
   private timer: NodeJS.Timeout | null = null;
@@ -109,7 +110,7 @@ export class BandwidthController implements LinkObserver {
 
   state(): BandwidthState {
     const configured = this.configuredRate();
-    const rate = this.effectiveRate();
+    const rate = this.limit(configured);
     return {
       rate_bytes_per_sec: rateOrNull(rate),
       rate: formatRate(rate),
@@ -128,7 +129,10 @@ export class BandwidthController implements LinkObserver {
   }
 
   effectiveRate(): BytesPerSecond {
-    const configured = this.configuredRate();
+    return this.limit(this.configuredRate());
+  }
+
+  private limit(configured: BytesPerSecond): BytesPerSecond {
     return this.estimator ? this.estimator.limit(configured) : configured;
   }
 
@@ -146,7 +150,7 @@ export class BandwidthController implements LinkObserver {
 
   private apply(): void {
     const configured = this.configuredRate();
-    const rate = this.estimator ? this.estimator.limit(configured) : configured;
+    const rate = this.limit(configured);
     const operatorChange = configured !== this.lastConfigured;
     this.lastConfigured = configured;
     if (rate === this.bucket.rate) return;
