@@ -16,7 +16,9 @@ const USAGE = `usage: image-spool <command>
   status [--json]  backlog summary read straight from $SPOOL_DIR/ledger.db (safe while the service runs)
   bwlimit          show the upload budget of the running service
   bwlimit RATE     override it now (e.g. 20Mbit, 5MB, off); survives restarts
-  bwlimit --clear  return to the UPLOAD_BWLIMIT schedule`;
+  bwlimit --clear  return to the UPLOAD_BWLIMIT schedule
+  requeue --dead   put every dead image back in the queue (running service)
+  requeue ID...    put these dead images back in the queue`;
 
 async function main(argv: string[]): Promise<number> {
   const [command = 'serve', ...rest] = argv;
@@ -27,6 +29,8 @@ async function main(argv: string[]): Promise<number> {
       return status(rest.includes('--json'));
     case 'bwlimit':
       return bwlimit(rest[0]);
+    case 'requeue':
+      return requeueCommand(rest);
     case 'help':
     case '--help':
     case '-h':
@@ -76,6 +80,18 @@ function formatDuration(seconds: number): string {
   return h > 0 ? `${h}h ${m}m` : m > 0 ? `${m}m ${seconds % 60}s` : `${seconds}s`;
 }
 
+async function requeueCommand(args: string[]): Promise<number> {
+  if (args.length === 0) {
+    console.error(`image-spool requeue: name the images (IDs) or --dead\n${USAGE}`);
+    return 2;
+  }
+  const body = args.includes('--dead') ? { state: 'dead' } : { ids: args };
+  const result = (await adminRequest(loadConfig(), 'POST', '/admin/requeue', body)) as { requeued: string[]; skipped: Array<{ id: string; reason: string }> };
+  console.log(`requeued ${result.requeued.length}${result.skipped.length ? `, skipped ${result.skipped.length}:` : ''}`);
+  for (const s of result.skipped) console.log(`  ${s.id}: ${s.reason}`);
+  return 0;
+}
+
 function status(json: boolean): number {
   const config = loadConfig();
   const file = path.join(config.spoolDir, 'ledger.db');
@@ -89,7 +105,7 @@ function status(json: boolean): number {
     if (json) console.log(JSON.stringify({ ...report, uplink_share: config.uplinkShare }));
     else {
       const eta = report.drain_eta_seconds;
-      console.log(`queued ${report.queued}  uploading ${report.uploading}  uploaded ${report.uploaded}  dead ${report.dead}`);
+      console.log(`queued ${report.queued}  uploading ${report.uploading}  uploaded ${report.uploaded}  dead ${report.dead}  evicted ${report.evicted}`);
       console.log(`backlog ${(report.backlog_bytes / 1e6).toFixed(1)} MB, oldest waiting since ${report.oldest_queued_at ?? '-'}`);
       console.log(`budget ${formatRate(rate)}${override === null ? '' : ' (override)'}, drains in ${eta === null ? 'unknown (no limit)' : formatDuration(eta)}`);
       // The capacity estimate lives in the running service, not in the ledger.

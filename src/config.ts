@@ -32,7 +32,17 @@ export interface Config {
   readonly maxImageBytes: number;
   readonly keepUploadedFiles: boolean;
   readonly shutdownGraceMs: number;
+  /** SPOOL_MAX_BYTES: image bytes the spool may hold (Infinity = no limit). */
+  readonly spoolMaxBytes: number;
+  /** SPOOL_MIN_FREE_BYTES: free space (statfs) that must remain on the spool's filesystem after an ingest. */
+  readonly spoolMinFreeBytes: number;
+  readonly spoolFullPolicy: SpoolFullPolicy;
+  /** MAX_CONCURRENT_UPLOADS: device uploads in progress at once; beyond it, 503 + Retry-After. */
+  readonly maxConcurrentIngests: number;
 }
+
+export const SPOOL_FULL_POLICIES = ['reject', 'evict-oldest'] as const;
+export type SpoolFullPolicy = (typeof SPOOL_FULL_POLICIES)[number];
 
 export interface S3Settings {
   readonly bucket: string;
@@ -87,6 +97,10 @@ export function loadConfig(env: Env = process.env): Config {
     maxImageBytes: r.int('MAX_IMAGE_BYTES', 50_000_000, 1, 5_000_000_000),
     keepUploadedFiles: r.bool('KEEP_UPLOADED_FILES', false),
     shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 5000, 0, 600_000),
+    spoolMaxBytes: r.bytes('SPOOL_MAX_BYTES', Infinity),
+    spoolMinFreeBytes: r.bytes('SPOOL_MIN_FREE_BYTES', 2 ** 30),
+    spoolFullPolicy: r.oneOf('SPOOL_FULL_POLICY', 'reject', SPOOL_FULL_POLICIES),
+    maxConcurrentIngests: r.int('MAX_CONCURRENT_UPLOADS', 256, 1, 100_000),
   };
   return Object.freeze(config);
 }
@@ -110,6 +124,18 @@ class EnvReader {
     if (!Number.isSafeInteger(value) || value < min || value > max) {
       throw invalid(name, raw, `expected an integer from ${min} to ${max}`);
     }
+    return value;
+  }
+
+  /** A size: plain bytes, or with a unit (KB, MB, GB, TB = 10^3.., KiB, MiB, GiB, TiB = 2^10..); "unlimited" = Infinity. */
+  bytes(name: string, fallback: number): number {
+    const raw = this.optional(name);
+    if (raw === undefined) return fallback;
+    if (raw.toLowerCase() === 'unlimited') return Infinity;
+    const match = /^(\d+(?:\.\d+)?)\s*([KMGT]i?B)?$/i.exec(raw);
+    const units: Record<string, number> = { kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
+    const value = match ? Math.round(Number(match[1]) * (match[2] ? (units[match[2].toLowerCase()] ?? NaN) : 1)) : NaN;
+    if (!Number.isSafeInteger(value) || value < 0) throw invalid(name, raw, 'expected a size such as 500GB, 1GiB or 1073741824, or "unlimited"');
     return value;
   }
 

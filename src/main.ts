@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createServer } from 'node:http';
+import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { getRequestListener } from '@hono/node-server';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
@@ -12,6 +13,8 @@ import { openLedger } from './ledger/open.js';
 import type { Logger } from './log.js';
 import { createS3Client } from './s3/client.js';
 import { startLocalS3, type LocalS3 } from './s3/local-server.js';
+import { Admission, cachedFreeBytes, SpoolUsage } from './spool/admission.js';
+import { evictOldest } from './spool/evict.js';
 import { recoverSpool } from './spool/recovery.js';
 import { SpoolStore } from './spool/store.js';
 import { loadAdminToken } from './admin/token.js';
@@ -65,15 +68,38 @@ export async function startService(config: Config, log: Logger): Promise<Running
     retryBaseMs: config.retryBaseMs,
     retryMaxMs: config.retryMaxMs,
     keepUploadedFiles: config.keepUploadedFiles,
+    probe: () => client.send(new HeadBucketCommand({ Bucket: config.s3.bucket })),
   });
 
   bandwidth.onRateChange(() => uploader.notify());
+
+  const usage = new SpoolUsage(ledger.localBytes(config.keepUploadedFiles));
+  uploader.on('image:uploaded', (row) => { if (!config.keepUploadedFiles) usage.removed(row.bytes); });
+  const admission = new Admission({
+    maxBytes: config.spoolMaxBytes,
+    minFreeBytes: config.spoolMinFreeBytes,
+    policy: config.spoolFullPolicy,
+    maxConcurrent: config.maxConcurrentIngests,
+    usage,
+    freeBytes: cachedFreeBytes(store.imagesDir),
+    evictOldest: (bytes) => evictOldest(ledger, store, usage, bytes, log),
+    drainRate: () => bandwidth.effectiveRate(),
+    log,
+  });
 
   let draining = false;
   const inFlight = new Set<Promise<unknown>>();
   const committer = new GroupCommitter((rows) => ledger.insertMany(rows));
   const app = createApp({
-    db, ledger, log, store, committer, bandwidth, adminToken,
+    db, ledger, log, store, committer, bandwidth, adminToken, admission, usage,
+    readiness: {
+      spoolProblem: async () => {
+        if (store.degraded) return `spool degraded (${store.degraded}); restart required`;
+        const over = await admission.overshoot();
+        return over > 0 ? `spool full: ${Math.ceil(over / 1e6)} MB over SPOOL_MAX_BYTES or SPOOL_MIN_FREE_BYTES` : null;
+      },
+      uploaderProblem: () => uploader.paused?.reason ?? null,
+    },
     s3Prefix: config.s3.prefix,
     maxImageBytes: config.maxImageBytes,
     isDraining: () => draining,

@@ -2,12 +2,19 @@ import { Hono } from 'hono';
 import { SpoolError } from '../errors.js';
 import type { BandwidthController } from '../throttle/bandwidth-controller.js';
 import { RateParseError } from '../throttle/rate.js';
+import { parseRequeueRequest, requeue } from '../admin/requeue.js';
+import type { ImageLedger } from '../ledger/images.js';
+import type { SpoolStore } from '../spool/store.js';
 import type { AppEnv } from './env.js';
 import { adminAuth } from './middleware/admin-auth.js';
 
 export interface AdminDeps {
   adminToken: string;
   bandwidth: BandwidthController;
+  ledger: ImageLedger;
+  store: SpoolStore;
+  /** After a requeue: wake the uploader. */
+  onQueued: () => void;
 }
 
 /** `/admin/*`: operator endpoints, all behind the admin bearer token. */
@@ -24,6 +31,12 @@ export function adminRoutes(deps: AdminDeps): Hono<AppEnv> {
       throw err;
     }
     return c.json(deps.bandwidth.state());
+  });
+  admin.post('/requeue', async (c) => {
+    const request = parseRequeueRequest(await c.req.json().catch(() => undefined));
+    const result = await requeue(request, deps.ledger, deps.store);
+    if (result.requeued.length > 0) deps.onQueued();
+    return c.json(result);
   });
   return admin;
 }

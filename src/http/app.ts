@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import { adminRoutes, type AdminDeps } from './admin.js';
 import type { AppEnv } from './env.js';
 import { backlogHandler } from './backlog.js';
-import { healthHandler } from './health.js';
+import { healthHandler, readinessHandler, type ReadinessDeps } from './health.js';
 import { imageStatusHandler } from './images.js';
 import { ingestHandler, type IngestDeps } from './ingest.js';
 
@@ -16,6 +16,7 @@ export interface AppDeps extends IngestDeps, AdminDeps {
   db: Db;
   ledger: ImageLedger;
   log: Logger;
+  readiness: Omit<ReadinessDeps, 'db'>;
 }
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
@@ -32,6 +33,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.get('/images', backlogHandler(deps.ledger, deps.bandwidth));
   app.get('/images/:id/status', imageStatusHandler(deps.ledger));
   app.get('/healthz', healthHandler(deps.db));
+  app.get('/readyz', readinessHandler({ db: deps.db, ...deps.readiness }));
   app.route('/admin', adminRoutes(deps));
   app.notFound((c) => c.json(new SpoolError('not_found', `no route ${c.req.method} ${c.req.path}`).toJSON(), 404));
   // The one place an error becomes a response: a stable code, the right status, and a log line.

@@ -13,3 +13,45 @@ export function healthHandler(db: Db) {
     }
   };
 }
+
+export interface ReadinessDeps {
+  db: Db;
+  /** Why the spool cannot take an image now (degraded, full), or null. */
+  spoolProblem: () => Promise<string | null>;
+  /** Why uploads are paused, or null. */
+  uploaderProblem: () => string | null;
+}
+
+interface Check {
+  ok: boolean;
+  message: string;
+}
+
+/**
+ * GET /readyz: ready means an image sent now would be accepted and eventually uploaded: the ledger takes
+ * a write lock, the spool has room, the uploader is not paused. 503 names the check that failed.
+ */
+export function readinessHandler(deps: ReadinessDeps) {
+  return async function ready(c: Context<AppEnv>): Promise<Response> {
+    const spool = await deps.spoolProblem().catch((err: unknown) => `spool check failed: ${(err as Error).message}`);
+    const uploader = deps.uploaderProblem();
+    const checks: Record<'ledger' | 'spool' | 'uploader', Check> = {
+      ledger: ledgerWritable(deps.db),
+      spool: spool === null ? { ok: true, message: 'room for images' } : { ok: false, message: spool },
+      uploader: uploader === null ? { ok: true, message: 'uploading' } : { ok: false, message: `paused: ${uploader}` },
+    };
+    const ok = Object.values(checks).every((check) => check.ok);
+    return c.json({ status: ok ? 'ready' : 'not_ready', checks }, ok ? 200 : 503);
+  };
+}
+
+/** BEGIN IMMEDIATE takes the write lock (a locked, read-only or broken ledger fails here) and writes nothing. */
+function ledgerWritable(db: Db): Check {
+  try {
+    db.exec('BEGIN IMMEDIATE');
+    db.exec('ROLLBACK');
+    return { ok: true, message: 'writable' };
+  } catch (err) {
+    return { ok: false, message: (err as Error).message };
+  }
+}

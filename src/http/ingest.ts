@@ -2,14 +2,20 @@ import type { Context } from 'hono';
 import { SpoolError, errnoCode } from '../errors.js';
 import { newId } from '../ids.js';
 import type { GroupCommitter } from '../ledger/group-commit.js';
+import type { ImageLedger } from '../ledger/images.js';
+import type { EarlierReceipt, ImageRow, InsertResult } from '../ledger/types.js';
 import { imageKey } from '../s3/keys.js';
+import type { Admission, SpoolUsage } from '../spool/admission.js';
 import type { SpoolStore } from '../spool/store.js';
 import type { AppEnv } from './env.js';
 import { receiveMultipart } from './multipart.js';
 
 export interface IngestDeps {
   store: SpoolStore;
+  ledger: ImageLedger;
   committer: GroupCommitter;
+  admission: Admission;
+  usage: SpoolUsage;
   s3Prefix: string;
   maxImageBytes: number;
   isDraining: () => boolean;
@@ -30,20 +36,44 @@ export function ingestHandler(deps: IngestDeps) {
   return async function ingest(c: Context<AppEnv>): Promise<Response> {
     if (deps.isDraining()) throw new SpoolError('shutting_down', 'the gateway is shutting down; retry on another gateway or later', { headers: { 'Retry-After': '5' } });
     if (deps.store.degraded) throw new SpoolError('spool_degraded', `spool is degraded (${deps.store.degraded}); restart required`);
-    checkHeaders(c.req.header('content-type'), c.req.header('content-length'), deps.maxImageBytes);
-    const receipt = await deps.track(accept(c, deps));
-    c.header('Location', `/images/${receipt.id}`);
-    return c.json(receipt, 202);
+    const contentLength = c.req.header('content-length');
+    checkHeaders(c.req.header('content-type'), contentLength, deps.maxImageBytes);
+    const idempotencyKey = parseIdempotencyKey(c.req.header('idempotency-key'));
+    const ticket = await deps.admission.admit(contentLength === undefined ? deps.maxImageBytes : Number(contentLength));
+    try {
+      const outcome = await deps.track(accept(c, deps, idempotencyKey));
+      c.header('Location', `/images/${outcome.receipt.id}`);
+      return c.json(outcome.receipt, outcome.duplicate ? 200 : 202);
+    } finally {
+      ticket.release();
+    }
   };
 }
 
-async function accept(c: Context<AppEnv>, deps: IngestDeps) {
+interface Receipt {
+  id: string;
+  device_id: string;
+  sha256: string;
+  bytes: number;
+  content_type: string;
+  status: ImageRow['state'];
+  duplicate?: true;
+}
+
+async function accept(c: Context<AppEnv>, deps: IngestDeps, idempotencyKey: string | null): Promise<{ receipt: Receipt; duplicate: boolean }> {
   const receivedAt = new Date();
   const id = newId(receivedAt.getTime());
   const { deviceId, file } = await receiveMultipart(c.env.incoming, deps.store, id, deps.maxImageBytes);
+  // A device that never got its ack resends: answer with the first receipt, keep no second copy.
+  const earlier = deps.ledger.earlierReceipt({ device_id: deviceId, sha256: file.sha256, idempotency_key: idempotencyKey });
+  if (earlier) {
+    await deps.store.discard(file.tmpPath);
+    return answerEarlier(earlier);
+  }
   const relPath = await deps.store.commit(file);
+  let result: InsertResult;
   try {
-    await deps.committer.insert({
+    result = await deps.committer.insert({
       id,
       device_id: deviceId,
       sha256: file.sha256,
@@ -52,6 +82,7 @@ async function accept(c: Context<AppEnv>, deps: IngestDeps) {
       path: relPath,
       s3_key: imageKey(deps.s3Prefix, deviceId, id, file.format.ext, receivedAt),
       received_at: receivedAt.toISOString(),
+      idempotency_key: idempotencyKey,
     });
   } catch (err) {
     // No row, no ack: the file must go too (recovery would also remove it as an orphan after a crash).
@@ -61,8 +92,32 @@ async function accept(c: Context<AppEnv>, deps: IngestDeps) {
     }
     throw new SpoolError('ledger_unavailable', 'could not record the image in the ledger', { cause: err });
   }
+  if (result.kind !== 'inserted') {
+    // A concurrent resend won the race inside the transaction: same answer as the fast path above.
+    await deps.store.discard(deps.store.absolutePath(relPath));
+    return answerEarlier(result);
+  }
+  deps.usage.added(file.bytes);
   deps.onQueued();
-  return { id, device_id: deviceId, sha256: file.sha256, bytes: file.bytes, content_type: file.format.contentType, status: 'queued' as const };
+  return { receipt: { id, device_id: deviceId, sha256: file.sha256, bytes: file.bytes, content_type: file.format.contentType, status: 'queued' }, duplicate: false };
+}
+
+function answerEarlier(earlier: EarlierReceipt): { receipt: Receipt; duplicate: true } {
+  const o = earlier.original;
+  if (earlier.kind === 'key_conflict') {
+    throw new SpoolError('idempotency_key_reused',
+      `Idempotency-Key was already used by device ${o.device_id} for image ${o.id} with other bytes (sha256 ${o.sha256})`);
+  }
+  return { receipt: { id: o.id, device_id: o.device_id, sha256: o.sha256, bytes: o.bytes, content_type: o.content_type, status: o.state, duplicate: true }, duplicate: true };
+}
+
+/** Idempotency-Key: 1-200 visible ASCII characters (a UUID is typical), or absent. */
+function parseIdempotencyKey(raw: string | undefined): string | null {
+  if (raw === undefined) return null;
+  if (!/^[\x21-\x7e]{1,200}$/.test(raw)) {
+    throw new SpoolError('invalid_idempotency_key', 'Idempotency-Key must be 1-200 visible ASCII characters');
+  }
+  return raw;
 }
 
 function checkHeaders(contentType: string | undefined, contentLength: string | undefined, maxImageBytes: number): void {

@@ -1,8 +1,8 @@
-import type { NewImage } from './types.js';
+import type { InsertResult, NewImage } from './types.js';
 
 interface Pending {
   row: NewImage;
-  resolve: () => void;
+  resolve: (result: InsertResult) => void;
   reject: (err: unknown) => void;
 }
 
@@ -16,15 +16,15 @@ export class GroupCommitter {
   private scheduled = false;
   private batches = 0;
 
-  constructor(private readonly insertMany: (rows: readonly NewImage[]) => void) {}
+  constructor(private readonly insertMany: (rows: readonly NewImage[]) => InsertResult[]) {}
 
   /** Number of transactions committed so far (to see the batching in tests and benchmarks). */
   get commits(): number {
     return this.batches;
   }
 
-  insert(row: NewImage): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  insert(row: NewImage): Promise<InsertResult> {
+    return new Promise<InsertResult>((resolve, reject) => {
       this.pending.push({ row, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
@@ -38,16 +38,16 @@ export class GroupCommitter {
     this.pending = [];
     this.scheduled = false;
     try {
-      this.insertMany(batch.map((p) => p.row));
+      const results = this.insertMany(batch.map((p) => p.row));
       this.batches++;
-      for (const p of batch) p.resolve();
+      batch.forEach((p, i) => p.resolve(results[i] as InsertResult));
     } catch (batchError) {
       // One bad row must not fail its neighbours: retry them one by one and report each on its own.
       for (const p of batch) {
         try {
-          this.insertMany([p.row]);
+          const [result] = this.insertMany([p.row]);
           this.batches++;
-          p.resolve();
+          p.resolve(result as InsertResult);
         } catch (err) {
           p.reject(batch.length === 1 ? batchError : err);
         }

@@ -1,12 +1,13 @@
 import { SpoolError } from '../errors.js';
 import type { Db } from './open.js';
-import { TRANSITIONS, type ImageRow, type ImageState, type NewImage, type UploadOrder } from './types.js';
+import { TRANSITIONS, type ImageRow, type EarlierReceipt, type ImageState, type InsertResult, type NewImage, type UploadOrder } from './types.js';
 
 export interface BacklogSummary {
   queued: number;
   uploading: number;
   uploaded: number;
   dead: number;
+  evicted: number;
   backlog_bytes: number;
   oldest_queued_at: string | null;
 }
@@ -23,8 +24,10 @@ export class ImageLedger {
   constructor(private readonly db: Db) {
     this.stmts = {
       insert: db.prepare(`INSERT INTO images
-        (id, device_id, sha256, bytes, content_type, path, s3_key, state, attempts, next_attempt_at, received_at)
-        VALUES (@id, @device_id, @sha256, @bytes, @content_type, @path, @s3_key, 'queued', 0, @received_at, @received_at)`),
+        (id, device_id, sha256, bytes, content_type, path, s3_key, state, attempts, next_attempt_at, received_at, idempotency_key)
+        VALUES (@id, @device_id, @sha256, @bytes, @content_type, @path, @s3_key, 'queued', 0, @received_at, @received_at, @idempotency_key)`),
+      byKey: db.prepare('SELECT * FROM images WHERE device_id = ? AND idempotency_key = ?'),
+      bySha: db.prepare('SELECT * FROM images WHERE device_id = ? AND sha256 = ? ORDER BY id LIMIT 1'),
       get: db.prepare('SELECT * FROM images WHERE id = ?'),
       claimOldest: db.prepare(claimSql('ORDER BY received_at, id')),
       claimNewest: db.prepare(claimSql('ORDER BY received_at DESC, id DESC')),
@@ -43,14 +46,39 @@ export class ImageLedger {
       oldestQueued: db.prepare(`SELECT min(received_at) AS t FROM images WHERE state IN ('queued', 'uploading')`),
       pathsByState: db.prepare('SELECT id, path, bytes, state FROM images WHERE state IN (?, ?)'),
       stateOf: db.prepare('SELECT state FROM images WHERE id = ?'),
+      oldestQueuedRows: db.prepare(`SELECT id, path, bytes FROM images WHERE state = 'queued' ORDER BY received_at, id LIMIT ?`),
+      evict: db.prepare(`UPDATE images SET state = 'evicted', last_error = @reason WHERE id = @id AND state = 'queued'`),
+      deadRows: db.prepare(`SELECT id, path, state FROM images WHERE state = 'dead' ORDER BY received_at, id`),
+      requeueDead: db.prepare(`UPDATE images SET state = 'queued', attempts = 0, next_attempt_at = @now,
+        last_error = 'requeued by operator after: ' || coalesce(last_error, '?') WHERE id = @id AND state = 'dead'`),
+      localBytes: db.prepare(`SELECT coalesce(sum(bytes), 0) AS b FROM images WHERE state IN (${LOCAL_FILE_STATES})`),
+      localBytesWithUploaded: db.prepare(`SELECT coalesce(sum(bytes), 0) AS b FROM images WHERE state IN (${LOCAL_FILE_STATES}, 'uploaded')`),
     };
   }
 
-  /** Inserts many rows in one transaction: one WAL fsync acknowledges them all (group commit). */
-  insertMany(rows: readonly NewImage[]): void {
-    this.db.transaction((batch: readonly NewImage[]) => {
-      for (const row of batch) this.stmts.insert.run(row);
-    })(rows);
+  /**
+   * Inserts many rows in one transaction: one WAL fsync acknowledges them all (group commit). A row the
+   * device already sent (same Idempotency-Key, or same bytes) is not inserted: its original is returned.
+   * The check runs inside the transaction, so two concurrent resends cannot both insert.
+   */
+  insertMany(rows: readonly NewImage[]): InsertResult[] {
+    return this.db.transaction((batch: readonly NewImage[]) => batch.map((row) => {
+      const full = { ...row, idempotency_key: row.idempotency_key ?? null };
+      const earlier = this.earlierReceipt(full);
+      if (earlier) return earlier;
+      this.stmts.insert.run(full);
+      return { kind: 'inserted' } as const;
+    }))(rows);
+  }
+
+  /** The device's earlier receipt for this upload: by Idempotency-Key when it sent one, else by its bytes. */
+  earlierReceipt(row: Pick<ImageRow, 'device_id' | 'sha256' | 'idempotency_key'>): EarlierReceipt | undefined {
+    if (row.idempotency_key !== null) {
+      const original = this.stmts.byKey.get(row.device_id, row.idempotency_key) as ImageRow | undefined;
+      if (original) return { kind: original.sha256 === row.sha256 ? 'duplicate' : 'key_conflict', original };
+    }
+    const original = this.stmts.bySha.get(row.device_id, row.sha256) as ImageRow | undefined;
+    return original ? { kind: 'duplicate', original } : undefined;
   }
 
   get(id: string): ImageRow | undefined {
@@ -98,6 +126,44 @@ export class ImageLedger {
     return this.stmts.requeueUploading.run().changes;
   }
 
+  /**
+   * SPOOL_FULL_POLICY=evict-oldest: marks the oldest queued images `evicted` (never one being uploaded)
+   * until at least `bytes` are freed, in one transaction. Returns them so the caller can delete the files.
+   */
+  evictOldest(bytes: number, reason: string): Array<Pick<ImageRow, 'id' | 'path' | 'bytes'>> {
+    type Victim = Pick<ImageRow, 'id' | 'path' | 'bytes'>;
+    return this.db.transaction(() => {
+      const evicted: Victim[] = [];
+      let freed = 0;
+      while (freed < bytes) {
+        const batch = this.stmts.oldestQueuedRows.all(100) as Victim[];
+        if (batch.length === 0) break;
+        for (const row of batch) {
+          if (freed >= bytes) break;
+          this.stmts.evict.run({ id: row.id, reason });
+          evicted.push(row);
+          freed += row.bytes;
+        }
+      }
+      return evicted;
+    })();
+  }
+
+  /** Dead rows, oldest first (for requeue by state). */
+  deadRows(): Array<Pick<ImageRow, 'id' | 'path' | 'state'>> {
+    return this.stmts.deadRows.all() as Array<Pick<ImageRow, 'id' | 'path' | 'state'>>;
+  }
+
+  /** An operator's requeue: dead -> queued with a fresh attempt count; false when the row is not dead. */
+  requeueDead(id: string, now: Date): boolean {
+    return this.stmts.requeueDead.run({ id, now: now.toISOString() }).changes === 1;
+  }
+
+  /** Bytes of the image files the spool holds according to the ledger. */
+  localBytes(includeUploaded: boolean): number {
+    return ((includeUploaded ? this.stmts.localBytesWithUploaded : this.stmts.localBytes).get() as { b: number }).b;
+  }
+
   /** Rows whose file should still be on disk. */
   rowsWithLocalFiles(): Array<Pick<ImageRow, 'id' | 'path' | 'bytes' | 'state'>> {
     return this.stmts.pathsByState.all('queued', 'uploading') as Array<Pick<ImageRow, 'id' | 'path' | 'bytes' | 'state'>>;
@@ -109,7 +175,7 @@ export class ImageLedger {
   }
 
   summary(): BacklogSummary {
-    const summary: BacklogSummary = { queued: 0, uploading: 0, uploaded: 0, dead: 0, backlog_bytes: 0, oldest_queued_at: null };
+    const summary: BacklogSummary = { queued: 0, uploading: 0, uploaded: 0, dead: 0, evicted: 0, backlog_bytes: 0, oldest_queued_at: null };
     for (const row of this.stmts.counts.all() as Array<{ state: ImageState; n: number; b: number }>) {
       summary[row.state] = row.n;
       if (row.state === 'queued' || row.state === 'uploading') summary.backlog_bytes += row.b;
@@ -118,6 +184,9 @@ export class ImageLedger {
     return summary;
   }
 }
+
+/** States whose image file stays in the spool (dead ones too: an operator may requeue them). */
+const LOCAL_FILE_STATES = `'queued', 'uploading', 'dead'`;
 
 function claimSql(order: string): string {
   return `UPDATE images SET state = 'uploading', attempts = attempts + 1, claimed_at = @now

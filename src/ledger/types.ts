@@ -1,4 +1,4 @@
-export const IMAGE_STATES = ['queued', 'uploading', 'uploaded', 'dead'] as const;
+export const IMAGE_STATES = ['queued', 'uploading', 'uploaded', 'dead', 'evicted'] as const;
 export type ImageState = (typeof IMAGE_STATES)[number];
 
 /** A row of `images`, as stored. */
@@ -17,16 +17,23 @@ export interface ImageRow {
   received_at: string;
   claimed_at: string | null;
   uploaded_at: string | null;
+  idempotency_key: string | null;
 }
 
-export type NewImage = Pick<ImageRow, 'id' | 'device_id' | 'sha256' | 'bytes' | 'content_type' | 'path' | 's3_key' | 'received_at'>;
+export type NewImage = Pick<ImageRow, 'id' | 'device_id' | 'sha256' | 'bytes' | 'content_type' | 'path' | 's3_key' | 'received_at'> &
+  Partial<Pick<ImageRow, 'idempotency_key'>>;
+
+/** What inserting a new image did: stored it, or found the device's earlier receipt for it. */
+export type EarlierReceipt = { kind: 'duplicate'; original: ImageRow } | { kind: 'key_conflict'; original: ImageRow };
+export type InsertResult = { kind: 'inserted' } | EarlierReceipt;
 
 /** Every transition the ledger allows; anything else is a bug and is refused. */
 export const TRANSITIONS: Readonly<Record<ImageState, readonly ImageState[]>> = {
-  queued: ['uploading', 'dead'],
+  queued: ['uploading', 'dead', 'evicted'],
   uploading: ['uploaded', 'queued', 'dead'],
   uploaded: [],
   dead: ['queued'],
+  evicted: [],
 };
 
 export const UPLOAD_ORDERS = ['oldest', 'newest', 'fair'] as const;

@@ -1,19 +1,33 @@
 import { S3ServiceException } from '@aws-sdk/client-s3';
-import { isSpoolError } from '../errors.js';
+import { errnoCode, isSpoolError } from '../errors.js';
 
 /**
  * transient: retry with backoff, forever (network, 5xx, throttling, stalls).
  * permanent: this image cannot be uploaded as is; retry up to MAX_ATTEMPTS, then `dead`.
  * fatal: retrying can never help (the local file is gone or corrupt): `dead` at once.
+ * systemic: nothing can be uploaded until the operator or the network fixes something (credentials, bucket,
+ * clock, S3 unreachable): pause the whole uploader and probe, instead of spending every image's attempts.
  */
-export type FailureKind = 'transient' | 'permanent' | 'fatal';
+export type FailureKind = 'transient' | 'permanent' | 'fatal' | 'systemic';
 
-const TRANSIENT_S3_CODES = new Set(['SlowDown', 'RequestTimeout', 'RequestTimeTooSkewed', 'InternalError', 'ServiceUnavailable', 'Throttling']);
+// 409 ConditionalRequestConflict / OperationAborted: our If-None-Match PUT raced another write of the same key
+// (typically our own earlier attempt, still completing at S3); AWS says to retry. Not a property of the image.
+const TRANSIENT_S3_CODES = new Set(['SlowDown', 'RequestTimeout', 'InternalError', 'ServiceUnavailable', 'Throttling',
+  'ConditionalRequestConflict', 'OperationAborted']);
+const SYSTEMIC_S3_CODES = new Set([
+  'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'NoSuchBucket', 'RequestTimeTooSkewed', 'ExpiredToken', 'InvalidToken',
+  'TokenRefreshRequired', 'AccountProblem', 'AllAccessDisabled', 'InvalidBucketName',
+]);
+/** The endpoint cannot be reached at all: every upload would fail the same way. */
+const SYSTEMIC_ERRNOS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 export function classifyFailure(err: unknown): FailureKind {
   if (isSpoolError(err, 'spool_file_missing') || isSpoolError(err, 'spool_file_corrupt')) return 'fatal';
   if (isSpoolError(err, 'upload_conflict')) return 'permanent';
+  if (err instanceof Error && err.name === 'CredentialsProviderError') return 'systemic';
+  if (SYSTEMIC_ERRNOS.has(errnoCode(err) ?? '')) return 'systemic';
   if (err instanceof S3ServiceException) {
+    if (SYSTEMIC_S3_CODES.has(err.name)) return 'systemic';
     const status = err.$metadata.httpStatusCode ?? 0;
     if (TRANSIENT_S3_CODES.has(err.name) || status >= 500 || status === 408 || status === 429) return 'transient';
     if (status >= 400) return 'permanent';

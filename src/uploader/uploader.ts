@@ -35,12 +35,25 @@ export interface UploaderOptions {
   keepUploadedFiles: boolean;
   /** Longest idle sleep between queue checks; new ingests wake workers at once. @default 1000 */
   pollMs?: number;
+  /** While paused by a systemic failure: a cheap request that succeeds once S3 is usable again (HeadBucket). */
+  probe: () => Promise<unknown>;
+  /** First probe after a pause; doubles up to 60 s. @default 2000 */
+  probeBaseMs?: number;
+}
+
+/** Why the uploader is not uploading: a systemic failure (credentials, bucket, clock, endpoint) and since when. */
+export interface PauseState {
+  reason: string;
+  since: string;
+  probes: number;
 }
 
 export interface UploaderEvents {
   'image:uploaded': [row: ImageRow];
   'image:retry': [row: ImageRow, error: string];
   'image:dead': [row: ImageRow, error: string];
+  'paused': [state: PauseState];
+  'resumed': [];
 }
 
 class ShutdownAbort extends Error {
@@ -61,6 +74,7 @@ export class Uploader extends EventEmitter<UploaderEvents> {
   private wakers = new Set<() => void>();
   private inFlight = 0;
   private stopping = false;
+  private pauseState: PauseState | null = null;
 
   constructor(private readonly o: UploaderOptions) {
     super();
@@ -68,6 +82,11 @@ export class Uploader extends EventEmitter<UploaderEvents> {
 
   get active(): number {
     return this.inFlight;
+  }
+
+  /** Null while uploading normally. */
+  get paused(): PauseState | null {
+    return this.pauseState;
   }
 
   start(): void {
@@ -94,7 +113,7 @@ export class Uploader extends EventEmitter<UploaderEvents> {
 
   private async workerLoop(index: number): Promise<void> {
     while (!this.stopping) {
-      if (index >= this.o.concurrency.target(this.o.throttle.rate)) {
+      if (this.pauseState !== null || index >= this.o.concurrency.target(this.o.throttle.rate)) {
         // Parked, not idle: waking at the next due time would make spare workers spin on a full queue.
         await this.idle(true);
         continue;
@@ -185,6 +204,34 @@ export class Uploader extends EventEmitter<UploaderEvents> {
     if (timing.train) this.o.log.debug({ id: row.id, train_bytes: timing.tailBytes, response_wait_ms: Math.round(timing.tailWaitMs) }, 'uplink probe');
   }
 
+  private pause(reason: string): void {
+    if (this.pauseState !== null) return;
+    this.pauseState = { reason, since: new Date().toISOString(), probes: 0 };
+    this.o.log.error({ reason }, 'uploads paused: S3 is unusable for every image; probing until it recovers');
+    this.emit('paused', this.pauseState);
+    void this.probeUntilUsable();
+  }
+
+  private async probeUntilUsable(): Promise<void> {
+    let delay = this.o.probeBaseMs ?? 2000;
+    while (this.pauseState !== null && !this.stopping) {
+      await new Promise((resolve) => setTimeout(resolve, delay).unref());
+      if (this.stopping) return;
+      try {
+        await this.o.probe();
+      } catch (err) {
+        this.pauseState.probes++;
+        this.pauseState.reason = describeFailure(err);
+        delay = Math.min(60_000, delay * 2);
+        continue;
+      }
+      this.o.log.info({ paused_since: this.pauseState.since, probes: this.pauseState.probes + 1 }, 'uploads resumed: S3 answered the probe');
+      this.pauseState = null;
+      this.emit('resumed');
+      this.notify();
+    }
+  }
+
   private handleFailure(row: ImageRow, err: unknown): void {
     if (err instanceof ShutdownAbort) {
       this.o.ledger.release(row.id, new Date());
@@ -193,6 +240,12 @@ export class Uploader extends EventEmitter<UploaderEvents> {
     }
     const kind = classifyFailure(err);
     const error = describeFailure(err);
+    if (kind === 'systemic') {
+      // Not this image's fault: give the claim back without spending an attempt, and stop everyone.
+      this.o.ledger.release(row.id, new Date());
+      this.pause(error);
+      return;
+    }
     if (kind === 'fatal' || (kind === 'permanent' && row.attempts >= this.o.maxAttempts)) {
       this.o.ledger.markDead(row.id, 'uploading', error);
       this.o.log.error({ id: row.id, attempt: row.attempts, kind, err: error }, 'upload failed permanently; image is dead');

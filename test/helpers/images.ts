@@ -17,14 +17,15 @@ export function sha256Hex(data: Uint8Array): string {
 export interface PostResult {
   status: number;
   body: Record<string, unknown>;
+  headers: Headers;
 }
 
 /** POST /image as a device does (multipart with device_id then image). */
-export async function postImage(baseUrl: string, deviceId: string | null, image: Buffer | string | null, filename = 'photo.jpg'): Promise<PostResult> {
+export async function postImage(baseUrl: string, deviceId: string | null, image: Buffer | string | null, filename = 'photo.jpg', headers: Record<string, string> = {}): Promise<PostResult> {
   const form = new FormData();
   if (deviceId !== null) form.append('device_id', deviceId);
   if (typeof image === 'string') form.append('image', image);
   else if (image !== null) form.append('image', new Blob([image]), filename);
-  const res = await fetch(`${baseUrl}/image`, { method: 'POST', body: form });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  const res = await fetch(`${baseUrl}/image`, { method: 'POST', body: form, headers });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown>, headers: res.headers };
 }

@@ -52,7 +52,9 @@ describe('disk full', () => {
     }
     process.env['AWS_ACCESS_KEY_ID'] = 'S3RVER';
     process.env['AWS_SECRET_ACCESS_KEY'] = 'S3RVER';
-    const config = loadConfig({ ...s3Env(s3), SPOOL_DIR: mount.dir, HOST: '127.0.0.1', PORT: '0', UPLOAD_BWLIMIT: '1KB' });
+    const config = loadConfig({ ...s3Env(s3), SPOOL_DIR: mount.dir, HOST: '127.0.0.1', PORT: '0', UPLOAD_BWLIMIT: '1KB',
+      // The real ENOSPC path: admission's own free-space floor would refuse these ingests before the disk fills.
+      SPOOL_MIN_FREE_BYTES: '0' });
     service = await startService(config, pino({ level: 'silent' }));
     const baseUrl = `http://127.0.0.1:${service.port}`;
     const acked: Array<{ id: string; bytes: number }> = [];

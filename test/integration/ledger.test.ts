@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,7 +10,7 @@ import { openLedger, type Db } from '../../src/ledger/open.js';
 import type { NewImage } from '../../src/ledger/types.js';
 
 function newImage(id: string, receivedAt = new Date()): NewImage {
-  return { id, device_id: 'cam-1', sha256: 'ab'.repeat(32), bytes: 10, content_type: 'image/jpeg', path: `images/${id}.jpg`, s3_key: `cam-1/${id}.jpg`, received_at: receivedAt.toISOString() };
+  return { id, device_id: 'cam-1', sha256: createHash('sha256').update(id).digest('hex'), bytes: 10, content_type: 'image/jpeg', path: `images/${id}.jpg`, s3_key: `cam-1/${id}.jpg`, received_at: receivedAt.toISOString() };
 }
 
 describe('ledger', () => {
@@ -90,9 +91,38 @@ describe('ledger', () => {
     await Promise.all(Array.from({ length: 50 }, (_, i) => committer.insert(newImage(`G${i}`))));
     expect(committer.commits).toBe(1);
     expect(ledger.summary().queued).toBe(50);
-    const results = await Promise.allSettled([committer.insert(newImage('H1')), committer.insert(newImage('G1')), committer.insert(newImage('H2'))]);
+    const clash = { ...newImage('G1'), sha256: 'cd'.repeat(32) }; // same primary key, other bytes: a real error
+    const results = await Promise.allSettled([committer.insert(newImage('H1')), committer.insert(clash), committer.insert(newImage('H2'))]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect(ledger.get('H1')).toBeDefined();
     expect(ledger.get('H2')).toBeDefined();
+  });
+
+  it('answers a resend with the earlier receipt: same device and bytes, or same Idempotency-Key; refuses a key reused for other bytes', async () => {
+    const committer = new GroupCommitter((rows) => ledger.insertMany(rows));
+    const first = newImage('D1');
+    // Two resends of the same bytes in one batch (a race): one row, the other gets the first as its original.
+    const [a, b] = await Promise.all([committer.insert(first), committer.insert({ ...newImage('D2'), sha256: first.sha256 })]);
+    expect(a).toEqual({ kind: 'inserted' });
+    expect(b).toMatchObject({ kind: 'duplicate', original: { id: 'D1' } });
+    // Another device sending the same bytes is not a resend.
+    expect(await committer.insert({ ...newImage('D3'), device_id: 'cam-2', sha256: first.sha256 })).toEqual({ kind: 'inserted' });
+    // Idempotency-Key: same key + same bytes = duplicate; same key + other bytes = conflict.
+    expect(await committer.insert({ ...newImage('K1'), idempotency_key: 'key-1' })).toEqual({ kind: 'inserted' });
+    expect(await committer.insert({ ...newImage('K2'), sha256: newImage('K1').sha256, idempotency_key: 'key-1' })).toMatchObject({ kind: 'duplicate', original: { id: 'K1' } });
+    expect(await committer.insert({ ...newImage('K3'), idempotency_key: 'key-1' })).toMatchObject({ kind: 'key_conflict', original: { id: 'K1' } });
+    expect(db.prepare('SELECT id FROM images ORDER BY id').all().map((r) => (r as { id: string }).id)).toEqual(['D1', 'D3', 'K1']);
+  });
+
+  it('evicts the oldest queued images first, never one being uploaded, and counts them', () => {
+    const t0 = Date.now() - 10_000;
+    ledger.insertMany(['E1', 'E2', 'E3', 'E4'].map((id, i) => newImage(id, new Date(t0 + i))));
+    expect(ledger.claimNext(new Date())?.id).toBe('E1'); // E1 is uploading now
+    const evicted = ledger.evictOldest(15, 'spool full');
+    expect(evicted.map((r) => r.id)).toEqual(['E2', 'E3']); // 10 bytes each: two to free 15
+    expect(ledger.get('E1')?.state).toBe('uploading');
+    expect(ledger.get('E2')).toMatchObject({ state: 'evicted', last_error: 'spool full' });
+    expect(ledger.summary()).toMatchObject({ uploading: 1, queued: 1, evicted: 2 });
+    expect(ledger.localBytes(false)).toBe(20);
   });
 });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ImageLedger } from '../../src/ledger/images.js';
@@ -16,7 +17,7 @@ function seed(): ImageLedger {
   const ledger = new ImageLedger(db);
   const t0 = Date.now() - 60_000;
   ledger.insertMany(ARRIVALS.map((device, i) => ({
-    id: `ID${String(i).padStart(2, '0')}`, device_id: device, sha256: '00'.repeat(32), bytes: 1, content_type: 'image/jpeg',
+    id: `ID${String(i).padStart(2, '0')}`, device_id: device, sha256: createHash('sha256').update(`ID${i}`).digest('hex'), bytes: 1, content_type: 'image/jpeg',
     path: `images/${i}.jpg`, s3_key: `${device}/${i}.jpg`, received_at: new Date(t0 + i * 1000).toISOString(),
   })));
   return ledger;

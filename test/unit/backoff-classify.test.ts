@@ -32,4 +32,13 @@ describe('classifyFailure', () => {
     expect(classifyFailure(new SpoolError('spool_file_missing', 'gone'))).toBe('fatal');
     expect(classifyFailure(new SpoolError('spool_file_corrupt', 'bad'))).toBe('fatal');
   });
+
+  it('treats credentials, a missing bucket, clock skew and an unreachable endpoint as systemic (pause, do not spend attempts)', () => {
+    for (const [code, status] of [['InvalidAccessKeyId', 403], ['SignatureDoesNotMatch', 403], ['NoSuchBucket', 404], ['RequestTimeTooSkewed', 403], ['ExpiredToken', 400]] as const) {
+      expect(classifyFailure(s3Error(code, status))).toBe('systemic');
+    }
+    expect(classifyFailure(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }))).toBe('systemic');
+    expect(classifyFailure(Object.assign(new Error('no such host'), { code: 'ENOTFOUND' }))).toBe('systemic');
+    expect(classifyFailure(Object.assign(new Error('no creds'), { name: 'CredentialsProviderError' }))).toBe('systemic');
+  });
 });

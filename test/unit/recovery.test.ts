@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { Volume } from 'memfs';
 import { pino } from 'pino';
@@ -11,7 +12,7 @@ const log = pino({ level: 'silent' });
 
 function row(id: string, bytes: number, ageMs: number): NewImage {
   const receivedAt = new Date(Date.now() - ageMs).toISOString();
-  return { id, device_id: 'cam', sha256: '00'.repeat(32), bytes, content_type: 'image/jpeg', path: `images/${id}.jpg`, s3_key: `cam/${id}.jpg`, received_at: receivedAt };
+  return { id, device_id: 'cam', sha256: createHash('sha256').update(id).digest('hex'), bytes, content_type: 'image/jpeg', path: `images/${id}.jpg`, s3_key: `cam/${id}.jpg`, received_at: receivedAt };
 }
 
 describe('recoverSpool', () => {

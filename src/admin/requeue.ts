@@ -1,0 +1,54 @@
+import { access } from 'node:fs/promises';
+import { SpoolError } from '../errors.js';
+import type { ImageLedger } from '../ledger/images.js';
+import type { SpoolStore } from '../spool/store.js';
+
+export interface RequeueResult {
+  requeued: string[];
+  skipped: Array<{ id: string; reason: string }>;
+}
+
+/** What an operator asks to requeue: listed ids, or every image in a state (only `dead` can be). */
+export type RequeueRequest = { ids: string[] } | { state: 'dead' };
+
+export function parseRequeueRequest(body: unknown): RequeueRequest {
+  if (typeof body === 'object' && body !== null) {
+    const b = body as Record<string, unknown>;
+    if (Array.isArray(b['ids']) && b['ids'].length > 0 && b['ids'].length <= 10_000 && b['ids'].every((x) => typeof x === 'string')) {
+      return { ids: b['ids'] as string[] };
+    }
+    if (b['state'] === 'dead') return { state: 'dead' };
+  }
+  throw new SpoolError('invalid_request', 'expected JSON {"ids": ["<id>", ...]} (1-10000 ids) or {"state": "dead"}');
+}
+
+/**
+ * Dead images go back to the queue with a fresh attempt count. One whose file is gone cannot be uploaded
+ * again (it would only die again): it is skipped with the reason, as are ids that are unknown or not dead.
+ */
+export async function requeue(request: RequeueRequest, ledger: ImageLedger, store: SpoolStore): Promise<RequeueResult> {
+  const result: RequeueResult = { requeued: [], skipped: [] };
+  const rows = 'state' in request ? ledger.deadRows() : request.ids.map((id) => ledger.get(id) ?? { id, path: '', state: undefined });
+  for (const row of rows) {
+    if (row.state !== 'dead') {
+      result.skipped.push({ id: row.id, reason: row.state === undefined ? 'no such image' : `state is ${row.state}, not dead` });
+      continue;
+    }
+    if (!(await fileExists(store.absolutePath(row.path)))) {
+      result.skipped.push({ id: row.id, reason: 'its spooled file is gone' });
+      continue;
+    }
+    if (ledger.requeueDead(row.id, new Date())) result.requeued.push(row.id);
+    else result.skipped.push({ id: row.id, reason: 'changed state meanwhile' });
+  }
+  return result;
+}
+
+async function fileExists(p: string): Promise<boolean> {
+  try {
+    await access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}

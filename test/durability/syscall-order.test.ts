@@ -1,0 +1,244 @@
+/**
+ * Ack means durable, seen from the kernel: the compiled service runs under strace, 20 images are posted
+ * (4 one by one, then 16 at once), and for every 202 the trace must show, in the order the tracer saw
+ * them across all threads:
+ *   fsync(<id>.part) -> rename(<id>.part, <id>.<ext>) -> fsync(images/) -> WAL write holding the row
+ *     -> fsync/fdatasync(ledger.db-wal) -> the socket write carrying "HTTP/1.1 202 ... <id>".
+ * The checker is in test/helpers/syscall-order.ts; docs/RELIABILITY.md has what it found.
+ *
+ * The same checker must fail on deliberately broken copies of dist/ (patched JS in a temp dir; src/ is
+ * not touched): no file fsync, ack before the ledger commit, and synchronous=NORMAL.
+ * Skipped, with the reason printed, when strace is missing or ptrace is not permitted.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { readdirSync, readFileSync, realpathSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fakeJpeg, postImage } from '../helpers/images.js';
+import { s3Env, startTestS3, type TestS3 } from '../helpers/s3.js';
+import { checkSyscallOrder, timeOrderBreak, type CheckResult, type Rule } from '../helpers/syscall-order.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const CLI = path.join(ROOT, 'bin/image-spool.cjs');
+const SEQUENTIAL = 4;
+const CONCURRENT = 16;
+
+/** Why this file cannot run here, or null. */
+function straceUnavailable(): string | null {
+  const probe = spawnSync('strace', ['-f', '-o', '/dev/null', 'true'], { encoding: 'utf8', timeout: 10_000 });
+  if (probe.error) return `strace is not installed (${(probe.error as NodeJS.ErrnoException).code ?? probe.error.message}); install the Debian package strace`;
+  if (probe.status !== 0) return `strace cannot trace here (ptrace not permitted?): ${probe.stderr.trim().split('\n')[0] ?? `exit ${probe.status}`}`;
+  return null;
+}
+
+const unavailable = straceUnavailable();
+if (unavailable) console.warn(`SKIPPED syscall-order: ${unavailable}`);
+
+interface Patch {
+  /** Path under the package root, e.g. dist/src/spool/store.js. */
+  file: string;
+  from: string;
+  to: string;
+}
+
+interface RunResult {
+  ids: string[];
+  check: CheckResult;
+  ms: number;
+  traceBytes: number;
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+
+/**
+ * A copy of the built package with string patches applied to its compiled JS: bin/, dist/src/,
+ * package.json and migrations/ are copied, node_modules is a symlink. Each patch point must occur
+ * exactly once, so a change in src/ that moves it fails here instead of testing an unbroken build.
+ */
+async function buildVariant(name: string, patches: readonly Patch[]): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), `spool-variant-${name}-`));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  await mkdir(path.join(dir, 'dist'));
+  await cp(path.join(ROOT, 'dist/src'), path.join(dir, 'dist/src'), { recursive: true });
+  await cp(path.join(ROOT, 'bin'), path.join(dir, 'bin'), { recursive: true });
+  await cp(path.join(ROOT, 'migrations'), path.join(dir, 'migrations'), { recursive: true });
+  await cp(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
+  await symlink(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+  for (const p of patches) {
+    const file = path.join(dir, p.file);
+    const text = await readFile(file, 'utf8');
+    const count = text.split(p.from).length - 1;
+    if (count !== 1) throw new Error(`variant ${name}: patch point ${JSON.stringify(p.from)} occurs ${count} times in ${p.file} (expected 1); update the variant`);
+    await writeFile(file, text.replace(p.from, p.to));
+  }
+  return path.join(dir, 'bin/image-spool.cjs');
+}
+
+function waitForExit(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+/** The service's pid: the only child of our strace process (from /proc). */
+function servicePid(strace: ChildProcess): number {
+  const parent = strace.pid;
+  if (parent === undefined) throw new Error('strace has no pid');
+  try {
+    const children = readFileSync(`/proc/${parent}/task/${parent}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    if (children.length === 1) return Number(children[0]);
+  } catch { /* kernel without /proc/<pid>/task/<tid>/children: scan */ }
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === parent) return Number(entry);
+    } catch { /* exited meanwhile */ }
+  }
+  throw new Error(`no child of strace (pid ${parent}) found`);
+}
+
+/** Runs `cli serve` under strace, posts the images, stops it and checks the trace. */
+async function runTraced(cli: string, s3: TestS3): Promise<RunResult> {
+  const started = Date.now();
+  const work = await mkdtemp(path.join(os.tmpdir(), 'spool-strace-'));
+  cleanups.push(() => rm(work, { recursive: true, force: true }));
+  const spoolDir = path.join(work, 'spool');
+  const traceFile = path.join(work, 'trace.txt');
+  const strace = spawn('strace', [
+    '-f', '-ttt', '-T', '-yy', '-s', '4096', '-o', traceFile,
+    '-e', 'trace=fsync,fdatasync,rename,renameat,renameat2,write,writev,pwrite64,pwritev,pwritev2,sendto,sendmsg,openat',
+    process.execPath, cli, 'serve',
+  ], {
+    env: {
+      PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', SPOOL_DIR: spoolDir,
+      // Uploads trickle (8 KB/s, one at a time) so they add little to the trace; they still run.
+      UPLOAD_BWLIMIT: '64kbit', UPLOAD_CONCURRENCY: '1', ADMIN_TOKEN: 'syscall-order-test',
+      ...s3Env(s3),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: string[] = [];
+  let nodePid: number | null = null;
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`service did not start under strace in 20 s:\n${logs.join('')}`)), 20_000);
+      let buffered = '';
+      strace.stdout?.on('data', (chunk: Buffer) => {
+        logs.push(chunk.toString());
+        buffered += chunk.toString();
+        const m = /"port":(\d+)[^\n]*image-spool listening/.exec(buffered);
+        if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+      });
+      strace.stderr?.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
+      strace.once('exit', (code) => { clearTimeout(timer); reject(new Error(`strace exited (${code}) before the service listened:\n${logs.join('')}`)); });
+    });
+    nodePid = servicePid(strace);
+    const baseUrl = `http://127.0.0.1:${port}`;
+    const ids: string[] = [];
+    const post = async (i: number) => {
+      const r = await postImage(baseUrl, `cam-${i % 3}`, fakeJpeg(4_000 + i * 3_000));
+      if (r.status !== 202) throw new Error(`POST ${i}: ${r.status} ${JSON.stringify(r.body)}`);
+      ids.push(String(r.body['id']));
+    };
+    for (let i = 0; i < SEQUENTIAL; i++) await post(i);
+    await Promise.all(Array.from({ length: CONCURRENT }, (_, i) => post(SEQUENTIAL + i)));
+    // Every 202 has been read by the client, so its write is in the trace. SIGKILL the service (strace's
+    // child, by pid); strace then flushes the trace and exits.
+    process.kill(nodePid, 'SIGKILL');
+    await waitForExit(strace);
+    nodePid = null;
+    const trace = await readFile(traceFile, 'utf8');
+    const real = realpathSync(spoolDir);
+    const check = checkSyscallOrder(trace, ids, { imagesDir: path.join(real, 'images'), walPath: path.join(real, 'ledger.db-wal') });
+    return { ids, check, ms: Date.now() - started, traceBytes: Buffer.byteLength(trace) };
+  } finally {
+    if (nodePid !== null) { try { process.kill(nodePid, 'SIGKILL'); } catch { /* already gone */ } }
+    if (strace.exitCode === null && strace.signalCode === null) {
+      strace.kill('SIGKILL');
+      await waitForExit(strace);
+    }
+  }
+}
+
+function countByRule(r: RunResult): Partial<Record<Rule, number>> {
+  const out: Partial<Record<Rule, number>> = {};
+  for (const v of r.check.violations) out[v.rule] = (out[v.rule] ?? 0) + 1;
+  return out;
+}
+
+function summary(name: string, r: RunResult): string {
+  const shared = (pick: (c: CheckResult['chains'][number]) => { startSeq: number }) => new Set(r.check.chains.map((c) => pick(c).startSeq)).size;
+  const sharing = r.check.chains.length ? ` (covered by ${shared((c) => c.dirFsync)} dir fsyncs, ${shared((c) => c.walFsync)} WAL fsyncs)` : '';
+  return `syscall-order ${name}: ${r.ids.length} acks, ${r.check.chains.length} proven${sharing}, violations by rule ${JSON.stringify(countByRule(r))}, ` +
+    `${r.check.calls} calls traced (${(r.traceBytes / 1e6).toFixed(1)} MB), clock anomalies ${r.check.clockAnomalies}, ${r.ms} ms` +
+    (r.check.violations[0] ? `\n  first violation: [${r.check.violations[0].rule}] ${r.check.violations[0].id}: ${r.check.violations[0].message}` : '');
+}
+
+describe.skipIf(unavailable !== null)('syscall order of an ack (strace)', () => {
+  let s3: TestS3;
+
+  beforeAll(async () => {
+    s3 = await startTestS3();
+  });
+
+  afterAll(async () => {
+    await s3?.close();
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  it('every 202 follows fsync(part), rename, fsync(dir), the row in the WAL and fsync(WAL)', async () => {
+    const r = await runTraced(CLI, s3);
+    console.log(summary('build', r));
+    const example = r.check.chains[r.check.chains.length - 1];
+    if (example) {
+      const t = (c: { tStart: number; tEnd: number }) => `${c.tStart.toFixed(6)}-${c.tEnd.toFixed(6)}`;
+      console.log(`syscall-order example ${example.id}: fsync(part) ${t(example.fileFsync)}, rename ${t(example.rename)}, fsync(dir) ${t(example.dirFsync)}, ` +
+        `row in WAL ${t(example.rowWrite)}, fsync(WAL) ${t(example.walFsync)}, 202 ${t(example.ack)}`);
+    }
+    expect(r.check.violations).toEqual([]);
+    expect(r.check.chains.map((c) => c.id).sort()).toEqual([...r.ids].sort());
+    expect(r.ids.length).toBe(SEQUENTIAL + CONCURRENT);
+    // Time order = the tracer's event order: its timestamps never go backwards, and each chain's
+    // timestamps increase step by step.
+    expect(r.check.clockAnomalies).toBe(0);
+    expect(r.check.chains.map(timeOrderBreak).filter((b) => b !== null)).toEqual([]);
+  });
+
+  it('catches a build that skips the file fsync (ack before the image is durable)', async () => {
+    const cli = await buildVariant('no-file-fsync', [
+      { file: 'dist/src/spool/store.js', from: 'await this.syncFile(handle);', to: '/* variant: no file fsync */' },
+    ]);
+    const r = await runTraced(cli, s3);
+    console.log(summary('variant no-file-fsync', r));
+    expect(r.check.violations.length).toBeGreaterThan(0);
+    // Every ack is caught, by the file-fsync rule.
+    expect(r.check.violations.filter((v) => v.rule === 'file-fsync').map((v) => v.id).sort()).toEqual([...r.ids].sort());
+  });
+
+  it('catches a build that answers before the ledger commit', async () => {
+    const cli = await buildVariant('ack-before-commit', [
+      // The group committer answers its callers at once and commits the batch 50 ms later.
+      { file: 'dist/src/ledger/group-commit.js', from: 'this.insertMany = insertMany;',
+        to: "this.insertMany = (rows) => { setTimeout(() => insertMany(rows), 50); return rows.map(() => ({ kind: 'inserted' })); };" },
+    ]);
+    const r = await runTraced(cli, s3);
+    console.log(summary('variant ack-before-commit', r));
+    expect(r.check.violations.length).toBeGreaterThan(0);
+    expect(r.check.violations.every((v) => v.rule === 'row-write' || v.rule === 'wal-fsync')).toBe(true);
+  });
+
+  it('catches synchronous=NORMAL (commits without a WAL fsync)', async () => {
+    const cli = await buildVariant('sync-normal', [
+      { file: 'dist/src/ledger/open.js', from: "db.pragma('synchronous = FULL');", to: "db.pragma('synchronous = NORMAL');" },
+      { file: 'dist/src/ledger/open.js', from: 'sync !== 2', to: 'sync !== 1' },
+    ]);
+    const r = await runTraced(cli, s3);
+    console.log(summary('variant sync-normal', r));
+    expect(r.check.violations.length).toBeGreaterThan(0);
+    expect(r.check.violations.every((v) => v.rule === 'wal-fsync')).toBe(true);
+  });
+});
