@@ -39,6 +39,10 @@ export interface Config {
   readonly spoolFullPolicy: SpoolFullPolicy;
   /** MAX_CONCURRENT_UPLOADS: device uploads in progress at once; beyond it, 503 + Retry-After. */
   readonly maxConcurrentIngests: number;
+  /** Slow or idle clients: header deadline; body pace (at least minRate bytes/s in every window). */
+  readonly ingestHeadersTimeoutMs: number;
+  readonly ingestBodyWindowMs: number;
+  readonly ingestMinBodyRate: number;
 }
 
 export const SPOOL_FULL_POLICIES = ['reject', 'evict-oldest'] as const;
@@ -101,6 +105,9 @@ export function loadConfig(env: Env = process.env): Config {
     spoolMinFreeBytes: r.bytes('SPOOL_MIN_FREE_BYTES', 2 ** 30),
     spoolFullPolicy: r.oneOf('SPOOL_FULL_POLICY', 'reject', SPOOL_FULL_POLICIES),
     maxConcurrentIngests: r.int('MAX_CONCURRENT_UPLOADS', 256, 1, 100_000),
+    ingestHeadersTimeoutMs: r.int('INGEST_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
+    ingestBodyWindowMs: r.int('INGEST_BODY_TIMEOUT_MS', 30_000, 100, 600_000),
+    ingestMinBodyRate: r.bytes('INGEST_MIN_BODY_RATE', 1000),
   };
   return Object.freeze(config);
 }

@@ -13,6 +13,7 @@ export const ERROR_STATUS = {
   idempotency_key_reused: 409,
   unauthorized: 401,
   not_found: 404,
+  request_timeout: 408,
   image_too_large: 413,
   unsupported_media_type: 415,
   not_an_image: 415,

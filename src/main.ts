@@ -102,6 +102,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     },
     s3Prefix: config.s3.prefix,
     maxImageBytes: config.maxImageBytes,
+    bodyPace: { windowMs: config.ingestBodyWindowMs, minBytesPerSec: config.ingestMinBodyRate },
     isDraining: () => draining,
     onQueued: () => uploader.notify(),
     track: (work) => {
@@ -111,9 +112,11 @@ export async function startService(config: Config, log: Logger): Promise<Running
       return work;
     },
   });
-  const server = createServer(getRequestListener(app.fetch));
-  // Slow devices on a busy LAN: give a 4 MB body time, but do not let idle sockets pile up forever.
-  server.headersTimeout = 30_000;
+  // Node checks header and request deadlines on this interval (30 s by default, too coarse for a 10 s limit).
+  const server = createServer({ connectionsCheckingInterval: Math.min(1000, config.ingestHeadersTimeoutMs / 2) }, getRequestListener(app.fetch));
+  // Slow devices on a busy LAN: give a 4 MB body time, but do not let idle or trickling sockets pile up:
+  // headers must arrive within INGEST_HEADERS_TIMEOUT_MS, the body keeps a minimum pace (multipart.ts), 10 min overall.
+  server.headersTimeout = config.ingestHeadersTimeoutMs;
   server.requestTimeout = 10 * 60_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

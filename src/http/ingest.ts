@@ -8,7 +8,7 @@ import { imageKey } from '../s3/keys.js';
 import type { Admission, SpoolUsage } from '../spool/admission.js';
 import type { SpoolStore } from '../spool/store.js';
 import type { AppEnv } from './env.js';
-import { receiveMultipart } from './multipart.js';
+import { receiveMultipart, type BodyPace } from './multipart.js';
 
 export interface IngestDeps {
   store: SpoolStore;
@@ -18,6 +18,8 @@ export interface IngestDeps {
   usage: SpoolUsage;
   s3Prefix: string;
   maxImageBytes: number;
+  /** INGEST_BODY_TIMEOUT_MS / INGEST_MIN_BODY_RATE: slower bodies are refused (408). */
+  bodyPace: BodyPace;
   isDraining: () => boolean;
   /** Called after each commit so the uploader can start at once. */
   onQueued: () => void;
@@ -63,7 +65,7 @@ interface Receipt {
 async function accept(c: Context<AppEnv>, deps: IngestDeps, idempotencyKey: string | null): Promise<{ receipt: Receipt; duplicate: boolean }> {
   const receivedAt = new Date();
   const id = newId(receivedAt.getTime());
-  const { deviceId, file } = await receiveMultipart(c.env.incoming, deps.store, id, deps.maxImageBytes);
+  const { deviceId, file } = await receiveMultipart(c.env.incoming, deps.store, id, deps.maxImageBytes, deps.bodyPace);
   // A device that never got its ack resends: answer with the first receipt, keep no second copy.
   const earlier = deps.ledger.earlierReceipt({ device_id: deviceId, sha256: file.sha256, idempotency_key: idempotencyKey });
   if (earlier) {

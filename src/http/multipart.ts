@@ -19,7 +19,14 @@ export interface ReceivedUpload {
  * whole files) and streams the `image` part into the spool. Resolves once the file is fsynced under its
  * temporary name; on any failure the temporary file is gone and the error says why.
  */
-export function receiveMultipart(req: IncomingMessage, store: SpoolStore, id: string, maxImageBytes: number): Promise<ReceivedUpload> {
+/** Slow-client guard: within every `windowMs` of the body, at least `minBytesPerSec x window` must arrive. */
+export interface BodyPace {
+  windowMs: number;
+  minBytesPerSec: number;
+}
+
+export function receiveMultipart(req: IncomingMessage, store: SpoolStore, id: string, maxImageBytes: number,
+  pace: BodyPace = { windowMs: 30_000, minBytesPerSec: 1000 }): Promise<ReceivedUpload> {
   return new Promise<ReceivedUpload>((resolve, reject) => {
     let parser: busboy.Busboy;
     try {
@@ -36,7 +43,7 @@ export function receiveMultipart(req: IncomingMessage, store: SpoolStore, id: st
       reject(new SpoolError('unsupported_media_type', 'expected multipart/form-data with a boundary', { cause: err }));
       return;
     }
-    new UploadAssembly(req, parser, store, id, resolve, reject).run();
+    new UploadAssembly(req, parser, store, id, resolve, reject).run(pace);
   });
 }
 
@@ -45,6 +52,7 @@ class UploadAssembly {
   private writing: Promise<SpooledFile> | null = null;
   private source: Readable | null = null;
   private failed = false;
+  private paceTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly req: IncomingMessage,
@@ -55,7 +63,8 @@ class UploadAssembly {
     private readonly reject: (err: unknown) => void,
   ) {}
 
-  run(): void {
+  run(pace: BodyPace): void {
+    this.guardPace(pace);
     this.parser.on('field', (name, value, info) => this.onField(name, value, info.valueTruncated));
     this.parser.on('file', (name, stream) => this.onFile(name, stream));
     this.parser.on('filesLimit', () => this.fail(new SpoolError('too_many_images', 'send exactly one image part per request')));
@@ -63,6 +72,31 @@ class UploadAssembly {
     this.parser.on('close', () => void this.finish());
     this.req.on('aborted', () => this.fail(new SpoolError('invalid_request', 'client closed the connection before the upload finished')));
     this.req.pipe(this.parser);
+  }
+
+  /**
+   * A device that stops sending, or trickles, must not hold an ingest slot and a half-written file for
+   * long: 500 such connections would otherwise starve real devices of MAX_CONCURRENT_UPLOADS. 408, and the
+   * connection closes after the answer.
+   */
+  private guardPace(pace: BodyPace): void {
+    const minBytes = Math.max(1, (pace.minBytesPerSec * pace.windowMs) / 1000);
+    let received = 0;
+    this.req.on('data', (chunk: Buffer) => { received += chunk.length; });
+    this.paceTimer = setInterval(() => {
+      if (received < minBytes) {
+        this.fail(new SpoolError('request_timeout',
+          `only ${received} body bytes in ${pace.windowMs} ms; at least ${pace.minBytesPerSec} B/s expected (INGEST_BODY_TIMEOUT_MS, INGEST_MIN_BODY_RATE)`,
+          { headers: { Connection: 'close' } }));
+      }
+      received = 0;
+    }, pace.windowMs);
+    this.paceTimer.unref();
+  }
+
+  private stopPaceGuard(): void {
+    if (this.paceTimer) clearInterval(this.paceTimer);
+    this.paceTimer = null;
   }
 
   private onField(name: string, value: string, truncated: boolean): void {
@@ -123,6 +157,7 @@ class UploadAssembly {
       this.fail(new SpoolError('missing_device_id', 'the form has no "device_id" field'));
       return;
     }
+    this.stopPaceGuard();
     this.resolve({ deviceId: this.deviceId, file });
   }
 
@@ -130,6 +165,7 @@ class UploadAssembly {
   private fail(err: unknown): void {
     if (this.failed) return;
     this.failed = true;
+    this.stopPaceGuard();
     this.req.unpipe(this.parser);
     // Keep reading (and discarding) so the client sees our answer instead of a stalled upload.
     this.req.resume();
