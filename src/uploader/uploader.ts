@@ -75,6 +75,8 @@ export class Uploader extends EventEmitter<UploaderEvents> {
   private inFlight = 0;
   private stopping = false;
   private pauseState: PauseState | null = null;
+  /** Uploaded to S3 but not yet recorded as such in the ledger (its write failed). */
+  private readonly unrecorded = new Map<string, ImageRow>();
 
   constructor(private readonly o: UploaderOptions) {
     super();
@@ -119,6 +121,7 @@ export class Uploader extends EventEmitter<UploaderEvents> {
         continue;
       }
       try {
+        if (this.unrecorded.size > 0) await this.retryUnrecorded();
         const row = this.o.ledger.claimNext(new Date(), this.o.order);
         if (row) await this.uploadOne(row);
         else await this.idle();
@@ -178,16 +181,49 @@ export class Uploader extends EventEmitter<UploaderEvents> {
     } finally {
       this.inFlight--;
     }
-    this.o.ledger.markUploaded(row.id, new Date());
+    if (!this.recordUploaded(row)) return;
     this.o.log.info({
       id: row.id, key: row.s3_key, bytes: row.bytes, attempt: row.attempts, ms: Date.now() - started, outcome,
       // The answer's wait after the last byte: RTT + server time + queue; what RTT-aware tuning sees.
       response_wait_ms: timing ? Math.round(timing.tailWaitMs) : null,
     }, 'upload ok');
+    await this.afterRecorded(row);
+  }
+
+  private async afterRecorded(row: ImageRow): Promise<void> {
     this.emit('image:uploaded', row);
     // Deleting the local copy is housekeeping: if it fails, recovery removes it at the next start.
     if (!this.o.keepUploadedFiles) {
-      await this.o.store.discard(path).catch((err: unknown) => this.o.log.warn({ id: row.id, err: describeFailure(err) }, 'could not delete uploaded file'));
+      await this.o.store.discard(this.o.store.absolutePath(row.path)).catch((err: unknown) => this.o.log.warn({ id: row.id, err: describeFailure(err) }, 'could not delete uploaded file'));
+    }
+  }
+
+  /**
+   * The object is in S3; the ledger must say so. If that write fails (disk full, I/O error) the row stays
+   * `uploading`: keep it, retry at every idle turn, and never claim it again meanwhile (it is not queued).
+   * A crash before the retry succeeds requeues it at startup, and the resend lands on the same key.
+   */
+  private recordUploaded(row: ImageRow): boolean {
+    try {
+      this.o.ledger.markUploaded(row.id, new Date());
+      return true;
+    } catch (err) {
+      this.unrecorded.set(row.id, row);
+      this.o.log.error({ id: row.id, err: describeFailure(err) }, 'uploaded, but the ledger write failed; will retry it');
+      return false;
+    }
+  }
+
+  private async retryUnrecorded(): Promise<void> {
+    for (const row of [...this.unrecorded.values()]) {
+      try {
+        this.o.ledger.markUploaded(row.id, new Date());
+      } catch {
+        return; // still failing: try again at the next turn
+      }
+      this.unrecorded.delete(row.id);
+      this.o.log.info({ id: row.id, key: row.s3_key }, 'upload ok (recorded in the ledger after a retry)');
+      await this.afterRecorded(row);
     }
   }
 
