@@ -39,6 +39,8 @@ export interface Config {
   readonly spoolFullPolicy: SpoolFullPolicy;
   /** MAX_CONCURRENT_UPLOADS: device uploads in progress at once; beyond it, 503 + Retry-After. */
   readonly maxConcurrentIngests: number;
+  /** UPLOAD_PART_SIZE: images above it are uploaded as multipart in parts of this size (S3 needs >= 5 MiB). */
+  readonly uploadPartSize: number;
   /** Slow or idle clients: header deadline; body pace (at least minRate bytes/s in every window). */
   readonly ingestHeadersTimeoutMs: number;
   readonly ingestBodyWindowMs: number;
@@ -105,6 +107,7 @@ export function loadConfig(env: Env = process.env): Config {
     spoolMinFreeBytes: r.bytes('SPOOL_MIN_FREE_BYTES', 2 ** 30),
     spoolFullPolicy: r.oneOf('SPOOL_FULL_POLICY', 'reject', SPOOL_FULL_POLICIES),
     maxConcurrentIngests: r.int('MAX_CONCURRENT_UPLOADS', 256, 1, 100_000),
+    uploadPartSize: r.partSize('UPLOAD_PART_SIZE', 8 * 2 ** 20),
     ingestHeadersTimeoutMs: r.int('INGEST_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
     ingestBodyWindowMs: r.int('INGEST_BODY_TIMEOUT_MS', 30_000, 100, 600_000),
     ingestMinBodyRate: r.bytes('INGEST_MIN_BODY_RATE', 1000),
@@ -143,6 +146,13 @@ class EnvReader {
     const units: Record<string, number> = { kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
     const value = match ? Math.round(Number(match[1]) * (match[2] ? (units[match[2].toLowerCase()] ?? NaN) : 1)) : NaN;
     if (!Number.isSafeInteger(value) || value < 0) throw invalid(name, raw, 'expected a size such as 500GB, 1GiB or 1073741824, or "unlimited"');
+    return value;
+  }
+
+  /** A multipart part size: S3 refuses parts under 5 MiB (except the last) and uploads over 10,000 parts. */
+  partSize(name: string, fallback: number): number {
+    const value = this.bytes(name, fallback);
+    if (!(value >= 5 * 2 ** 20 && value <= 5 * 2 ** 30)) throw invalid(name, this.optional(name) ?? String(value), 'expected a size from 5MiB to 5GiB');
     return value;
   }
 

@@ -8,6 +8,7 @@ import type { Config } from './config.js';
 import { createApp } from './http/app.js';
 import { GroupCommitter } from './ledger/group-commit.js';
 import { ImageLedger } from './ledger/images.js';
+import { MultipartLedger } from './ledger/multipart.js';
 import { migrate } from './ledger/migrate.js';
 import { openLedger } from './ledger/open.js';
 import type { Logger } from './log.js';
@@ -69,6 +70,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
     retryMaxMs: config.retryMaxMs,
     keepUploadedFiles: config.keepUploadedFiles,
     probe: () => client.send(new HeadBucketCommand({ Bucket: config.s3.bucket })),
+    partSize: config.uploadPartSize,
+    multipart: new MultipartLedger(db),
   });
 
   bandwidth.onRateChange(() => uploader.notify());

@@ -107,7 +107,7 @@ function timingOf(started: number, firstAsk: number | null, last: { at: number; 
   return { leadMs: firstAsk - started, tailWaitMs: performance.now() - last.at, tailBytes: last.bytes, train };
 }
 
-async function takeOverhead(throttle: TokenBucket, bytes: number, signal: AbortSignal): Promise<void> {
+export async function takeOverhead(throttle: TokenBucket, bytes: number, signal: AbortSignal): Promise<void> {
   let left = bytes;
   while (left > 0) {
     const piece = Math.min(left, throttle.chunkBytes);
@@ -120,7 +120,7 @@ function isPreconditionFailed(err: unknown): boolean {
   return err instanceof S3ServiceException && err.$metadata.httpStatusCode === 412;
 }
 
-async function confirmStoredCopy(input: PutImageInput, deps: PutImageDeps): Promise<void> {
+export async function confirmStoredCopy(input: PutImageInput, deps: Pick<PutImageDeps, 'client' | 'signal'>): Promise<void> {
   const head = await deps.client.send(new HeadObjectCommand({ Bucket: input.bucket, Key: input.key, ChecksumMode: 'ENABLED' }),
     { abortSignal: deps.signal });
   const expectedB64 = Buffer.from(input.sha256Hex, 'hex').toString('base64');

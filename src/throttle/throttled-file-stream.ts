@@ -6,6 +6,9 @@ import type { TokenBucket } from './token-bucket.js';
 
 export interface ThrottledFileOptions {
   path: string;
+  /** Byte offset in the file where the body starts (a multipart part). @default 0 */
+  start?: number;
+  /** Bytes to send from `start` (the whole file, or one part), and their SHA-256. */
   expectedBytes: number;
   expectedSha256Hex: string;
   bucket: TokenBucket;
@@ -52,7 +55,10 @@ async function* releaseChunks(options: ThrottledFileOptions): AsyncGenerator<Buf
     options.onProgress?.(sent);
     return piece;
   };
-  const file = createReadStream(options.path, { highWaterMark: 64 * 1024, signal });
+  // A whole file is read to its end, so one longer than the ledger says is caught; a part reads its range
+  // (`end` is inclusive), the whole file having been verified before the first part.
+  const range = options.start === undefined ? {} : { start: options.start, end: options.start + options.expectedBytes - 1 };
+  const file = createReadStream(options.path, { highWaterMark: 64 * 1024, signal, ...range });
   try {
     for await (const chunk of file as AsyncIterable<Buffer>) {
       hash.update(chunk);

@@ -3,7 +3,9 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { ImageLedger } from '../ledger/images.js';
 import type { ImageRow, UploadOrder } from '../ledger/types.js';
 import type { Logger } from '../log.js';
-import { putImage, type UploadTiming } from '../s3/put-image.js';
+import type { MultipartLedger } from '../ledger/multipart.js';
+import { abortMultipart, putMultipart } from '../s3/multipart-upload.js';
+import { putImage, type PutImageInput, type PutImageResult, type UploadTiming } from '../s3/put-image.js';
 import type { SpoolStore } from '../spool/store.js';
 import { verifySpooledFile } from '../spool/verify.js';
 import type { TokenBucket } from '../throttle/token-bucket.js';
@@ -33,6 +35,9 @@ export interface UploaderOptions {
   retryBaseMs: number;
   retryMaxMs: number;
   keepUploadedFiles: boolean;
+  /** Images larger than this go up as multipart uploads in parts of this size (UPLOAD_PART_SIZE). */
+  partSize: number;
+  multipart: MultipartLedger;
   /** Longest idle sleep between queue checks; new ingests wake workers at once. @default 1000 */
   pollMs?: number;
   /** While paused by a systemic failure: a cheap request that succeeds once S3 is usable again (HeadBucket). */
@@ -156,21 +161,14 @@ export class Uploader extends EventEmitter<UploaderEvents> {
   private async uploadOne(row: ImageRow): Promise<void> {
     const started = Date.now();
     const path = this.o.store.absolutePath(row.path);
-    const trainBytes = this.o.link?.claimProbe(row.bytes) ?? 0;
+    // Probe trains ride on single-request uploads only.
+    const trainBytes = row.bytes <= this.o.partSize ? (this.o.link?.claimProbe(row.bytes) ?? 0) : 0;
     this.inFlight++;
     let outcome: 'stored' | 'already-present';
     let timing: UploadTiming | null = null;
     try {
       await verifySpooledFile(path, row.bytes, row.sha256);
-      const result = await putImage({
-        bucket: this.o.bucket,
-        key: row.s3_key,
-        path,
-        bytes: row.bytes,
-        sha256Hex: row.sha256,
-        contentType: row.content_type,
-        metadata: { 'image-id': row.id, 'device-id': row.device_id },
-      }, { client: this.o.client, throttle: this.o.throttle, stallTimeoutMs: this.o.stallTimeoutMs, signal: this.stopController.signal, trainBytes });
+      const result = await this.send(row, path, trainBytes);
       outcome = result.outcome;
       timing = result.timing;
       this.observe(row, result.timing, trainBytes);
@@ -188,6 +186,21 @@ export class Uploader extends EventEmitter<UploaderEvents> {
       response_wait_ms: timing ? Math.round(timing.tailWaitMs) : null,
     }, 'upload ok');
     await this.afterRecorded(row);
+  }
+
+  private send(row: ImageRow, path: string, trainBytes: number): Promise<PutImageResult> {
+    const input: PutImageInput = {
+      bucket: this.o.bucket,
+      key: row.s3_key,
+      path,
+      bytes: row.bytes,
+      sha256Hex: row.sha256,
+      contentType: row.content_type,
+      metadata: { 'image-id': row.id, 'device-id': row.device_id },
+    };
+    const deps = { client: this.o.client, throttle: this.o.throttle, stallTimeoutMs: this.o.stallTimeoutMs, signal: this.stopController.signal };
+    if (row.bytes > this.o.partSize) return putMultipart(input, { ...deps, partSize: this.o.partSize, multipart: this.o.multipart, imageId: row.id });
+    return putImage(input, { ...deps, trainBytes });
   }
 
   private async afterRecorded(row: ImageRow): Promise<void> {
@@ -284,6 +297,8 @@ export class Uploader extends EventEmitter<UploaderEvents> {
     }
     if (kind === 'fatal' || (kind === 'permanent' && row.attempts >= this.o.maxAttempts)) {
       this.o.ledger.markDead(row.id, 'uploading', error);
+      // Parts of an upload that will never complete cost storage in the bucket: abort it.
+      void abortMultipart({ bucket: this.o.bucket, key: row.s3_key }, { client: this.o.client, multipart: this.o.multipart, imageId: row.id });
       this.o.log.error({ id: row.id, attempt: row.attempts, kind, err: error }, 'upload failed permanently; image is dead');
       this.emit('image:dead', row, error);
       return;
