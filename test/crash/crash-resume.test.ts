@@ -5,7 +5,10 @@
  *
  * Reproduce a failure with the printed seed: CRASH_SEED=<seed> npx vitest run test/crash
  * (kill timing is real time, so a seed replays the same choices, not the same interleaving).
- * Other knobs: CRASH_CYCLES (default 24), IMAGE_SPOOL_TEST_CLI (run another build's dist/src/cli.js).
+ * Other knobs: CRASH_CYCLES (default 24), CRASH_FAULTS (share of S3 requests given a fault by
+ * test/helpers/fault-proxy.ts: resets, 5xx, stalls, stored-then-dropped; default 0.05), and
+ * IMAGE_SPOOL_TEST_CLI (run another build's dist/src/cli.js). `npm run torture -- --cycles 200` runs this
+ * file with 200 cycles.
  */
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -14,11 +17,13 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_OVERRIDE_ENV, cliOverride, delay, pollUntil, seededRandom, startCrashService, withTimeout } from '../helpers/crash-harness.js';
+import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { fakeJpeg, postImage, sha256Hex } from '../helpers/images.js';
 import { s3Env, startTestS3, type TestS3 } from '../helpers/s3.js';
 import type { ServiceProcess } from '../helpers/service-process.js';
 
 const CYCLES = Number(process.env['CRASH_CYCLES'] ?? 24);
+const FAULTS = Number(process.env['CRASH_FAULTS'] ?? 0.05);
 const SEED = process.env['CRASH_SEED'] !== undefined ? Number(process.env['CRASH_SEED']) >>> 0 : Math.floor(Math.random() * 2 ** 32);
 const BWLIMIT_BYTES_PER_S = 4_000_000;
 const DEVICES = ['cam-01', 'cam-02', 'cam-03', 'gate_north', 'gate.south', 'dock-7', 'yard-cam-12', 'A1'];
@@ -57,6 +62,7 @@ interface CycleStats {
 
 describe('crash resume (SIGKILL cycles on one spool, one S3)', () => {
   let s3: TestS3;
+  let faults: FaultProxy;
   let spoolDir: string;
   let current: ServiceProcess | null = null;
   let passed = false;
@@ -64,10 +70,12 @@ describe('crash resume (SIGKILL cycles on one spool, one S3)', () => {
   const int = (min: number, max: number): number => min + Math.floor(rng() * (max - min + 1));
 
   beforeAll(async () => {
-    console.log(`crash-resume: seed=${SEED} cycles=${CYCLES} (replay with CRASH_SEED=${SEED})`);
+    console.log(`crash-resume: seed=${SEED} cycles=${CYCLES} faults=${FAULTS} (replay with CRASH_SEED=${SEED})`);
     const cli = cliOverride();
     if (cli) console.warn(`crash-resume: ${CLI_OVERRIDE_ENV} is set: testing ${cli}, not this checkout's build`);
     s3 = await startTestS3();
+    // S3 proper answers 412 to a resend with If-None-Match: *; s3rver does not, so the proxy does.
+    faults = await startFaultProxy({ upstream: s3.endpoint, seed: SEED, probability: FAULTS, stallHoldMs: 5000, emulateIfNoneMatch: true });
     spoolDir = await mkdtemp(path.join(os.tmpdir(), 'spool-crash-'));
   });
 
@@ -76,6 +84,7 @@ describe('crash resume (SIGKILL cycles on one spool, one S3)', () => {
       current.kill('SIGKILL');
       await current.exited;
     }
+    await faults?.close();
     await s3?.close();
     if (passed) await rm(spoolDir, { recursive: true, force: true });
     else if (spoolDir) console.warn(`crash-resume: spool kept for inspection: ${spoolDir} (seed ${SEED})`);
@@ -83,6 +92,10 @@ describe('crash resume (SIGKILL cycles on one spool, one S3)', () => {
 
   const serviceEnv = (): Record<string, string> => ({
     ...s3Env(s3),
+    S3_ENDPOINT: faults.endpoint,
+    // A stalled request is noticed after 1.5 s of unthrottled silence instead of 30 s.
+    UPLOAD_STALL_TIMEOUT_MS: '1500',
+    SPOOL_MIN_FREE_BYTES: '0',
     SPOOL_DIR: spoolDir,
     UPLOAD_BWLIMIT: `${BWLIMIT_BYTES_PER_S / 1_000_000}MB`,
     UPLOAD_CONCURRENCY: '4',
@@ -326,6 +339,20 @@ describe('crash resume (SIGKILL cycles on one spool, one S3)', () => {
       `states=${JSON.stringify(states)} posted=${totals.posted} cut=${totals.cut} kills_during_ingest=${totals.killsDuringIngest} ` +
       `kills_during_uploads_only=${totals.killsDuringUploadsOnly} interrupted_uploads=${totals.interruptedUploads} uploaded_mb=${mb} ` +
       `crash_phase_ms=${crashPhaseMs} final_drain_ms=${drainMs} total_ms=${Date.now() - started} seed=${SEED}`);
+    const idsInKeys = new Map<string, number>();
+    for (const o of objects) {
+      const id = /([0-9A-HJKMNP-TV-Z]{26})\.[a-z]+$/.exec(o.Key ?? '')?.[1];
+      if (id) idsInKeys.set(id, (idsInKeys.get(id) ?? 0) + 1);
+    }
+    const report = {
+      acknowledged: acks.size,
+      missing: missing.length,
+      corrupt: problems.filter((p) => p.includes('has ') && p.includes('expected')).length,
+      duplicate: [...idsInKeys.values()].filter((n) => n > 1).length,
+      orphan: objects.filter((o) => (byKey.get(o.Key ?? '') ?? []).length === 0).length + leftFiles.length,
+    };
+    console.log(`torture checker: acknowledged=${report.acknowledged} missing=${report.missing} corrupt=${report.corrupt} ` +
+      `duplicate=${report.duplicate} orphan=${report.orphan} | S3 faults: ${faults.summary()}`);
     if (errorLogs.length > 0) console.warn(`crash-resume: ${errorLogs.length} error log lines:\n${errorLogs.slice(0, 20).join('\n')}`);
 
     // All findings in one assertion, so a failure shows every kind of damage at once (lists cut to 15).
@@ -350,6 +377,7 @@ describe('crash resume (SIGKILL cycles on one spool, one S3)', () => {
     expect(acks.size).toBeGreaterThan(CYCLES * 3);
     expect(totals.killsDuringIngest, 'kills that cut ingests').toBeGreaterThan(0);
     expect(totals.interruptedUploads, 'uploads interrupted by kills').toBeGreaterThan(0);
+    if (FAULTS > 0) expect(Object.values(faults.counters.faults).reduce((a, b) => a + b, 0), 'S3 faults injected').toBeGreaterThan(0);
     passed = true;
-  }, 180_000);
+  }, 180_000 + CYCLES * 4000);
 });
