@@ -14,6 +14,7 @@ export const ERROR_STATUS = {
   unauthorized: 401,
   not_found: 404,
   request_timeout: 408,
+  request_headers_too_large: 431,
   image_too_large: 413,
   unsupported_media_type: 415,
   not_an_image: 415,

@@ -1,7 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import path from 'node:path';
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { getRequestListener } from '@hono/node-server';
 import type { Config } from './config.js';
@@ -34,6 +35,35 @@ export interface RunningService {
   ledger: ImageLedger;
   /** First call drains (stop accepting, finish ingests, stop uploads); resolves when everything is closed. */
   stop(): Promise<void>;
+}
+
+const CLIENT_ERROR_STATUS: Record<string, [number, string, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large', 'request_headers_too_large'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout', 'request_timeout'],
+};
+
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, log: Logger): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  // Garbage after a request that is still being handled (e.g. a body longer than its Content-Length):
+  // let that request answer (and clean up) first, then close. `_httpMessage` is Node's own link from the
+  // socket to the response in progress; its default handler consults it too.
+  const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (current && !current.writableFinished) {
+    if (current.req.complete) {
+      log.warn({ parse_error: err.code ?? err.message }, 'bytes after a request could not be parsed; closing once it is answered');
+      current.once('close', () => socket.destroy());
+    } else {
+      socket.destroy(); // the request itself is cut short: its handler sees the close and cleans up
+    }
+    return;
+  }
+  const [status, reason, code] = CLIENT_ERROR_STATUS[err.code ?? ''] ?? [400, 'Bad Request', 'invalid_request'];
+  const body = JSON.stringify({ error: { code, message: `malformed HTTP request (${err.code ?? err.message})` } });
+  log.warn({ code, status, parse_error: err.code ?? err.message }, 'request failed before routing');
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 /** Composition root: config -> ledger -> recovery -> HTTP + uploader. */
@@ -120,6 +150,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
   // Slow devices on a busy LAN: give a 4 MB body time, but do not let idle or trickling sockets pile up:
   // headers must arrive within INGEST_HEADERS_TIMEOUT_MS, the body keeps a minimum pace (multipart.ts), 10 min overall.
   server.headersTimeout = config.ingestHeadersTimeoutMs;
+  // Requests Node cannot parse never reach the app: answer them as JSON too, and log them.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => answerClientError(err, socket, log));
   server.requestTimeout = 10 * 60_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

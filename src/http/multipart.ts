@@ -4,7 +4,8 @@ import busboy from 'busboy';
 import { SpoolError } from '../errors.js';
 import type { SpooledFile, SpoolStore } from '../spool/store.js';
 
-export const DEVICE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+/** Letters, digits, dot, underscore, hyphen; not only dots ("." and ".." would be path segments in the S3 key). */
+export const DEVICE_ID_PATTERN = /^(?!\.+$)[A-Za-z0-9._-]{1,64}$/;
 
 /** Plain-field images are buffered by busboy, so they are only accepted while small. */
 const MAX_FIELD_IMAGE_BYTES = 1024 * 1024;
@@ -52,6 +53,8 @@ class UploadAssembly {
   private writing: Promise<SpooledFile> | null = null;
   private source: Readable | null = null;
   private failed = false;
+  /** Resolved: the file now belongs to the caller; a late 'close' must not touch it. */
+  private resolved = false;
   private paceTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -64,6 +67,15 @@ class UploadAssembly {
   ) {}
 
   run(pace: BodyPace): void {
+    // The connection may already be gone (reset, or a protocol error Node answered itself) while admission
+    // was deciding: settle now, or the request would hold its ingest slot until the pace guard fires.
+    if (this.req.destroyed || this.req.readableAborted || this.req.errored) {
+      this.fail(new SpoolError('invalid_request', 'the connection closed before the upload could be read'));
+      return;
+    }
+    this.req.once('close', () => {
+      if (!this.req.complete) this.fail(new SpoolError('invalid_request', 'client closed the connection before the upload finished'));
+    });
     this.guardPace(pace);
     this.parser.on('field', (name, value, info) => this.onField(name, value, info.valueTruncated));
     this.parser.on('file', (name, stream) => this.onFile(name, stream));
@@ -101,6 +113,10 @@ class UploadAssembly {
 
   private onField(name: string, value: string, truncated: boolean): void {
     if (name === 'device_id') {
+      if (this.deviceId !== undefined && this.deviceId !== value) {
+        this.fail(new SpoolError('invalid_request', 'device_id is given twice with different values; which device sent the image is ambiguous'));
+        return;
+      }
       this.deviceId = value;
       // Fail fast: do not spool a 4 MB body for a device id we will refuse anyway.
       if (!DEVICE_ID_PATTERN.test(value)) this.fail(invalidDeviceId(value));
@@ -114,6 +130,9 @@ class UploadAssembly {
   }
 
   private onFile(name: string, stream: Readable): void {
+    // busboy destroys an open file stream with an error when the form ends early; the parser's own 'error'
+    // reports that, so this listener only keeps an unhandled stream error from crashing the process.
+    stream.on('error', () => undefined);
     if (name !== 'image') {
       stream.resume(); // unknown file parts are ignored, not buffered
       return;
@@ -158,12 +177,13 @@ class UploadAssembly {
       return;
     }
     this.stopPaceGuard();
+    this.resolved = true;
     this.resolve({ deviceId: this.deviceId, file });
   }
 
   /** The first failure wins; the temporary file is removed once its writer has stopped. */
   private fail(err: unknown): void {
-    if (this.failed) return;
+    if (this.failed || this.resolved) return;
     this.failed = true;
     this.stopPaceGuard();
     this.req.unpipe(this.parser);

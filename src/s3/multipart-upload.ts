@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, ListPartsCommand,
   S3ServiceException, UploadPartCommand, type Part,
@@ -25,6 +26,10 @@ export interface MultipartDeps extends PutImageDeps {
  */
 export async function putMultipart(input: PutImageInput, deps: MultipartDeps): Promise<PutImageResult> {
   const state = await resume(input, deps);
+  if (state === 'already-stored') {
+    deps.multipart.forget(deps.imageId);
+    return { outcome: 'already-present', timing: null };
+  }
   const partCount = Math.ceil(input.bytes / state.partSize);
   const parts: RecordedPart[] = [];
   for (let n = 1; n <= partCount; n++) {
@@ -33,13 +38,13 @@ export async function putMultipart(input: PutImageInput, deps: MultipartDeps): P
     parts.push(state.kept.get(n) ?? (await sendPart(input, deps, state.uploadId, n, start, bytes)));
   }
   try {
-    await deps.client.send(new CompleteMultipartUploadCommand({
+    await guarded(deps, (signal) => deps.client.send(new CompleteMultipartUploadCommand({
       Bucket: input.bucket, Key: input.key, UploadId: state.uploadId, IfNoneMatch: '*',
       MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag, ChecksumSHA256: p.checksumSha256 })) },
-    }), { abortSignal: deps.signal });
+    }), { abortSignal: signal }));
   } catch (err) {
     if (!(err instanceof S3ServiceException && err.$metadata.httpStatusCode === 412)) throw err;
-    await confirmStoredCopy(input, deps);
+    await guarded(deps, (signal) => confirmStoredCopy(input, { client: deps.client, signal }));
     await abortQuietly(input, deps, state.uploadId);
     deps.multipart.forget(deps.imageId);
     return { outcome: 'already-present', timing: null };
@@ -62,19 +67,21 @@ interface Resumed {
   kept: Map<number, RecordedPart>;
 }
 
-async function resume(input: PutImageInput, deps: MultipartDeps): Promise<Resumed> {
+async function resume(input: PutImageInput, deps: MultipartDeps): Promise<Resumed | 'already-stored'> {
   const recorded = deps.multipart.get(deps.imageId);
   if (recorded) {
     const listed = await listParts(input, deps, recorded.uploadId);
     if (listed !== null) {
       return { uploadId: recorded.uploadId, partSize: recorded.partSize, kept: await keepMatching(input, recorded.partSize, recorded.parts, listed) };
     }
-    deps.multipart.forget(deps.imageId); // S3 no longer knows the upload (expired or aborted): start again
+    // S3 no longer knows the upload: it completed (and our answer was lost), or it expired or was aborted.
+    if (await storedAlready(input, deps)) return 'already-stored';
+    deps.multipart.forget(deps.imageId);
   }
-  const created = await deps.client.send(new CreateMultipartUploadCommand({
+  const created = await guarded(deps, (signal) => deps.client.send(new CreateMultipartUploadCommand({
     Bucket: input.bucket, Key: input.key, ContentType: input.contentType, ChecksumAlgorithm: 'SHA256',
     Metadata: { ...input.metadata, sha256: input.sha256Hex },
-  }), { abortSignal: deps.signal });
+  }), { abortSignal: signal }));
   if (!created.UploadId) throw new Error('CreateMultipartUpload returned no UploadId');
   deps.multipart.start(deps.imageId, created.UploadId, deps.partSize);
   return { uploadId: created.UploadId, partSize: deps.partSize, kept: new Map() };
@@ -86,8 +93,8 @@ async function listParts(input: PutImageInput, deps: MultipartDeps, uploadId: st
   let marker: string | undefined;
   try {
     do {
-      const page = await deps.client.send(new ListPartsCommand({ Bucket: input.bucket, Key: input.key, UploadId: uploadId, PartNumberMarker: marker }),
-        { abortSignal: deps.signal });
+      const page = await guarded(deps, (signal) => deps.client.send(
+        new ListPartsCommand({ Bucket: input.bucket, Key: input.key, UploadId: uploadId, PartNumberMarker: marker }), { abortSignal: signal }));
       parts.push(...(page.Parts ?? []));
       marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
     } while (marker !== undefined);
@@ -124,9 +131,10 @@ async function keepMatching(input: PutImageInput, partSize: number, recorded: Ma
 async function sendPart(input: PutImageInput, deps: MultipartDeps, uploadId: string, partNumber: number, start: number, bytes: number): Promise<RecordedPart> {
   const digests = await hashRange(input.path, start, bytes);
   const watchdog = new StallWatchdog(deps.stallTimeoutMs, deps.signal);
+  let body: Readable | null = null;
   try {
     await takeOverhead(deps.throttle, requestOverheadBytes(input.key), watchdog.signal);
-    const body = throttledFileStream({
+    body = throttledFileStream({
       path: input.path, start, expectedBytes: bytes, expectedSha256Hex: digests.sha256Hex, bucket: deps.throttle, signal: watchdog.signal,
       onProgress: () => watchdog.progress(),
       onThrottleWait: (waiting) => watchdog.setPaused(waiting),
@@ -143,7 +151,31 @@ async function sendPart(input: PutImageInput, deps: MultipartDeps, uploadId: str
   } catch (err) {
     throw watchdog.reason ?? err;
   } finally {
+    body?.destroy(); // a part cut mid-body only unpipes: close its file
     watchdog.dispose();
+  }
+}
+
+/** Runs one S3 call under a stall watchdog, so an answer that never comes cannot hang the worker. */
+async function guarded<T>(deps: Pick<MultipartDeps, 'stallTimeoutMs' | 'signal'>, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const watchdog = new StallWatchdog(deps.stallTimeoutMs, deps.signal);
+  try {
+    return await call(watchdog.signal);
+  } catch (err) {
+    throw watchdog.reason ?? err;
+  } finally {
+    watchdog.dispose();
+  }
+}
+
+/** Whether the key already holds our bytes (a completed upload whose answer was lost). */
+async function storedAlready(input: PutImageInput, deps: MultipartDeps): Promise<boolean> {
+  try {
+    await guarded(deps, (signal) => confirmStoredCopy(input, { client: deps.client, signal }));
+    return true;
+  } catch (err) {
+    if (err instanceof S3ServiceException && (err.$metadata.httpStatusCode === 404 || err.name === 'NotFound')) return false;
+    throw err;
   }
 }
 
@@ -164,7 +196,8 @@ function sameEtag(a: string, b: string): boolean {
 
 async function abortQuietly(input: Pick<PutImageInput, 'bucket' | 'key'>, deps: Pick<MultipartDeps, 'client'>, uploadId: string): Promise<void> {
   try {
-    await deps.client.send(new AbortMultipartUploadCommand({ Bucket: input.bucket, Key: input.key, UploadId: uploadId }));
+    await deps.client.send(new AbortMultipartUploadCommand({ Bucket: input.bucket, Key: input.key, UploadId: uploadId }),
+      { abortSignal: AbortSignal.timeout(30_000) });
   } catch {
     // Best effort: a bucket lifecycle rule for incomplete uploads is the backstop (see README).
   }

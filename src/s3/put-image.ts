@@ -1,4 +1,5 @@
 import { HeadObjectCommand, PutObjectCommand, S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
+import type { Readable } from 'node:stream';
 import { SpoolError } from '../errors.js';
 import { throttledFileStream } from '../throttle/throttled-file-stream.js';
 import type { TokenBucket } from '../throttle/token-bucket.js';
@@ -60,10 +61,11 @@ export async function putImage(input: PutImageInput, deps: PutImageDeps): Promis
   let started = 0;
   let firstAsk: number | null = null;
   let last: { at: number; bytes: number } | null = null;
+  let body: Readable | null = null;
   try {
     await takeOverhead(deps.throttle, requestOverheadBytes(input.key), watchdog.signal);
     started = performance.now();
-    const body = throttledFileStream({
+    body = throttledFileStream({
       path: input.path,
       expectedBytes: input.bytes,
       expectedSha256Hex: input.sha256Hex,
@@ -92,12 +94,18 @@ export async function putImage(input: PutImageInput, deps: PutImageDeps): Promis
     return { outcome: 'stored', timing: timingOf(started, firstAsk, last, (deps.trainBytes ?? 0) > 0) };
   } catch (err) {
     if (watchdog.reason) throw watchdog.reason;
-    if (isPreconditionFailed(err)) {
-      await confirmStoredCopy(input, deps);
-      return { outcome: 'already-present', timing: null };
+    if (!isPreconditionFailed(err)) throw err;
+    // The HEAD runs under the same watchdog: an answer that never comes must not hang the worker.
+    watchdog.progress();
+    try {
+      await confirmStoredCopy(input, { client: deps.client, signal: watchdog.signal });
+    } catch (headErr) {
+      throw watchdog.reason ?? headErr;
     }
-    throw err;
+    return { outcome: 'already-present', timing: null };
   } finally {
+    // A request cut mid-body (reset, EPIPE) only unpipes the body: destroy it so its file is closed.
+    body?.destroy();
     watchdog.dispose();
   }
 }

@@ -11,8 +11,9 @@ import { seededRandom } from './crash-harness.js';
  *
  * Every request is either passed through or given one fault:
  *  - `reset`: reads part of the body, then resets the client connection (TCP RST);
- *  - `error`: reads the body and answers an S3 error itself (500 InternalError or 503 SlowDown, XML body),
- *    keeping the connection alive;
+ *  - `error`: reads the body and answers an S3 error itself (500 InternalError or 503 SlowDown, XML body;
+ *    no body for HEAD), keeping the connection alive; a request waiting on `Expect: 100-continue` gets
+ *    the error at once instead, and the connection is closed;
  *  - `stall`: reads part of the body, then stops reading (the socket is paused, so TCP flow control
  *    pushes back) and never answers; the connection is reset after `stallHoldMs` if the client has not
  *    given up first (counted apart: a client that notices stalls gives up long before);
@@ -23,6 +24,10 @@ import { seededRandom } from './crash-harness.js';
  * never forwarded at all (except `drop`, by definition whole). That matters: s3rver opens the object file
  * for writing when a PUT starts and keeps whatever arrived when the request is aborted, so forwarding part
  * of a body and then cutting it would truncate an object S3 proper would have kept intact.
+ *
+ * Any method works (PUT, HEAD, GET, POST and DELETE of multipart uploads): the proxy only frames messages.
+ * Each forwarded request gets a fresh upstream connection, so s3rver's keep-alive timeout never races a
+ * request. `Expect: 100-continue` is answered by the proxy itself and stripped before forwarding.
  *
  * Faults come from an explicit schedule first (deterministic tests), otherwise from a seeded PRNG with
  * probability `probability` per request. Each request draws the same number of random values whatever
@@ -38,6 +43,7 @@ export const FAULT_KINDS: readonly FaultKind[] = ['reset', 'error', 'stall', 'dr
 
 /** One scheduled decision. */
 export interface FaultSpec {
+  /** `none` passes one request through (to place a later entry, e.g. on the second POST). */
   kind: FaultKind | 'none';
   /** Only a request with this method consumes the entry; others pass it by (and draw from the PRNG). */
   method?: string;

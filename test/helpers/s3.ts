@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { GetObjectCommand, ListObjectsV2Command, S3Client, type _Object } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsCommand, S3Client, type _Object } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 
 export interface TestS3 {
@@ -30,12 +30,16 @@ export async function startTestS3(bucket = 'images'): Promise<TestS3> {
     port, endpoint, bucket, client, dir,
     async listAll() {
       const out: _Object[] = [];
-      let token: string | undefined;
-      do {
-        const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
-        out.push(...(page.Contents ?? []));
-        token = page.IsTruncated ? page.NextContinuationToken : undefined;
-      } while (token);
+      let after: string | undefined;
+      for (;;) {
+        // s3rver builds ListObjectsV2 continuation tokens with DES, which Node 20's OpenSSL 3 refuses: any
+        // listing past 1,000 keys answers InternalError. ListObjects (v1) pages by Marker without tokens.
+        const page = await client.send(new ListObjectsCommand({ Bucket: bucket, Marker: after }));
+        const contents = page.Contents ?? [];
+        out.push(...contents);
+        if (!page.IsTruncated || contents.length === 0) break;
+        after = contents.at(-1)?.Key;
+      }
       return out;
     },
     async getBytes(key: string) {
