@@ -29,6 +29,7 @@ import { Uploader } from './uploader/uploader.js';
 
 export interface RunningService {
   port: number;
+  store: SpoolStore;
   uploader: Uploader;
   throttle: TokenBucket;
   bandwidth: BandwidthController;
@@ -180,5 +181,5 @@ export async function startService(config: Config, log: Logger): Promise<Running
     })();
     return stopping;
   };
-  return { port, uploader, throttle, bandwidth, ledger, stop };
+  return { port, store, uploader, throttle, bandwidth, ledger, stop };
 }

@@ -14,6 +14,11 @@ export interface SpooledFile {
   format: ImageFormat;
 }
 
+/** The file operations the write path uses: a seam so tests can inject EIO where no faulty disk exists. */
+export interface SpoolFileOps {
+  open(path: string, flags: string, mode: number): Promise<FileHandle>;
+}
+
 export const IMAGES_SUBDIR = 'images';
 export const PART_SUFFIX = '.part';
 
@@ -25,6 +30,9 @@ export class SpoolStore {
   readonly imagesDir: string;
   private readonly dirSync: DirSync;
   private degradedReason: string | null = null;
+
+  /** Replaceable only to inject I/O faults in tests (test/integration/spool-eio.test.ts). */
+  fileOps: SpoolFileOps = { open };
 
   constructor(readonly spoolDir: string, private readonly maxImageBytes: number) {
     this.imagesDir = path.join(spoolDir, IMAGES_SUBDIR);
@@ -93,7 +101,7 @@ export class SpoolStore {
 
   private async openExclusive(tmpPath: string): Promise<FileHandle> {
     try {
-      return await open(tmpPath, 'wx', 0o600);
+      return await this.fileOps.open(tmpPath, 'wx', 0o600);
     } catch (err) {
       throw this.classify(err);
     }
