@@ -35,8 +35,8 @@ export class ImageLedger {
       nextDue: db.prepare(`SELECT min(next_attempt_at) AS t FROM images WHERE state = 'queued'`),
       uploaded: db.prepare(`UPDATE images SET state = 'uploaded', uploaded_at = @now, last_error = NULL
         WHERE id = @id AND state = 'uploading'`),
-      retry: db.prepare(`UPDATE images SET state = 'queued', next_attempt_at = @next, last_error = @error
-        WHERE id = @id AND state = @from`),
+      retry: db.prepare(`UPDATE images SET state = 'queued', next_attempt_at = @next, last_error = @error,
+        permanent_failures = permanent_failures + @permanent WHERE id = @id AND state = @from`),
       dead: db.prepare(`UPDATE images SET state = 'dead', last_error = @error
         WHERE id = @id AND state = @from`),
       release: db.prepare(`UPDATE images SET state = 'queued', attempts = max(attempts - 1, 0), next_attempt_at = @now
@@ -107,8 +107,9 @@ export class ImageLedger {
     expectChange(this.stmts.uploaded.run({ id, now: now.toISOString() }).changes, id, 'uploading', 'uploaded');
   }
 
-  scheduleRetry(id: string, nextAttemptAt: Date, error: string): void {
-    expectChange(this.stmts.retry.run({ id, from: 'uploading', next: nextAttemptAt.toISOString(), error }).changes, id, 'uploading', 'queued');
+  /** Back to the queue after a failed attempt; `permanent` counts the failure toward MAX_ATTEMPTS. */
+  scheduleRetry(id: string, nextAttemptAt: Date, error: string, permanent = false): void {
+    expectChange(this.stmts.retry.run({ id, from: 'uploading', next: nextAttemptAt.toISOString(), error, permanent: permanent ? 1 : 0 }).changes, id, 'uploading', 'queued');
   }
 
   markDead(id: string, from: ImageState, error: string): void {

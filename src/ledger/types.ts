@@ -18,6 +18,8 @@ export interface ImageRow {
   claimed_at: string | null;
   uploaded_at: string | null;
   idempotency_key: string | null;
+  /** Failures that were the image's own (S3 refused it); MAX_ATTEMPTS applies to these. */
+  permanent_failures: number;
 }
 
 export type NewImage = Pick<ImageRow, 'id' | 'device_id' | 'sha256' | 'bytes' | 'content_type' | 'path' | 's3_key' | 'received_at'> &

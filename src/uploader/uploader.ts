@@ -295,7 +295,8 @@ export class Uploader extends EventEmitter<UploaderEvents> {
       this.pause(error);
       return;
     }
-    if (kind === 'fatal' || (kind === 'permanent' && row.attempts >= this.o.maxAttempts)) {
+    // MAX_ATTEMPTS counts refusals of this image only; network errors, 5xx and throttling retry forever.
+    if (kind === 'fatal' || (kind === 'permanent' && row.permanent_failures + 1 >= this.o.maxAttempts)) {
       this.o.ledger.markDead(row.id, 'uploading', error);
       // Parts of an upload that will never complete cost storage in the bucket: abort it.
       void abortMultipart({ bucket: this.o.bucket, key: row.s3_key }, { client: this.o.client, multipart: this.o.multipart, imageId: row.id });
@@ -304,7 +305,7 @@ export class Uploader extends EventEmitter<UploaderEvents> {
       return;
     }
     const delay = backoffDelayMs(row.attempts, this.o.retryBaseMs, this.o.retryMaxMs);
-    this.o.ledger.scheduleRetry(row.id, new Date(Date.now() + delay), error);
+    this.o.ledger.scheduleRetry(row.id, new Date(Date.now() + delay), error, kind === 'permanent');
     this.o.log.warn({ id: row.id, attempt: row.attempts, kind, retry_in_ms: delay, err: error }, 'upload failed; will retry');
     this.emit('image:retry', row, error);
   }
