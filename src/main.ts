@@ -10,6 +10,7 @@ import { createApp } from './http/app.js';
 import { GroupCommitter } from './ledger/group-commit.js';
 import { ImageLedger } from './ledger/images.js';
 import { MultipartLedger } from './ledger/multipart.js';
+import { MetadataWorker } from './meta/metadata-worker.js';
 import { migrate } from './ledger/migrate.js';
 import { openLedger } from './ledger/open.js';
 import type { Logger } from './log.js';
@@ -107,6 +108,9 @@ export async function startService(config: Config, log: Logger): Promise<Running
 
   bandwidth.onRateChange(() => uploader.notify());
 
+  const metadata = new MetadataWorker(ledger, store, log);
+  const backfill = metadata.resumePending();
+  if (backfill > 0) log.info({ images: backfill }, 'extracting metadata left over from the last run');
   const usage = new SpoolUsage(ledger.localBytes(config.keepUploadedFiles));
   uploader.on('image:uploaded', (row) => { if (!config.keepUploadedFiles) usage.removed(row.bytes); });
   const admission = new Admission({
@@ -139,6 +143,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     bodyPace: { windowMs: config.ingestBodyWindowMs, minBytesPerSec: config.ingestMinBodyRate },
     isDraining: () => draining,
     onQueued: () => uploader.notify(),
+    onStored: (id, relPath, format) => metadata.enqueue(id, relPath, format),
     track: (work) => {
       inFlight.add(work);
       const forget = (): void => { inFlight.delete(work); };
@@ -171,6 +176,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       server.closeIdleConnections();
       await Promise.allSettled([...inFlight]);
       await uploader.stop(config.shutdownGraceMs);
+      metadata.stop();
       bandwidth.stop();
       server.closeAllConnections();
       await closed;

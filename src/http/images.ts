@@ -22,6 +22,18 @@ export function imageStatusHandler(ledger: ImageLedger) {
       received_at: row.received_at,
       next_attempt_at: row.state === 'queued' ? row.next_attempt_at : null,
       uploaded_at: row.uploaded_at,
+      // Null until extraction ran (right after ingest); then each field is null when the image does not say.
+      metadata: row.metadata_at === null ? null : {
+        format: row.content_type.replace('image/', ''),
+        width: row.width,
+        height: row.height,
+        camera_make: row.camera_make,
+        camera_model: row.camera_model,
+        gps: row.gps_lat === null || row.gps_lon === null ? null : { latitude: row.gps_lat, longitude: row.gps_lon },
+        captured_at: row.captured_at,
+        captured_at_utc: row.captured_at_utc,
+        orientation: row.orientation,
+      },
     });
   };
 }

@@ -4,6 +4,7 @@ import { newId } from '../ids.js';
 import type { GroupCommitter } from '../ledger/group-commit.js';
 import type { ImageLedger } from '../ledger/images.js';
 import type { EarlierReceipt, ImageRow, InsertResult } from '../ledger/types.js';
+import type { ImageFormat } from '../meta/sniff.js';
 import { imageKey } from '../s3/keys.js';
 import type { Admission, SpoolUsage } from '../spool/admission.js';
 import type { SpoolStore } from '../spool/store.js';
@@ -23,6 +24,8 @@ export interface IngestDeps {
   isDraining: () => boolean;
   /** Called after each commit so the uploader can start at once. */
   onQueued: () => void;
+  /** Called with each newly stored image (metadata extraction, off the request path). */
+  onStored?: (id: string, relPath: string, format: ImageFormat['name']) => void;
   /** Tracks requests in progress so shutdown can wait for them. */
   track: <T>(work: Promise<T>) => Promise<T>;
 }
@@ -100,6 +103,7 @@ async function accept(c: Context<AppEnv>, deps: IngestDeps, idempotencyKey: stri
     return answerEarlier(result);
   }
   deps.usage.added(file.bytes);
+  deps.onStored?.(id, relPath, file.format.name);
   deps.onQueued();
   return { receipt: { id, device_id: deviceId, sha256: file.sha256, bytes: file.bytes, content_type: file.format.contentType, status: 'queued' }, duplicate: false };
 }

@@ -1,4 +1,5 @@
 import { SpoolError } from '../errors.js';
+import type { ImageMetadata } from '../meta/extract.js';
 import type { Db } from './open.js';
 import { TRANSITIONS, type ImageRow, type EarlierReceipt, type ImageState, type InsertResult, type NewImage, type UploadOrder } from './types.js';
 
@@ -48,6 +49,10 @@ export class ImageLedger {
       stateOf: db.prepare('SELECT state FROM images WHERE id = ?'),
       oldestQueuedRows: db.prepare(`SELECT id, path, bytes FROM images WHERE state = 'queued' ORDER BY received_at, id LIMIT ?`),
       evict: db.prepare(`UPDATE images SET state = 'evicted', last_error = @reason WHERE id = @id AND state = 'queued'`),
+      setMetadata: db.prepare(`UPDATE images SET width = @width, height = @height, camera_make = @camera_make,
+        camera_model = @camera_model, gps_lat = @gps_lat, gps_lon = @gps_lon, captured_at = @captured_at,
+        captured_at_utc = @captured_at_utc, orientation = @orientation, metadata_at = @at WHERE id = @id`),
+      metadataPending: db.prepare(`SELECT id, path, content_type, state FROM images WHERE metadata_at IS NULL ORDER BY id LIMIT ?`),
       deadRows: db.prepare(`SELECT id, path, state FROM images WHERE state = 'dead' ORDER BY received_at, id`),
       requeueDead: db.prepare(`UPDATE images SET state = 'queued', attempts = 0, next_attempt_at = @now,
         last_error = 'requeued by operator after: ' || coalesce(last_error, '?') WHERE id = @id AND state = 'dead'`),
@@ -148,6 +153,16 @@ export class ImageLedger {
       }
       return evicted;
     })();
+  }
+
+  /** Stores what extraction found (nulls included), and that it ran. */
+  setMetadata(id: string, meta: ImageMetadata, at: Date): void {
+    this.stmts.setMetadata.run({ id, ...meta, at: at.toISOString() });
+  }
+
+  /** Rows whose metadata was never extracted (a crash between ingest and extraction). */
+  metadataPending(limit: number): Array<Pick<ImageRow, 'id' | 'path' | 'content_type' | 'state'>> {
+    return this.stmts.metadataPending.all(limit) as Array<Pick<ImageRow, 'id' | 'path' | 'content_type' | 'state'>>;
   }
 
   /** Dead rows, oldest first (for requeue by state). */

@@ -20,6 +20,16 @@ export interface ImageRow {
   idempotency_key: string | null;
   /** Failures that were the image's own (S3 refused it); MAX_ATTEMPTS applies to these. */
   permanent_failures: number;
+  width: number | null;
+  height: number | null;
+  camera_make: string | null;
+  camera_model: string | null;
+  gps_lat: number | null;
+  gps_lon: number | null;
+  captured_at: string | null;
+  captured_at_utc: string | null;
+  orientation: number | null;
+  metadata_at: string | null;
 }
 
 export type NewImage = Pick<ImageRow, 'id' | 'device_id' | 'sha256' | 'bytes' | 'content_type' | 'path' | 's3_key' | 'received_at'> &

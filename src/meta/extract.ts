@@ -1,0 +1,101 @@
+import { open } from 'node:fs/promises';
+import exifr from 'exifr';
+import { headerDimensions } from './dimensions.js';
+import type { ImageFormat } from './sniff.js';
+
+/** What the catalogue knows about one image. Every field may be null: most images carry little of this. */
+export interface ImageMetadata {
+  width: number | null;
+  height: number | null;
+  camera_make: string | null;
+  camera_model: string | null;
+  gps_lat: number | null;
+  gps_lon: number | null;
+  /** Capture time as written in EXIF (local to the camera), as "YYYY-MM-DDTHH:MM:SS". */
+  captured_at: string | null;
+  /** The same in UTC, only when EXIF gives the offset (OffsetTimeOriginal). */
+  captured_at_utc: string | null;
+  /** EXIF orientation 1-8. */
+  orientation: number | null;
+}
+
+/** Metadata sits at the start of the file; the rest is pixels. */
+const HEAD_BYTES = 512 * 1024;
+
+/**
+ * Reads metadata from the first bytes of a spooled image. Never throws for bad metadata: a corrupt or
+ * absent EXIF block gives nulls (the image itself was already accepted on its magic bytes).
+ */
+export async function extractMetadata(path: string, format: ImageFormat['name']): Promise<ImageMetadata> {
+  const head = await readHead(path);
+  const exif = await readExif(head);
+  const header = headerDimensions(format, head);
+  const captured = text(exif['DateTimeOriginal']) ?? text(exif['CreateDate']);
+  const local = captured ? exifTime(captured) : null;
+  return {
+    width: header?.width ?? positive(exif['ExifImageWidth']) ?? positive(exif['ImageWidth']),
+    height: header?.height ?? positive(exif['ExifImageHeight']) ?? positive(exif['ImageHeight']),
+    camera_make: text(exif['Make']),
+    camera_model: text(exif['Model']),
+    gps_lat: coordinate(exif['latitude'], 90),
+    gps_lon: coordinate(exif['longitude'], 180),
+    captured_at: local,
+    captured_at_utc: local ? toUtc(local, text(exif['OffsetTimeOriginal']) ?? text(exif['OffsetTime'])) : null,
+    orientation: orientation(exif['Orientation']),
+  };
+}
+
+async function readHead(path: string): Promise<Buffer> {
+  const handle = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(HEAD_BYTES);
+    const { bytesRead } = await handle.read(buf, 0, HEAD_BYTES, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function readExif(head: Buffer): Promise<Record<string, unknown>> {
+  try {
+    const out = (await exifr.parse(head, {
+      tiff: true, exif: true, gps: true, ifd1: false, xmp: false, icc: false, iptc: false, jfif: false, ihdr: false,
+      translateValues: false, reviveValues: false, mergeOutput: true,
+    })) as Record<string, unknown> | undefined;
+    return out ?? {};
+  } catch {
+    return {}; // corrupt metadata never fails anything
+  }
+}
+
+function text(v: unknown): string | null {
+  if (typeof v !== 'string') return null;
+  const t = v.replace(/\0+$/, '').trim();
+  return t.length > 0 && t.length <= 200 ? t : null;
+}
+
+function positive(v: unknown): number | null {
+  return typeof v === 'number' && Number.isInteger(v) && v > 0 && v < 1_000_000 ? v : null;
+}
+
+function coordinate(v: unknown, limit: number): number | null {
+  return typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= limit ? Math.round(v * 1e7) / 1e7 : null;
+}
+
+function orientation(v: unknown): number | null {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 8 ? v : null;
+}
+
+/** "2026:11:23 10:20:30" -> "2026-11-23T10:20:30", or null when it is not a real date. */
+function exifTime(s: string): string | null {
+  const m = /^(\d{4}):(\d{2}):(\d{2})[ T](\d{2}):(\d{2}):(\d{2})/.exec(s);
+  if (!m) return null;
+  const iso = `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}`;
+  return Number.isNaN(Date.parse(`${iso}Z`)) ? null : iso;
+}
+
+function toUtc(local: string, offset: string | null): string | null {
+  if (!offset || !/^[+-]\d{2}:\d{2}$/.test(offset)) return null;
+  const t = Date.parse(`${local}${offset}`);
+  return Number.isNaN(t) ? null : new Date(t).toISOString();
+}
