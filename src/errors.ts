@@ -13,6 +13,8 @@ export const ERROR_STATUS = {
   idempotency_key_reused: 409,
   unauthorized: 401,
   not_found: 404,
+  image_gone: 410,
+  range_not_satisfiable: 416,
   request_timeout: 408,
   request_headers_too_large: 431,
   image_too_large: 413,

@@ -1,9 +1,9 @@
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import path from 'node:path';
 import { createServer, type ServerResponse } from 'node:http';
-import { HeadBucketCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
 import { getRequestListener } from '@hono/node-server';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
@@ -13,6 +13,7 @@ import { MultipartLedger } from './ledger/multipart.js';
 import { MetadataWorker } from './meta/metadata-worker.js';
 import { migrate } from './ledger/migrate.js';
 import { openLedger } from './ledger/open.js';
+import { createNotifications } from './notify/notifier.js';
 import type { Logger } from './log.js';
 import { createS3Client } from './s3/client.js';
 import { startLocalS3, type LocalS3 } from './s3/local-server.js';
@@ -107,6 +108,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   });
 
   bandwidth.onRateChange(() => uploader.notify());
+  const notifications = createNotifications({ settings: config.notify, db, images: ledger, uploader, log });
 
   const metadata = new MetadataWorker(ledger, store, log);
   const backfill = metadata.resumePending();
@@ -130,6 +132,10 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const committer = new GroupCommitter((rows) => ledger.insertMany(rows));
   const app = createApp({
     db, ledger, log, store, committer, bandwidth, adminToken, admission, usage,
+    readObject: async (key, range) => {
+      const res = await client.send(new GetObjectCommand({ Bucket: config.s3.bucket, Key: key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }));
+      return res.Body as Readable;
+    },
     readiness: {
       spoolProblem: async () => {
         if (store.degraded) return `spool degraded (${store.degraded}); restart required`;
@@ -165,6 +171,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   });
   const port = (server.address() as AddressInfo).port;
   uploader.start();
+  notifications.start();
   log.info({ host: config.host, port, bucket: config.s3.bucket, endpoint: s3Settings.endpoint ?? 'aws', bwlimit: bandwidth.state().rate, concurrency: concurrency.describe(), uplink_share: config.uplinkShare }, 'image-spool listening');
 
   let stopping: Promise<void> | null = null;
@@ -176,6 +183,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       server.closeIdleConnections();
       await Promise.allSettled([...inFlight]);
       await uploader.stop(config.shutdownGraceMs);
+      await notifications.stop(); // POSTs in flight are aborted and stay pending for the next start
       metadata.stop();
       bandwidth.stop();
       server.closeAllConnections();

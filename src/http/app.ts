@@ -10,6 +10,7 @@ import type { AppEnv } from './env.js';
 import { backlogHandler } from './backlog.js';
 import { healthHandler, readinessHandler, type ReadinessDeps } from './health.js';
 import { imageStatusHandler } from './images.js';
+import { retrieveHandler, type ObjectReader } from './retrieve.js';
 import { ingestHandler, type IngestDeps } from './ingest.js';
 
 export interface AppDeps extends IngestDeps, AdminDeps {
@@ -17,6 +18,7 @@ export interface AppDeps extends IngestDeps, AdminDeps {
   ledger: ImageLedger;
   log: Logger;
   readiness: Omit<ReadinessDeps, 'db'>;
+  readObject: ObjectReader;
 }
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
@@ -32,6 +34,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.post('/image', ingestHandler(deps));
   app.get('/images', backlogHandler(deps.ledger, deps.bandwidth));
   app.get('/images/:id/status', imageStatusHandler(deps.ledger));
+  app.get('/images/:id', retrieveHandler({ ledger: deps.ledger, store: deps.store, readObject: deps.readObject }));
   app.get('/healthz', healthHandler(deps.db));
   app.get('/readyz', readinessHandler({ db: deps.db, ...deps.readiness }));
   app.route('/admin', adminRoutes(deps));

@@ -1,0 +1,78 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import type { Context } from 'hono';
+import { SpoolError } from '../errors.js';
+import type { ImageLedger } from '../ledger/images.js';
+import type { SpoolStore } from '../spool/store.js';
+import type { AppEnv } from './env.js';
+
+/** Reads an uploaded object (or a byte range of it) from S3. */
+export type ObjectReader = (key: string, range: { start: number; end: number } | null) => Promise<Readable>;
+
+export interface RetrieveDeps {
+  ledger: ImageLedger;
+  store: SpoolStore;
+  readObject: ObjectReader;
+}
+
+/**
+ * GET /images/:id: the image bytes, from the local spool while the file is there, else streamed from S3
+ * (never buffered). ETag is the SHA-256 (If-None-Match: 304); one `Range` is honoured (206, or 416).
+ */
+export function retrieveHandler(deps: RetrieveDeps) {
+  return async function retrieve(c: Context<AppEnv>): Promise<Response> {
+    const id = c.req.param('id') ?? '';
+    const row = deps.ledger.get(id);
+    if (!row) throw new SpoolError('not_found', `no image with id ${JSON.stringify(id.slice(0, 64))}`);
+    if (row.state === 'evicted') throw new SpoolError('image_gone', `image ${id} was evicted before upload (spool full); its bytes are gone`);
+    const etag = `"${row.sha256}"`;
+    const headers: Record<string, string> = { ETag: etag, 'Content-Type': row.content_type, 'Accept-Ranges': 'bytes', 'Cache-Control': 'private, max-age=31536000, immutable' };
+    if (matchesEtag(c.req.header('if-none-match'), etag)) return new Response(null, { status: 304, headers });
+    const range = parseRange(c.req.header('range'), row.bytes);
+    if (range === 'unsatisfiable') {
+      return c.json(new SpoolError('range_not_satisfiable', `range not satisfiable for ${row.bytes} bytes`).toJSON(), 416, { 'Content-Range': `bytes */${row.bytes}` });
+    }
+    const body = await openBody(deps, row.path, row.s3_key, row.state, range);
+    const length = range ? range.end - range.start + 1 : row.bytes;
+    headers['Content-Length'] = String(length);
+    if (range) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${row.bytes}`;
+    return new Response(Readable.toWeb(body) as ReadableStream, { status: range ? 206 : 200, headers });
+  };
+}
+
+async function openBody(deps: RetrieveDeps, relPath: string, key: string, state: string, range: { start: number; end: number } | null): Promise<Readable> {
+  const local = deps.store.absolutePath(relPath);
+  if (await exists(local)) return createReadStream(local, range ? { start: range.start, end: range.end } : {});
+  if (state !== 'uploaded') throw new SpoolError('not_found', 'the image file is not in the spool and has not been uploaded');
+  return deps.readObject(key, range);
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    return (await stat(p)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function matchesEtag(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  return header.split(',').map((t) => t.trim().replace(/^W\//, '')).some((t) => t === etag || t === '*');
+}
+
+/** One range of `bytes=a-b`, `bytes=a-` or `bytes=-n`; null for none (or several: send everything). */
+export function parseRange(header: string | undefined, size: number): { start: number; end: number } | null | 'unsatisfiable' {
+  if (!header) return null;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return header.includes(',') ? null : 'unsatisfiable';
+  if (m[1] === '') {
+    const n = Number(m[2]);
+    if (n === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - n), end: size - 1 };
+  }
+  const start = Number(m[1]);
+  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  if (start >= size || end < start) return 'unsatisfiable';
+  return { start, end };
+}

@@ -1,0 +1,62 @@
+/**
+ * GET /images/{id}: the bytes with Content-Type, ETag (SHA-256) and Content-Length, from the spool while
+ * the file is there and streamed from S3 once it was uploaded and deleted locally; If-None-Match and Range.
+ */
+import { describe, expect, it } from 'vitest';
+import { fakeJpeg, postImage, sha256Hex } from '../helpers/images.js';
+import { startInProcess, waitFor } from '../helpers/in-process.js';
+import { startTestS3 } from '../helpers/s3.js';
+
+async function checkRetrieval(baseUrl: string, id: string, image: Buffer): Promise<void> {
+  const full = await fetch(`${baseUrl}/images/${id}`);
+  expect(full.status).toBe(200);
+  expect(full.headers.get('content-type')).toBe('image/jpeg');
+  expect(full.headers.get('etag')).toBe(`"${sha256Hex(image)}"`);
+  expect(full.headers.get('content-length')).toBe(String(image.length));
+  expect(Buffer.from(await full.arrayBuffer()).equals(image)).toBe(true);
+
+  const notModified = await fetch(`${baseUrl}/images/${id}`, { headers: { 'If-None-Match': `"${sha256Hex(image)}"` } });
+  expect(notModified.status).toBe(304);
+  expect((await notModified.arrayBuffer()).byteLength).toBe(0);
+
+  const part = await fetch(`${baseUrl}/images/${id}`, { headers: { Range: 'bytes=100-1099' } });
+  expect(part.status).toBe(206);
+  expect(part.headers.get('content-range')).toBe(`bytes 100-1099/${image.length}`);
+  expect(Buffer.from(await part.arrayBuffer()).equals(image.subarray(100, 1100))).toBe(true);
+
+  const tail = await fetch(`${baseUrl}/images/${id}`, { headers: { Range: 'bytes=-500' } });
+  expect(tail.status).toBe(206);
+  expect(Buffer.from(await tail.arrayBuffer()).equals(image.subarray(image.length - 500))).toBe(true);
+
+  const beyond = await fetch(`${baseUrl}/images/${id}`, { headers: { Range: `bytes=${image.length}-` } });
+  expect(beyond.status).toBe(416);
+  expect(beyond.headers.get('content-range')).toBe(`bytes */${image.length}`);
+  expect(await beyond.json()).toMatchObject({ error: { code: 'range_not_satisfiable' } });
+}
+
+describe('GET /images/{id}', () => {
+  it('serves the local spool copy before upload, and S3 after the local copy is gone', async () => {
+    const s3 = await startTestS3();
+    const slow = await startInProcess(s3, { UPLOAD_BWLIMIT: '1KB', UPLOAD_CONCURRENCY: '1', SPOOL_MIN_FREE_BYTES: '0', SHUTDOWN_GRACE_MS: '100' });
+    const fast = await startInProcess(s3, { UPLOAD_BWLIMIT: '50MB', SPOOL_MIN_FREE_BYTES: '0', S3_PREFIX: 'fast' });
+    try {
+      const image = fakeJpeg(300_000);
+      const local = await postImage(slow.baseUrl, 'cam-1', image);
+      await checkRetrieval(slow.baseUrl, local.body['id'] as string, image);
+
+      const uploaded = await postImage(fast.baseUrl, 'cam-1', image);
+      const id = uploaded.body['id'] as string;
+      await waitFor(() => (fast.service.ledger.get(id)?.state === 'uploaded' ? true : undefined), 15_000, 'upload');
+      await waitFor(async () => ((await fast.files()).length === 0 ? true : undefined), 5000, 'local copy deleted');
+      await checkRetrieval(fast.baseUrl, id, image);
+
+      const unknown = await fetch(`${fast.baseUrl}/images/01NOSUCHIMAGE0000000000000`);
+      expect(unknown.status).toBe(404);
+      expect(await unknown.json()).toMatchObject({ error: { code: 'not_found' } });
+    } finally {
+      await slow.close();
+      await fast.close();
+      await s3.close();
+    }
+  }, 30_000);
+});
