@@ -1,5 +1,5 @@
 /**
- * `npm run bench` (builds first) or `node dist/bench/run.js [--quick] [--only egress|ingest|rtt|bwlimit|adaptive]`.
+ * `npm run bench` (builds first) or `node dist/bench/run.js [--quick] [--only egress|ingest|rtt|bwlimit|adaptive|stats]`.
  * Runs each bench with its own s3rver, service process and temp dirs, prints one table, and saves it
  * under bench/out/. Exit code 0 when the benches ran (targets may still FAIL: read the table), 1 on error.
  */
@@ -13,6 +13,7 @@ import { runEgress } from './egress.js';
 import { Cleanup, printTable, type Row } from './harness.js';
 import { runIngestMemory } from './ingest-memory.js';
 import { runRttFill, runRttFillSmall } from './rtt-fill.js';
+import { runStatsScale } from './stats-scale.js';
 
 // The bench's own S3 client would print the SDK's Node 22 notice (see README) in the middle of the output.
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
@@ -24,8 +25,8 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const onlyIndex = args.indexOf('--only');
 const only = onlyIndex >= 0 ? args[onlyIndex + 1] : undefined;
-if (only !== undefined && only !== 'egress' && only !== 'ingest' && only !== 'rtt' && only !== 'bwlimit' && only !== 'adaptive') {
-  console.error('usage: node dist/bench/run.js [--quick] [--only egress|ingest|rtt|bwlimit|adaptive]');
+if (only !== undefined && only !== 'egress' && only !== 'ingest' && only !== 'rtt' && only !== 'bwlimit' && only !== 'adaptive' && only !== 'stats') {
+  console.error('usage: node dist/bench/run.js [--quick] [--only egress|ingest|rtt|bwlimit|adaptive|stats]');
   process.exit(2);
 }
 
@@ -77,6 +78,9 @@ async function main(): Promise<void> {
     if (only === undefined || only === 'bwlimit') {
       rows.push(...(await runBwlimitLatency(bwlimitOptions, cleanup)));
       await cleanup.run();
+    }
+    if (only === undefined || only === 'stats') {
+      rows.push(...(await runStatsScale(quick ? 100_000 : 1_000_000)));
     }
     if (only === undefined || only === 'adaptive') {
       rows.push(...(await runAdaptiveBench(cleanup, OUT_DIR, quick)));

@@ -45,6 +45,18 @@ export interface Config {
   readonly ingestHeadersTimeoutMs: number;
   readonly ingestBodyWindowMs: number;
   readonly ingestMinBodyRate: number;
+  /** NOTIFY_*: the outcome webhook (src/notify/); null when NOTIFY_URL is unset. */
+  readonly notify: NotifySettings | null;
+}
+
+export interface NotifySettings {
+  /** NOTIFY_URL: an http(s) URL POSTed on `uploaded` and `dead`. */
+  readonly url: string;
+  /** NOTIFY_SECRET: the HMAC-SHA256 key of X-Image-Spool-Signature (at least 16 characters). */
+  readonly secret: string;
+  readonly maxAttempts: number;
+  readonly retryBaseMs: number;
+  readonly retryMaxMs: number;
 }
 
 export const SPOOL_FULL_POLICIES = ['reject', 'evict-oldest'] as const;
@@ -111,8 +123,21 @@ export function loadConfig(env: Env = process.env): Config {
     ingestHeadersTimeoutMs: r.int('INGEST_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
     ingestBodyWindowMs: r.int('INGEST_BODY_TIMEOUT_MS', 30_000, 100, 600_000),
     ingestMinBodyRate: r.bytes('INGEST_MIN_BODY_RATE', 1000),
+    notify: notifySettings(r),
   };
   return Object.freeze(config);
+}
+
+/** Every NOTIFY_* variable is read and checked even without NOTIFY_URL, so a typo fails startup. */
+function notifySettings(r: EnvReader): NotifySettings | null {
+  const url = r.httpUrl('NOTIFY_URL');
+  const secret = r.secret('NOTIFY_SECRET', 16);
+  const maxAttempts = r.int('NOTIFY_MAX_ATTEMPTS', 10, 1, 1_000_000);
+  const retryBaseMs = r.int('NOTIFY_RETRY_BASE_MS', 1000, 1, 3_600_000);
+  const retryMaxMs = r.int('NOTIFY_RETRY_MAX_MS', 300_000, 1, 86_400_000);
+  if (url === undefined) return null;
+  if (secret === undefined) throw new SpoolError('config_invalid', 'NOTIFY_SECRET is required when NOTIFY_URL is set (at least 16 characters)');
+  return { url, secret, maxAttempts, retryBaseMs, retryMaxMs };
 }
 
 class EnvReader {
@@ -197,6 +222,32 @@ class EnvReader {
       if (err instanceof ScheduleParseError) throw invalid(name, raw, err.message);
       throw err;
     }
+  }
+
+  /** An absolute http:// or https:// URL, or undefined when unset. */
+  httpUrl(name: string): string | undefined {
+    const raw = this.optional(name);
+    if (raw === undefined) return undefined;
+    let url: URL | null = null;
+    try {
+      url = new URL(raw);
+    } catch {
+      // reported below
+    }
+    if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
+      throw invalid(name, raw, 'expected an http:// or https:// URL such as "https://example.com/hooks/image-spool"');
+    }
+    return url.href;
+  }
+
+  /** A secret of at least `minLength` characters; the error never shows the value. */
+  secret(name: string, minLength: number): string | undefined {
+    const raw = this.optional(name);
+    if (raw === undefined) return undefined;
+    if (raw.length < minLength) {
+      throw new SpoolError('config_invalid', `invalid ${name}: expected at least ${minLength} characters, got ${raw.length} (the value is not shown)`);
+    }
+    return raw;
   }
 
   /** An S3 key prefix: no leading slash, and a trailing slash added so keys read as folders. */

@@ -22,6 +22,8 @@ import { evictOldest } from './spool/evict.js';
 import { recoverSpool } from './spool/recovery.js';
 import { SpoolStore } from './spool/store.js';
 import { loadAdminToken } from './admin/token.js';
+import { LinkLedger } from './links/ledger.js';
+import { UploadLinks } from './links/links.js';
 import { SettingsStore } from './ledger/settings.js';
 import { BandwidthController } from './throttle/bandwidth-controller.js';
 import { TokenBucket } from './throttle/token-bucket.js';
@@ -130,8 +132,9 @@ export async function startService(config: Config, log: Logger): Promise<Running
   let draining = false;
   const inFlight = new Set<Promise<unknown>>();
   const committer = new GroupCommitter((rows) => ledger.insertMany(rows));
+  const links = new UploadLinks(new LinkLedger(db, ledger));
   const app = createApp({
-    db, ledger, log, store, committer, bandwidth, adminToken, admission, usage,
+    db, ledger, log, store, committer, bandwidth, adminToken, admission, usage, links,
     readObject: async (key, range) => {
       const res = await client.send(new GetObjectCommand({ Bucket: config.s3.bucket, Key: key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }));
       return res.Body as Readable;

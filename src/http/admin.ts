@@ -4,8 +4,11 @@ import type { BandwidthController } from '../throttle/bandwidth-controller.js';
 import { RateParseError } from '../throttle/rate.js';
 import { parseRequeueRequest, requeue } from '../admin/requeue.js';
 import type { ImageLedger } from '../ledger/images.js';
+import type { UploadLinks } from '../links/links.js';
+import type { Logger } from '../log.js';
 import type { SpoolStore } from '../spool/store.js';
 import type { AppEnv } from './env.js';
+import { adminLinkRoutes } from './links.js';
 import { adminAuth } from './middleware/admin-auth.js';
 
 export interface AdminDeps {
@@ -15,6 +18,9 @@ export interface AdminDeps {
   store: SpoolStore;
   /** After a requeue: wake the uploader. */
   onQueued: () => void;
+  /** Expirable upload links (`/admin/links`). */
+  links: UploadLinks;
+  log: Logger;
 }
 
 /** `/admin/*`: operator endpoints, all behind the admin bearer token. */
@@ -32,12 +38,14 @@ export function adminRoutes(deps: AdminDeps): Hono<AppEnv> {
     }
     return c.json(deps.bandwidth.state());
   });
+  admin.get('/stats', (c) => c.json(deps.ledger.stats(new Date())));
   admin.post('/requeue', async (c) => {
     const request = parseRequeueRequest(await c.req.json().catch(() => undefined));
     const result = await requeue(request, deps.ledger, deps.store);
     if (result.requeued.length > 0) deps.onQueued();
     return c.json(result);
   });
+  admin.route('/links', adminLinkRoutes(deps.links, deps.log));
   return admin;
 }
 

@@ -4,6 +4,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { SpoolError } from '../errors.js';
 import type { ImageLedger } from '../ledger/images.js';
 import type { Db } from '../ledger/open.js';
+import { redactPath } from '../links/redact.js';
 import type { Logger } from '../log.js';
 import { adminRoutes, type AdminDeps } from './admin.js';
 import type { AppEnv } from './env.js';
@@ -12,6 +13,7 @@ import { healthHandler, readinessHandler, type ReadinessDeps } from './health.js
 import { imageStatusHandler } from './images.js';
 import { retrieveHandler, type ObjectReader } from './retrieve.js';
 import { ingestHandler, type IngestDeps } from './ingest.js';
+import { linkUploadRoutes } from './links.js';
 
 export interface AppDeps extends IngestDeps, AdminDeps {
   db: Db;
@@ -29,7 +31,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     c.set('requestId', requestId);
     await next();
     c.header('X-Request-Id', requestId);
-    deps.log.info({ req_id: requestId, method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) }, 'request');
+    deps.log.info({ req_id: requestId, method: c.req.method, path: redactPath(c.req.path), status: c.res.status, ms: Math.round(performance.now() - started) }, 'request');
   });
   app.post('/image', ingestHandler(deps));
   app.get('/images', backlogHandler(deps.ledger, deps.bandwidth));
@@ -38,12 +40,13 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.get('/healthz', healthHandler(deps.db));
   app.get('/readyz', readinessHandler({ db: deps.db, ...deps.readiness }));
   app.route('/admin', adminRoutes(deps));
-  app.notFound((c) => c.json(new SpoolError('not_found', `no route ${c.req.method} ${c.req.path}`).toJSON(), 404));
+  app.route('/u', linkUploadRoutes(deps));
+  app.notFound((c) => c.json(new SpoolError('not_found', `no route ${c.req.method} ${redactPath(c.req.path)}`).toJSON(), 404));
   // The one place an error becomes a response: a stable code, the right status, and a log line.
   app.onError((err, c) => {
     const spoolError = err instanceof SpoolError ? err : new SpoolError('internal', 'internal error', { cause: err });
     const level = spoolError.status >= 500 && spoolError.code !== 'shutting_down' ? 'error' : 'warn';
-    deps.log[level]({ req_id: c.get('requestId'), code: spoolError.code, err: err.message, path: c.req.path }, 'request failed');
+    deps.log[level]({ req_id: c.get('requestId'), code: spoolError.code, err: err.message, path: redactPath(c.req.path) }, 'request failed');
     for (const [name, value] of Object.entries(spoolError.headers)) c.header(name, value);
     return c.json(spoolError.toJSON(), spoolError.status as ContentfulStatusCode);
   });

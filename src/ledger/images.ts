@@ -3,6 +3,22 @@ import type { ImageMetadata } from '../meta/extract.js';
 import type { Db } from './open.js';
 import { TRANSITIONS, type ImageRow, type EarlierReceipt, type ImageState, type InsertResult, type NewImage, type UploadOrder } from './types.js';
 
+export interface LedgerStats {
+  most_popular_format: { content_type: string; images: number } | null;
+  formats: Array<{ content_type: string; images: number }>;
+  top_camera_models: Array<{ model: string; images: number }>;
+  unknown_camera_model: number;
+  /** The last 30 UTC days, oldest first, every day present. */
+  uploads_per_day: Array<{ date: string; uploads: number; bytes: number }>;
+  receipts: number;
+  unique_images: number;
+  duplicates: number;
+  backlog: { images: number; bytes: number };
+  uploaded: { images: number; bytes: number };
+  dead: number;
+  evicted: number;
+}
+
 export interface BacklogSummary {
   queued: number;
   uploading: number;
@@ -53,6 +69,10 @@ export class ImageLedger {
         camera_model = @camera_model, gps_lat = @gps_lat, gps_lon = @gps_lon, captured_at = @captured_at,
         captured_at_utc = @captured_at_utc, orientation = @orientation, metadata_at = @at WHERE id = @id`),
       metadataPending: db.prepare(`SELECT id, path, content_type, state FROM images WHERE metadata_at IS NULL ORDER BY id LIMIT ?`),
+      statCounts: db.prepare('SELECT kind, key, n, bytes FROM stat_counts WHERE kind IN (\'receipts\', \'unique\', \'format\', \'state\')'),
+      topModels: db.prepare(`SELECT key, n FROM stat_counts WHERE kind = 'model' AND key <> '' AND n > 0 ORDER BY n DESC, key LIMIT 10`),
+      unknownModels: db.prepare(`SELECT coalesce(sum(n), 0) AS n FROM stat_counts WHERE kind = 'model' AND key = ''`),
+      days: db.prepare(`SELECT key, n, bytes FROM stat_counts WHERE kind = 'day' AND key >= ? ORDER BY key`),
       deadRows: db.prepare(`SELECT id, path, state FROM images WHERE state = 'dead' ORDER BY received_at, id`),
       requeueDead: db.prepare(`UPDATE images SET state = 'queued', attempts = 0, next_attempt_at = @now,
         last_error = 'requeued by operator after: ' || coalesce(last_error, '?') WHERE id = @id AND state = 'dead'`),
@@ -163,6 +183,36 @@ export class ImageLedger {
   /** Rows whose metadata was never extracted (a crash between ingest and extraction). */
   metadataPending(limit: number): Array<Pick<ImageRow, 'id' | 'path' | 'content_type' | 'state'>> {
     return this.stmts.metadataPending.all(limit) as Array<Pick<ImageRow, 'id' | 'path' | 'content_type' | 'state'>>;
+  }
+
+  /** GET /admin/stats: read from the trigger-kept counters (migration 0010), so constant time at any size. */
+  stats(now: Date): LedgerStats {
+    const rows = this.stmts.statCounts.all() as Array<{ kind: string; key: string; n: number; bytes: number }>;
+    const one = (kind: string): { n: number; bytes: number } => rows.find((r) => r.kind === kind) ?? { n: 0, bytes: 0 };
+    const state = (s: string): { n: number; bytes: number } => rows.find((r) => r.kind === 'state' && r.key === s) ?? { n: 0, bytes: 0 };
+    const formats = rows.filter((r) => r.kind === 'format' && r.n > 0).sort((a, b) => b.n - a.n || a.key.localeCompare(b.key));
+    const first = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - 29));
+    const perDay = new Map((this.stmts.days.all(first.toISOString().slice(0, 10)) as Array<{ key: string; n: number; bytes: number }>).map((d) => [d.key, d]));
+    const uploadsPerDay = Array.from({ length: 30 }, (_, i) => {
+      const day = new Date(first.getTime() + i * 86_400_000).toISOString().slice(0, 10);
+      return { date: day, uploads: perDay.get(day)?.n ?? 0, bytes: perDay.get(day)?.bytes ?? 0 };
+    });
+    const receipts = one('receipts');
+    const unique = one('unique');
+    return {
+      most_popular_format: formats[0] ? { content_type: formats[0].key, images: formats[0].n } : null,
+      formats: formats.map((f) => ({ content_type: f.key, images: f.n })),
+      top_camera_models: (this.stmts.topModels.all() as Array<{ key: string; n: number }>).map((m) => ({ model: m.key, images: m.n })),
+      unknown_camera_model: (this.stmts.unknownModels.get() as { n: number }).n,
+      uploads_per_day: uploadsPerDay,
+      receipts: receipts.n,
+      unique_images: unique.n,
+      duplicates: receipts.n - unique.n,
+      backlog: { images: state('queued').n + state('uploading').n, bytes: state('queued').bytes + state('uploading').bytes },
+      uploaded: { images: state('uploaded').n, bytes: state('uploaded').bytes },
+      dead: state('dead').n,
+      evicted: state('evicted').n,
+    };
   }
 
   /** Dead rows, oldest first (for requeue by state). */

@@ -1,0 +1,199 @@
+import type { Context } from 'hono';
+import { Hono } from 'hono';
+import { SpoolError, errnoCode } from '../errors.js';
+import { newId } from '../ids.js';
+import type { EarlierReceipt, ImageRow, InsertResult, NewImage } from '../ledger/types.js';
+import type { LinkUse, UploadLinks } from '../links/links.js';
+import { receiveManyImages } from '../links/receive.js';
+import { parseLinkRequest } from '../links/request.js';
+import type { Logger } from '../log.js';
+import { imageKey } from '../s3/keys.js';
+import type { SpooledFile } from '../spool/store.js';
+import type { AppEnv } from './env.js';
+import type { IngestDeps } from './ingest.js';
+
+/** Image parts one request through a link may carry (each is still limited to MAX_IMAGE_BYTES). */
+export const LINK_MAX_IMAGES_PER_REQUEST = 100;
+/** Multipart framing per part, as on POST /image. */
+const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
+
+export interface LinkDeps extends IngestDeps {
+  links: UploadLinks;
+  log: Logger;
+}
+
+/** The same receipt POST /image answers, one per image part. */
+interface Receipt {
+  id: string;
+  device_id: string;
+  sha256: string;
+  bytes: number;
+  content_type: string;
+  status: ImageRow['state'];
+  duplicate?: true;
+}
+
+/** `/u/{secret}`: uploads through an expirable link. Mounted at `/u`. */
+export function linkUploadRoutes(deps: LinkDeps): Hono<AppEnv> {
+  const routes = new Hono<AppEnv>();
+  routes.post('/:secret', linkUploadHandler(deps));
+  return routes;
+}
+
+/** `POST /admin/links`, `GET /admin/links`, `DELETE /admin/links/{token_id}`; mounted behind the admin token. */
+export function adminLinkRoutes(links: UploadLinks, log: Logger): Hono<AppEnv> {
+  const routes = new Hono<AppEnv>();
+  routes.post('/', async (c) => {
+    const request = parseLinkRequest(await c.req.json().catch(() => undefined));
+    const { secret, link } = links.create(request);
+    // The secret is in the answer and nowhere else: not in the log, not in the ledger.
+    log.info({ token_id: link.token_id, expires_at: link.expires_at, max_uploads: link.max_uploads, device_id: link.device_id }, 'upload link created');
+    const url = linkUrl(c, secret);
+    return c.json({ url, token_id: link.token_id, expires_at: link.expires_at, max_uploads: link.max_uploads, device_id: link.device_id }, 201);
+  });
+  routes.get('/', (c) => c.json({ links: links.list() }));
+  routes.delete('/:token_id', (c) => {
+    const link = links.revoke(c.req.param('token_id') ?? '');
+    log.info({ token_id: link.token_id }, 'upload link revoked');
+    return c.json(link);
+  });
+  return routes;
+}
+
+/** Absolute when the request named its Host (the admin reached us by that name), else relative. */
+function linkUrl(c: Context<AppEnv>, secret: string): string {
+  const path = `/u/${secret}`;
+  const host = c.env.incoming.headers.host;
+  if (!host || !/^[A-Za-z0-9.\-[\]:]{1,255}$/.test(host)) return path;
+  const scheme = new URL(c.req.url).protocol === 'https:' ? 'https' : 'http';
+  return `${scheme}://${host}${path}`;
+}
+
+/**
+ * POST /u/{secret}: like POST /image, for one or many `image` parts. Every image is durable (file fsynced,
+ * renamed, directory fsynced, row committed) before the answer, an array of receipts in part order. All or
+ * nothing: a refused request leaves no file and no row, and uses none of the link's uploads.
+ */
+export function linkUploadHandler(deps: LinkDeps) {
+  return async function linkUpload(c: Context<AppEnv>): Promise<Response> {
+    const use = deps.links.open(c.req.param('secret') ?? '');
+    try {
+      if (deps.isDraining()) throw new SpoolError('shutting_down', 'the gateway is shutting down; retry later', { headers: { 'Retry-After': '5' } });
+      if (deps.store.degraded) throw new SpoolError('spool_degraded', `spool is degraded (${deps.store.degraded}); restart required`);
+      const contentLength = c.req.header('content-length');
+      checkHeaders(c.req.header('content-type'), contentLength, deps.maxImageBytes);
+      if (c.req.header('idempotency-key') !== undefined) {
+        throw new SpoolError('invalid_idempotency_key', 'Idempotency-Key is not supported on upload links (one request may carry many images); a resend of the same bytes is recognised without it');
+      }
+      const ticket = await deps.admission.admit(contentLength === undefined ? deps.maxImageBytes : Number(contentLength));
+      try {
+        const receipts = await deps.track(accept(c, deps, use));
+        const stored = receipts.filter((r) => r.duplicate === undefined).length;
+        deps.log.info({ req_id: c.get('requestId'), token_id: use.tokenId, images: receipts.length, stored }, 'upload link used');
+        return c.json(receipts, stored === 0 ? 200 : 202);
+      } finally {
+        ticket.release();
+      }
+    } finally {
+      use.release();
+    }
+  };
+}
+
+async function accept(c: Context<AppEnv>, deps: LinkDeps, use: LinkUse): Promise<Receipt[]> {
+  const receivedAt = new Map<string, Date>();
+  const { deviceId, files } = await receiveManyImages(c.env.incoming, deps.store, {
+    maxImageBytes: deps.maxImageBytes,
+    maxImages: LINK_MAX_IMAGES_PER_REQUEST,
+    pace: deps.bodyPace,
+    fixedDeviceId: use.deviceId,
+    onImage: () => {
+      use.reserve(); // throws when the link has no room left for this part
+      const at = new Date();
+      const id = newId(at.getTime());
+      receivedAt.set(id, at);
+      return id;
+    },
+  });
+
+  // A resend of bytes this device already sent: its first receipt, no second file (as on POST /image).
+  const earlier = files.map((f) => deps.ledger.earlierReceipt({ device_id: deviceId, sha256: f.sha256, idempotency_key: null }));
+  await Promise.all(files.map((f, i) => (earlier[i] ? deps.store.discard(f.tmpPath) : Promise.resolve())));
+  const fresh = files.filter((_, i) => !earlier[i]);
+
+  // Renames share directory fsyncs; if any fails, none of the request's files may stay.
+  const committed = await Promise.allSettled(fresh.map((f) => deps.store.commit(f)));
+  const failure = committed.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure) {
+    await Promise.all(committed.map((r) => (r.status === 'fulfilled' ? deps.store.discard(deps.store.absolutePath(r.value)) : Promise.resolve())));
+    throw failure.reason;
+  }
+  const relPaths = committed.map((r) => (r as PromiseFulfilledResult<string>).value);
+  const rows: NewImage[] = fresh.map((file, i) => newRow(deps, deviceId, file, relPaths[i] as string, receivedAt.get(file.id) ?? new Date()));
+
+  let results: InsertResult[] = [];
+  if (rows.length > 0) {
+    try {
+      results = use.commit(rows);
+    } catch (err) {
+      // No row, no ack: the files go too (recovery would also remove them as orphans after a crash).
+      await Promise.all(relPaths.map((p) => deps.store.discard(deps.store.absolutePath(p))));
+      if (err instanceof SpoolError) throw err;
+      if (errnoCode(err) === 'SQLITE_FULL') {
+        throw new SpoolError('disk_full', 'the spool disk is full (ledger write failed); retry later', { cause: err, headers: { 'Retry-After': '30' } });
+      }
+      throw new SpoolError('ledger_unavailable', 'could not record the images in the ledger', { cause: err });
+    }
+  }
+
+  const receipts = new Map<string, Receipt>();
+  let stored = 0;
+  for (const [i, row] of rows.entries()) {
+    const result = results[i];
+    if (result?.kind === 'inserted') {
+      stored++;
+      deps.usage.added(row.bytes);
+      deps.onStored?.(row.id, row.path, (fresh[i] as SpooledFile).format.name);
+      receipts.set(row.id, { id: row.id, device_id: row.device_id, sha256: row.sha256, bytes: row.bytes, content_type: row.content_type, status: 'queued' });
+    } else if (result) {
+      // The same bytes twice in this request: the second part answers with the first one's receipt.
+      await deps.store.discard(deps.store.absolutePath(row.path));
+      receipts.set(row.id, earlierReceiptOf(result));
+    }
+  }
+  if (stored > 0) deps.onQueued();
+  return files.map((f, i) => {
+    const early = earlier[i];
+    return early ? earlierReceiptOf(early) : (receipts.get(f.id) as Receipt);
+  });
+}
+
+function newRow(deps: LinkDeps, deviceId: string, file: SpooledFile, relPath: string, receivedAt: Date): NewImage {
+  return {
+    id: file.id,
+    device_id: deviceId,
+    sha256: file.sha256,
+    bytes: file.bytes,
+    content_type: file.format.contentType,
+    path: relPath,
+    s3_key: imageKey(deps.s3Prefix, deviceId, file.id, file.format.ext, receivedAt),
+    received_at: receivedAt.toISOString(),
+    idempotency_key: null,
+  };
+}
+
+function earlierReceiptOf(earlier: EarlierReceipt): Receipt {
+  const o = earlier.original;
+  return { id: o.id, device_id: o.device_id, sha256: o.sha256, bytes: o.bytes, content_type: o.content_type, status: o.state, duplicate: true };
+}
+
+function checkHeaders(contentType: string | undefined, contentLength: string | undefined, maxImageBytes: number): void {
+  if (!contentType || !/^multipart\/form-data\s*;/i.test(contentType)) {
+    throw new SpoolError('unsupported_media_type', `expected Content-Type multipart/form-data, got ${JSON.stringify(contentType ?? null)}`);
+  }
+  const limit = LINK_MAX_IMAGES_PER_REQUEST * (maxImageBytes + MULTIPART_OVERHEAD_BYTES);
+  if (contentLength !== undefined && Number(contentLength) > limit) {
+    throw new SpoolError('image_too_large', `request body of ${contentLength} bytes exceeds ${LINK_MAX_IMAGES_PER_REQUEST} x MAX_IMAGE_BYTES (${maxImageBytes}) plus form overhead`,
+      { headers: { Connection: 'close' } });
+  }
+}

@@ -1,0 +1,223 @@
+import type { IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
+import busboy from 'busboy';
+import { SpoolError } from '../errors.js';
+import { DEVICE_ID_PATTERN, type BodyPace } from '../http/multipart.js';
+import type { SpooledFile, SpoolStore } from '../spool/store.js';
+
+/** Plain-field images are buffered by busboy, so they are only accepted while small (as on POST /image). */
+const MAX_FIELD_IMAGE_BYTES = 1024 * 1024;
+
+export interface ManyImagesOptions {
+  maxImageBytes: number;
+  /** Most image parts one request may carry; beyond it 400 too_many_images. */
+  maxImages: number;
+  pace: BodyPace;
+  /** The link's device: the form's device_id is then optional and, when given, must be the same. */
+  fixedDeviceId: string | null;
+  /**
+   * Called as each image part begins, before any of it is written: returns the new image's id, or throws
+   * (a used-up quota, a revoked link) to refuse the whole request.
+   */
+  onImage: () => string;
+}
+
+export interface ReceivedImages {
+  deviceId: string;
+  /** In the order of the parts; each fsynced under its temporary name. */
+  files: SpooledFile[];
+}
+
+/**
+ * The upload-link sibling of `receiveMultipart` (src/http/multipart.ts): the same busboy stream parsing,
+ * device_id rules, field-image allowance and slow-body guard, but any number of `image` parts (up to
+ * `maxImages`), each streamed in turn to its own `<id>.part`. All or nothing: on any failure every file of
+ * the request is removed before the error is reported.
+ */
+export function receiveManyImages(req: IncomingMessage, store: SpoolStore, options: ManyImagesOptions): Promise<ReceivedImages> {
+  return new Promise<ReceivedImages>((resolve, reject) => {
+    let parser: busboy.Busboy;
+    try {
+      parser = busboy({
+        headers: req.headers,
+        defCharset: 'latin1',
+        highWaterMark: 32 * 1024,
+        fileHwm: 32 * 1024,
+        limits: { files: options.maxImages, fields: 20, parts: options.maxImages + 40, fieldSize: MAX_FIELD_IMAGE_BYTES, fileSize: options.maxImageBytes + 1 },
+      });
+    } catch (err) {
+      reject(new SpoolError('unsupported_media_type', 'expected multipart/form-data with a boundary', { cause: err }));
+      return;
+    }
+    new ManyImagesAssembly(req, parser, store, options, resolve, reject).run();
+  });
+}
+
+class ManyImagesAssembly {
+  private deviceId: string | undefined;
+  private images = 0;
+  /** Parts are written one after another: each link waits for the previous file to be fsynced. */
+  private chain: Promise<void> = Promise.resolve();
+  private readonly files: SpooledFile[] = [];
+  private readonly sources: Readable[] = [];
+  private failed = false;
+  private resolved = false;
+  private paceTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly parser: busboy.Busboy,
+    private readonly store: SpoolStore,
+    private readonly options: ManyImagesOptions,
+    private readonly resolve: (r: ReceivedImages) => void,
+    private readonly reject: (err: unknown) => void,
+  ) {}
+
+  run(): void {
+    if (this.req.destroyed || this.req.readableAborted || this.req.errored) {
+      this.fail(new SpoolError('invalid_request', 'the connection closed before the upload could be read'));
+      return;
+    }
+    this.req.once('close', () => {
+      if (!this.req.complete) this.fail(new SpoolError('invalid_request', 'client closed the connection before the upload finished'));
+    });
+    this.guardPace(this.options.pace);
+    this.parser.on('field', (name, value, info) => this.onField(name, value, info.valueTruncated));
+    this.parser.on('file', (name, stream) => this.onFile(name, stream));
+    this.parser.on('filesLimit', () => this.fail(tooMany(this.options.maxImages)));
+    this.parser.on('error', (err) => this.fail(new SpoolError('invalid_request', `malformed multipart body: ${(err as Error).message}`, { cause: err })));
+    this.parser.on('close', () => void this.finish());
+    this.req.on('aborted', () => this.fail(new SpoolError('invalid_request', 'client closed the connection before the upload finished')));
+    this.req.pipe(this.parser);
+  }
+
+  /** As in multipart.ts: every window of the body must bring a minimum of bytes, or 408 and close. */
+  private guardPace(pace: BodyPace): void {
+    const minBytes = Math.max(1, (pace.minBytesPerSec * pace.windowMs) / 1000);
+    let received = 0;
+    this.req.on('data', (chunk: Buffer) => { received += chunk.length; });
+    this.paceTimer = setInterval(() => {
+      if (received < minBytes) {
+        this.fail(new SpoolError('request_timeout',
+          `only ${received} body bytes in ${pace.windowMs} ms; at least ${pace.minBytesPerSec} B/s expected (INGEST_BODY_TIMEOUT_MS, INGEST_MIN_BODY_RATE)`,
+          { headers: { Connection: 'close' } }));
+      }
+      received = 0;
+    }, pace.windowMs);
+    this.paceTimer.unref();
+  }
+
+  private stopPaceGuard(): void {
+    if (this.paceTimer) clearInterval(this.paceTimer);
+    this.paceTimer = null;
+  }
+
+  private onField(name: string, value: string, truncated: boolean): void {
+    if (name === 'device_id') {
+      if (this.deviceId !== undefined && this.deviceId !== value) {
+        this.fail(new SpoolError('invalid_request', 'device_id is given twice with different values; which device sent the images is ambiguous'));
+        return;
+      }
+      this.deviceId = value;
+      const fixed = this.options.fixedDeviceId;
+      if (fixed !== null && value !== fixed) {
+        this.fail(new SpoolError('invalid_request',
+          `this upload link stores images as device ${JSON.stringify(fixed)}; leave device_id out or send that value, not ${JSON.stringify(value.slice(0, 80))}`));
+        return;
+      }
+      if (!DEVICE_ID_PATTERN.test(value)) {
+        this.fail(new SpoolError('invalid_device_id', `device_id ${JSON.stringify(value.slice(0, 80))} must match ${DEVICE_ID_PATTERN.source}`));
+      }
+    } else if (name === 'image') {
+      if (truncated) {
+        this.fail(new SpoolError('image_too_large', `an image sent as a plain form field is limited to ${MAX_FIELD_IMAGE_BYTES} bytes; send it as a file part`));
+        return;
+      }
+      this.startWrite(Readable.from([Buffer.from(value, 'latin1')]));
+    }
+  }
+
+  private onFile(name: string, stream: Readable): void {
+    // Keeps an unhandled stream error (a form that ends early; a destroyed part) from crashing the process.
+    stream.on('error', () => undefined);
+    if (name !== 'image') {
+      stream.resume();
+      return;
+    }
+    stream.on('limit', () => stream.destroy(new SpoolError('image_too_large', 'image exceeds MAX_IMAGE_BYTES')));
+    this.startWrite(stream);
+  }
+
+  private startWrite(source: Readable): void {
+    if (this.failed) {
+      source.resume();
+      return;
+    }
+    this.images++;
+    if (this.images > this.options.maxImages) {
+      source.resume();
+      this.fail(tooMany(this.options.maxImages));
+      return;
+    }
+    let id: string;
+    try {
+      id = this.options.onImage();
+    } catch (err) {
+      source.resume();
+      this.fail(err);
+      return;
+    }
+    this.sources.push(source);
+    // Unread, the part holds busboy (and so the request) back: the body arrives no faster than the disk takes it.
+    this.chain = this.chain.then(async () => {
+      if (this.failed) {
+        source.destroy();
+        return;
+      }
+      this.files.push(await this.store.receive(id, source));
+    });
+    // Failures surface in finish(); fail early too so the client is not kept sending a doomed body.
+    this.chain.catch((err: unknown) => this.fail(err));
+  }
+
+  private async finish(): Promise<void> {
+    if (this.failed) return;
+    try {
+      await this.chain;
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    if (this.failed) return;
+    if (this.images === 0) {
+      this.fail(new SpoolError('missing_image', 'the form has no "image" part'));
+      return;
+    }
+    const deviceId = this.options.fixedDeviceId ?? this.deviceId;
+    if (deviceId === undefined) {
+      this.fail(new SpoolError('missing_device_id', 'the form has no "device_id" field (this upload link does not fix one)'));
+      return;
+    }
+    this.stopPaceGuard();
+    this.resolved = true;
+    this.resolve({ deviceId, files: [...this.files] });
+  }
+
+  /** The first failure wins; every file of the request is removed once its writer has stopped. */
+  private fail(err: unknown): void {
+    if (this.failed || this.resolved) return;
+    this.failed = true;
+    this.stopPaceGuard();
+    this.req.unpipe(this.parser);
+    this.req.resume();
+    // Unfinished parts never end now that the parser is unpiped: stop their writers (which unlink).
+    for (const source of this.sources) source.destroy();
+    const cleanup = this.chain.catch(() => undefined)
+      .then(() => Promise.all(this.files.map((f) => this.store.discard(f.tmpPath).catch(() => undefined))));
+    void cleanup.finally(() => this.reject(err));
+  }
+}
+
+function tooMany(max: number): SpoolError {
+  return new SpoolError('too_many_images', `an upload link request carries at most ${max} image parts; send the rest in another request`);
+}
