@@ -3,6 +3,9 @@ import { Readable } from 'node:stream';
 import busboy from 'busboy';
 import { SpoolError } from '../errors.js';
 import type { SpooledFile, SpoolStore } from '../spool/store.js';
+import { connectionGone, guardBodyPace, type BodyPace } from './body-pace.js';
+
+export type { BodyPace } from './body-pace.js';
 
 /** Letters, digits, dot, underscore, hyphen; not only dots ("." and ".." would be path segments in the S3 key). */
 export const DEVICE_ID_PATTERN = /^(?!\.+$)[A-Za-z0-9._-]{1,64}$/;
@@ -20,12 +23,6 @@ export interface ReceivedUpload {
  * whole files) and streams the `image` part into the spool. Resolves once the file is fsynced under its
  * temporary name; on any failure the temporary file is gone and the error says why.
  */
-/** Slow-client guard: within every `windowMs` of the body, at least `minBytesPerSec x window` must arrive. */
-export interface BodyPace {
-  windowMs: number;
-  minBytesPerSec: number;
-}
-
 export function receiveMultipart(req: IncomingMessage, store: SpoolStore, id: string, maxImageBytes: number,
   pace: BodyPace = { windowMs: 30_000, minBytesPerSec: 1000 }): Promise<ReceivedUpload> {
   return new Promise<ReceivedUpload>((resolve, reject) => {
@@ -55,7 +52,7 @@ class UploadAssembly {
   private failed = false;
   /** Resolved: the file now belongs to the caller; a late 'close' must not touch it. */
   private resolved = false;
-  private paceTimer: NodeJS.Timeout | null = null;
+  private stopPace: (() => void) | null = null;
 
   constructor(
     private readonly req: IncomingMessage,
@@ -69,14 +66,14 @@ class UploadAssembly {
   run(pace: BodyPace): void {
     // The connection may already be gone (reset, or a protocol error Node answered itself) while admission
     // was deciding: settle now, or the request would hold its ingest slot until the pace guard fires.
-    if (this.req.destroyed || this.req.readableAborted || this.req.errored) {
+    if (connectionGone(this.req)) {
       this.fail(new SpoolError('invalid_request', 'the connection closed before the upload could be read'));
       return;
     }
     this.req.once('close', () => {
       if (!this.req.complete) this.fail(new SpoolError('invalid_request', 'client closed the connection before the upload finished'));
     });
-    this.guardPace(pace);
+    this.stopPace = guardBodyPace(this.req, pace, (err) => this.fail(err));
     this.parser.on('field', (name, value, info) => this.onField(name, value, info.valueTruncated));
     this.parser.on('file', (name, stream) => this.onFile(name, stream));
     this.parser.on('filesLimit', () => this.fail(new SpoolError('too_many_images', 'send exactly one image part per request')));
@@ -86,29 +83,9 @@ class UploadAssembly {
     this.req.pipe(this.parser);
   }
 
-  /**
-   * A device that stops sending, or trickles, must not hold an ingest slot and a half-written file for
-   * long: 500 such connections would otherwise starve real devices of MAX_CONCURRENT_UPLOADS. 408, and the
-   * connection closes after the answer.
-   */
-  private guardPace(pace: BodyPace): void {
-    const minBytes = Math.max(1, (pace.minBytesPerSec * pace.windowMs) / 1000);
-    let received = 0;
-    this.req.on('data', (chunk: Buffer) => { received += chunk.length; });
-    this.paceTimer = setInterval(() => {
-      if (received < minBytes) {
-        this.fail(new SpoolError('request_timeout',
-          `only ${received} body bytes in ${pace.windowMs} ms; at least ${pace.minBytesPerSec} B/s expected (INGEST_BODY_TIMEOUT_MS, INGEST_MIN_BODY_RATE)`,
-          { headers: { Connection: 'close' } }));
-      }
-      received = 0;
-    }, pace.windowMs);
-    this.paceTimer.unref();
-  }
-
   private stopPaceGuard(): void {
-    if (this.paceTimer) clearInterval(this.paceTimer);
-    this.paceTimer = null;
+    this.stopPace?.();
+    this.stopPace = null;
   }
 
   private onField(name: string, value: string, truncated: boolean): void {

@@ -2,7 +2,8 @@ import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import busboy from 'busboy';
 import { SpoolError } from '../errors.js';
-import { DEVICE_ID_PATTERN, type BodyPace } from '../http/multipart.js';
+import { connectionGone, guardBodyPace, type BodyPace } from '../http/body-pace.js';
+import { DEVICE_ID_PATTERN } from '../http/multipart.js';
 import type { SpooledFile, SpoolStore } from '../spool/store.js';
 
 /** Plain-field images are buffered by busboy, so they are only accepted while small (as on POST /image). */
@@ -62,7 +63,7 @@ class ManyImagesAssembly {
   private readonly sources: Readable[] = [];
   private failed = false;
   private resolved = false;
-  private paceTimer: NodeJS.Timeout | null = null;
+  private stopPace: (() => void) | null = null;
 
   constructor(
     private readonly req: IncomingMessage,
@@ -74,14 +75,14 @@ class ManyImagesAssembly {
   ) {}
 
   run(): void {
-    if (this.req.destroyed || this.req.readableAborted || this.req.errored) {
+    if (connectionGone(this.req)) {
       this.fail(new SpoolError('invalid_request', 'the connection closed before the upload could be read'));
       return;
     }
     this.req.once('close', () => {
       if (!this.req.complete) this.fail(new SpoolError('invalid_request', 'client closed the connection before the upload finished'));
     });
-    this.guardPace(this.options.pace);
+    this.stopPace = guardBodyPace(this.req, this.options.pace, (err) => this.fail(err));
     this.parser.on('field', (name, value, info) => this.onField(name, value, info.valueTruncated));
     this.parser.on('file', (name, stream) => this.onFile(name, stream));
     this.parser.on('filesLimit', () => this.fail(tooMany(this.options.maxImages)));
@@ -91,25 +92,9 @@ class ManyImagesAssembly {
     this.req.pipe(this.parser);
   }
 
-  /** As in multipart.ts: every window of the body must bring a minimum of bytes, or 408 and close. */
-  private guardPace(pace: BodyPace): void {
-    const minBytes = Math.max(1, (pace.minBytesPerSec * pace.windowMs) / 1000);
-    let received = 0;
-    this.req.on('data', (chunk: Buffer) => { received += chunk.length; });
-    this.paceTimer = setInterval(() => {
-      if (received < minBytes) {
-        this.fail(new SpoolError('request_timeout',
-          `only ${received} body bytes in ${pace.windowMs} ms; at least ${pace.minBytesPerSec} B/s expected (INGEST_BODY_TIMEOUT_MS, INGEST_MIN_BODY_RATE)`,
-          { headers: { Connection: 'close' } }));
-      }
-      received = 0;
-    }, pace.windowMs);
-    this.paceTimer.unref();
-  }
-
   private stopPaceGuard(): void {
-    if (this.paceTimer) clearInterval(this.paceTimer);
-    this.paceTimer = null;
+    this.stopPace?.();
+    this.stopPace = null;
   }
 
   private onField(name: string, value: string, truncated: boolean): void {
