@@ -10,6 +10,9 @@ import { SettingsStore } from './ledger/settings.js';
 import { backlogReport, effectiveRate, OVERRIDE_KEY } from './throttle/bandwidth-controller.js';
 import { formatRate } from './throttle/rate.js';
 import { createLogger } from './log.js';
+import { DeviceTokens } from './devices/tokens.js';
+import { DEVICE_ID_PATTERN } from './http/multipart.js';
+import { migrate } from './ledger/migrate.js';
 
 const USAGE = `usage: image-spool <command>
   serve            run the gateway (configuration from environment variables; see README)
@@ -18,7 +21,10 @@ const USAGE = `usage: image-spool <command>
   bwlimit RATE     override it now (e.g. 20Mbit, 5MB, off); survives restarts
   bwlimit --clear  return to the UPLOAD_BWLIMIT schedule
   requeue --dead   put every dead image back in the queue (running service)
-  requeue ID...    put these dead images back in the queue`;
+  requeue ID...    put these dead images back in the queue
+  tokens add DEVICE_ID            create a device token (DEVICE_AUTH=token); printed once, stored hashed
+  tokens revoke TOKEN_ID|--device DEVICE_ID
+  tokens list [--json]            token ids, devices, created/revoked (never the tokens)`;
 
 async function main(argv: string[]): Promise<number> {
   const [command = 'serve', ...rest] = argv;
@@ -31,6 +37,8 @@ async function main(argv: string[]): Promise<number> {
       return bwlimit(rest[0]);
     case 'requeue':
       return requeueCommand(rest);
+    case 'tokens':
+      return tokensCommand(rest);
     case 'help':
     case '--help':
     case '-h':
@@ -90,6 +98,40 @@ async function requeueCommand(args: string[]): Promise<number> {
   console.log(`requeued ${result.requeued.length}${result.skipped.length ? `, skipped ${result.skipped.length}:` : ''}`);
   for (const s of result.skipped) console.log(`  ${s.id}: ${s.reason}`);
   return 0;
+}
+
+/** Device tokens live in the ledger: the CLI edits it directly (WAL makes that safe while the service runs). */
+function tokensCommand(args: string[]): number {
+  const [sub, ...rest] = args;
+  const config = loadConfig();
+  const file = path.join(config.spoolDir, 'ledger.db');
+  if (!existsSync(file)) throw new SpoolError('ledger_unavailable', `no ledger at ${file}; start the service once, or set SPOOL_DIR`);
+  const db = openLedger(file);
+  try {
+    migrate(db);
+    const tokens = new DeviceTokens(db);
+    if (sub === 'add' && rest[0] !== undefined) {
+      if (!DEVICE_ID_PATTERN.test(rest[0])) throw new SpoolError('invalid_device_id', `device_id ${JSON.stringify(rest[0])} must match ${DEVICE_ID_PATTERN.source}`);
+      const { token, token_id } = tokens.add(rest[0]);
+      console.log(`token_id ${token_id} for device ${rest[0]}\n${token}\n(shown once: only its SHA-256 is stored)`);
+      return 0;
+    }
+    if (sub === 'revoke' && rest[0] !== undefined) {
+      const n = rest[0] === '--device' && rest[1] !== undefined ? tokens.revoke({ deviceId: rest[1] }) : tokens.revoke({ tokenId: rest[0] });
+      console.log(`revoked ${n}`);
+      return n > 0 ? 0 : 1;
+    }
+    if (sub === 'list') {
+      const list = tokens.list();
+      if (rest.includes('--json')) console.log(JSON.stringify(list));
+      else for (const t of list) console.log(`${t.token_id}  ${t.device_id}  created ${t.created_at}${t.revoked_at ? `  revoked ${t.revoked_at}` : ''}`);
+      return 0;
+    }
+    console.error(USAGE);
+    return 2;
+  } finally {
+    db.close();
+  }
 }
 
 function status(json: boolean): number {

@@ -39,6 +39,8 @@ export interface Config {
   readonly spoolFullPolicy: SpoolFullPolicy;
   /** MAX_CONCURRENT_UPLOADS: device uploads in progress at once; beyond it, 503 + Retry-After. */
   readonly maxConcurrentIngests: number;
+  /** DEVICE_AUTH: `off` (the seed devices send no credential) or `token` (each device its own bearer token). */
+  readonly deviceAuth: 'off' | 'token';
   /** UPLOAD_PART_SIZE: images above it are uploaded as multipart in parts of this size (S3 needs >= 5 MiB). */
   readonly uploadPartSize: number;
   /** Slow or idle clients: header deadline; body pace (at least minRate bytes/s in every window). */
@@ -119,6 +121,7 @@ export function loadConfig(env: Env = process.env): Config {
     spoolMinFreeBytes: r.bytes('SPOOL_MIN_FREE_BYTES', 2 ** 30),
     spoolFullPolicy: r.oneOf('SPOOL_FULL_POLICY', 'reject', SPOOL_FULL_POLICIES),
     maxConcurrentIngests: r.int('MAX_CONCURRENT_UPLOADS', 256, 1, 100_000),
+    deviceAuth: r.oneOf('DEVICE_AUTH', 'off', ['off', 'token'] as const),
     uploadPartSize: r.partSize('UPLOAD_PART_SIZE', 8 * 2 ** 20),
     ingestHeadersTimeoutMs: r.int('INGEST_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
     ingestBodyWindowMs: r.int('INGEST_BODY_TIMEOUT_MS', 30_000, 100, 600_000),

@@ -16,6 +16,7 @@ export const ERROR_STATUS = {
   link_used_up: 410,
   link_revoked: 410,
   unauthorized: 401,
+  device_mismatch: 403,
   not_found: 404,
   image_gone: 410,
   range_not_satisfiable: 416,

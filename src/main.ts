@@ -11,6 +11,8 @@ import { GroupCommitter } from './ledger/group-commit.js';
 import { ImageLedger } from './ledger/images.js';
 import { MultipartLedger } from './ledger/multipart.js';
 import { MetadataWorker } from './meta/metadata-worker.js';
+import { DeviceTokens } from './devices/tokens.js';
+import { SpoolError } from './errors.js';
 import { migrate } from './ledger/migrate.js';
 import { openLedger } from './ledger/open.js';
 import { createNotifications } from './notify/notifier.js';
@@ -40,6 +42,19 @@ export interface RunningService {
   ledger: ImageLedger;
   /** First call drains (stop accepting, finish ingests, stop uploads); resolves when everything is closed. */
   stop(): Promise<void>;
+}
+
+/** DEVICE_AUTH=token: `Authorization: Bearer <device token>` proves the device, or the upload gets 401 unread. */
+function deviceAuthenticator(tokens: DeviceTokens): (authorization: string | undefined) => string {
+  return (authorization) => {
+    const token = /^Bearer\s+(\S+)$/i.exec(authorization ?? '')?.[1];
+    const device = token ? tokens.deviceFor(token) : null;
+    if (device === null) {
+      throw new SpoolError('unauthorized', 'DEVICE_AUTH=token: send Authorization: Bearer <device token> (see `image-spool tokens add`)',
+        { headers: { 'WWW-Authenticate': 'Bearer realm="image-spool devices"', Connection: 'close' } });
+    }
+    return device;
+  };
 }
 
 const CLIENT_ERROR_STATUS: Record<string, [number, string, string]> = {
@@ -149,6 +164,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     },
     s3Prefix: config.s3.prefix,
     maxImageBytes: config.maxImageBytes,
+    authenticateDevice: config.deviceAuth === 'token' ? deviceAuthenticator(new DeviceTokens(db)) : null,
     bodyPace: { windowMs: config.ingestBodyWindowMs, minBytesPerSec: config.ingestMinBodyRate },
     isDraining: () => draining,
     onQueued: () => uploader.notify(),

@@ -19,6 +19,8 @@ export interface IngestDeps {
   usage: SpoolUsage;
   s3Prefix: string;
   maxImageBytes: number;
+  /** DEVICE_AUTH=token: the device id a bearer token proves (throws 401), or null when device auth is off. */
+  authenticateDevice: ((authorization: string | undefined) => string) | null;
   /** INGEST_BODY_TIMEOUT_MS / INGEST_MIN_BODY_RATE: slower bodies are refused (408). */
   bodyPace: BodyPace;
   isDraining: () => boolean;
@@ -43,10 +45,11 @@ export function ingestHandler(deps: IngestDeps) {
     if (deps.store.degraded) throw new SpoolError('spool_degraded', `spool is degraded (${deps.store.degraded}); restart required`);
     const contentLength = c.req.header('content-length');
     checkHeaders(c.req.header('content-type'), contentLength, deps.maxImageBytes);
+    const tokenDevice = deps.authenticateDevice?.(c.req.header('authorization')) ?? null;
     const idempotencyKey = parseIdempotencyKey(c.req.header('idempotency-key'));
     const ticket = await deps.admission.admit(contentLength === undefined ? deps.maxImageBytes : Number(contentLength));
     try {
-      const outcome = await deps.track(accept(c, deps, idempotencyKey));
+      const outcome = await deps.track(accept(c, deps, idempotencyKey, tokenDevice));
       c.header('Location', `/images/${outcome.receipt.id}`);
       return c.json(outcome.receipt, outcome.duplicate ? 200 : 202);
     } finally {
@@ -65,10 +68,10 @@ interface Receipt {
   duplicate?: true;
 }
 
-async function accept(c: Context<AppEnv>, deps: IngestDeps, idempotencyKey: string | null): Promise<{ receipt: Receipt; duplicate: boolean }> {
+async function accept(c: Context<AppEnv>, deps: IngestDeps, idempotencyKey: string | null, tokenDevice: string | null): Promise<{ receipt: Receipt; duplicate: boolean }> {
   const receivedAt = new Date();
   const id = newId(receivedAt.getTime());
-  const { deviceId, file } = await receiveMultipart(c.env.incoming, deps.store, id, deps.maxImageBytes, deps.bodyPace);
+  const { deviceId, file } = await receiveMultipart(c.env.incoming, deps.store, id, deps.maxImageBytes, deps.bodyPace, tokenDevice);
   // A device that never got its ack resends: answer with the first receipt, keep no second copy.
   const earlier = deps.ledger.earlierReceipt({ device_id: deviceId, sha256: file.sha256, idempotency_key: idempotencyKey });
   if (earlier) {

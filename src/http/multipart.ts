@@ -24,7 +24,9 @@ export interface ReceivedUpload {
  * temporary name; on any failure the temporary file is gone and the error says why.
  */
 export function receiveMultipart(req: IncomingMessage, store: SpoolStore, id: string, maxImageBytes: number,
-  pace: BodyPace = { windowMs: 30_000, minBytesPerSec: 1000 }): Promise<ReceivedUpload> {
+  pace: BodyPace = { windowMs: 30_000, minBytesPerSec: 1000 },
+  /** The device a device token proved (DEVICE_AUTH=token): the form may omit device_id, or must repeat it. */
+  tokenDevice: string | null = null): Promise<ReceivedUpload> {
   return new Promise<ReceivedUpload>((resolve, reject) => {
     let parser: busboy.Busboy;
     try {
@@ -41,7 +43,7 @@ export function receiveMultipart(req: IncomingMessage, store: SpoolStore, id: st
       reject(new SpoolError('unsupported_media_type', 'expected multipart/form-data with a boundary', { cause: err }));
       return;
     }
-    new UploadAssembly(req, parser, store, id, resolve, reject).run(pace);
+    new UploadAssembly(req, parser, store, id, tokenDevice, resolve, reject).run(pace);
   });
 }
 
@@ -59,6 +61,7 @@ class UploadAssembly {
     private readonly parser: busboy.Busboy,
     private readonly store: SpoolStore,
     private readonly id: string,
+    private readonly tokenDevice: string | null,
     private readonly resolve: (u: ReceivedUpload) => void,
     private readonly reject: (err: unknown) => void,
   ) {}
@@ -95,6 +98,10 @@ class UploadAssembly {
         return;
       }
       this.deviceId = value;
+      if (this.tokenDevice !== null && value !== this.tokenDevice) {
+        this.fail(new SpoolError('device_mismatch', `this device token belongs to ${JSON.stringify(this.tokenDevice)}, not ${JSON.stringify(value.slice(0, 80))}`));
+        return;
+      }
       // Fail fast: do not spool a 4 MB body for a device id we will refuse anyway.
       if (!DEVICE_ID_PATTERN.test(value)) this.fail(invalidDeviceId(value));
     } else if (name === 'image') {
@@ -148,6 +155,7 @@ class UploadAssembly {
       return;
     }
     if (this.failed) return;
+    this.deviceId ??= this.tokenDevice ?? undefined;
     if (this.deviceId === undefined) {
       await this.store.discard(file.tmpPath).catch(() => undefined); // recovery removes a leftover .part
       this.fail(new SpoolError('missing_device_id', 'the form has no "device_id" field'));
