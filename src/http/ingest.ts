@@ -9,6 +9,7 @@ import { imageKey } from '../s3/keys.js';
 import type { Admission, SpoolUsage } from '../spool/admission.js';
 import type { SpoolStore } from '../spool/store.js';
 import type { AppEnv } from './env.js';
+import { maxJsonBodyBytes, receiveJson } from './json-upload.js';
 import { receiveMultipart, type BodyPace } from './multipart.js';
 
 export interface IngestDeps {
@@ -71,7 +72,8 @@ interface Receipt {
 async function accept(c: Context<AppEnv>, deps: IngestDeps, idempotencyKey: string | null, tokenDevice: string | null): Promise<{ receipt: Receipt; duplicate: boolean }> {
   const receivedAt = new Date();
   const id = newId(receivedAt.getTime());
-  const { deviceId, file } = await receiveMultipart(c.env.incoming, deps.store, id, deps.maxImageBytes, deps.bodyPace, tokenDevice);
+  const receive = isJson(c.req.header('content-type')) ? receiveJson : receiveMultipart;
+  const { deviceId, file } = await receive(c.env.incoming, deps.store, id, deps.maxImageBytes, deps.bodyPace, tokenDevice);
   // A device that never got its ack resends: answer with the first receipt, keep no second copy.
   const earlier = deps.ledger.earlierReceipt({ device_id: deviceId, sha256: file.sha256, idempotency_key: idempotencyKey });
   if (earlier) {
@@ -129,9 +131,20 @@ function parseIdempotencyKey(raw: string | undefined): string | null {
   return raw;
 }
 
+function isJson(contentType: string | undefined): boolean {
+  return /^application\/json\s*(;|$)/i.test(contentType ?? '');
+}
+
 function checkHeaders(contentType: string | undefined, contentLength: string | undefined, maxImageBytes: number): void {
+  if (isJson(contentType)) {
+    // Refused before a byte is read when the declared body cannot hold an allowed image's base64.
+    if (contentLength !== undefined && Number(contentLength) > maxJsonBodyBytes(maxImageBytes)) {
+      throw new SpoolError('image_too_large', `JSON body of ${contentLength} bytes exceeds the base64 of MAX_IMAGE_BYTES (${maxImageBytes})`, { headers: { Connection: 'close' } });
+    }
+    return;
+  }
   if (!contentType || !/^multipart\/form-data\s*;/i.test(contentType)) {
-    throw new SpoolError('unsupported_media_type', `expected Content-Type multipart/form-data, got ${JSON.stringify(contentType ?? null)}`);
+    throw new SpoolError('unsupported_media_type', `expected Content-Type multipart/form-data or application/json, got ${JSON.stringify(contentType ?? null)}`);
   }
   if (contentLength !== undefined && Number(contentLength) > maxImageBytes + MULTIPART_OVERHEAD_BYTES) {
     throw new SpoolError('image_too_large', `request body of ${contentLength} bytes exceeds MAX_IMAGE_BYTES (${maxImageBytes}) plus form overhead`,

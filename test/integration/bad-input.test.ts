@@ -279,7 +279,13 @@ const CASES: Case[] = [
   // ---- Content-Type ----
   { name: 'no Content-Type', steps: simple(good(), { contentType: null }), expect: json(415, 'unsupported_media_type') },
   { name: 'Content-Type text/plain', steps: simple(Buffer.from('device_id=cam'), { contentType: 'text/plain' }), expect: json(415, 'unsupported_media_type') },
-  { name: 'Content-Type application/json', steps: simple(Buffer.from('{"device_id":"cam","image":"/9j/4AAQ"}'), { contentType: 'application/json' }), expect: json(415, 'unsupported_media_type') },
+  // application/json is an accepted shape ({"device_id", "image": base64}); malformed JSON bodies are refused.
+  { name: 'JSON body that is not JSON', steps: simple(Buffer.from('{"device_id":"cam","image":'), { contentType: 'application/json' }), expect: json(400, 'invalid_request') },
+  { name: 'JSON body with image not base64', steps: simple(Buffer.from('{"device_id":"cam","image":"not base64!"}'), { contentType: 'application/json' }), expect: json(400, 'invalid_request') },
+  { name: 'JSON body whose image is not an image', steps: simple(Buffer.from('{"device_id":"cam","image":"aGVsbG8gd29ybGQh"}'), { contentType: 'application/json' }), expect: json(415, 'not_an_image') },
+  { name: 'JSON body without device_id', steps: simple(Buffer.from('{"image":"/9j/4AAQ"}'), { contentType: 'application/json' }), expect: json(400, 'missing_device_id') },
+  { name: 'JSON body with device_id ".."', steps: simple(Buffer.from('{"device_id":"..","image":"/9j/4AAQ"}'), { contentType: 'application/json' }), expect: json(400, 'invalid_device_id') },
+  { name: 'JSON array body', steps: simple(Buffer.from('[1,2]'), { contentType: 'application/json' }), expect: json(400, 'invalid_request') },
   { name: 'Content-Type application/x-www-form-urlencoded', steps: simple(Buffer.from('device_id=cam&image=%FF%D8%FF%E0abcdefgh'), { contentType: 'application/x-www-form-urlencoded' }), expect: json(415, 'unsupported_media_type') },
   { name: 'Content-Type multipart/mixed', steps: simple(good(), { contentType: `multipart/mixed; boundary=${B}` }), expect: json(415, 'unsupported_media_type') },
   { name: 'Expect: 100-continue with text/plain', steps: simple(Buffer.from('hello'), { contentType: 'text/plain', headers: [['Expect', '100-continue']] }), expect: json(415, 'unsupported_media_type') },
