@@ -14,6 +14,7 @@ import { imageStatusHandler } from './images.js';
 import { retrieveHandler, type ObjectReader } from './retrieve.js';
 import { ingestHandler, type IngestDeps } from './ingest.js';
 import { linkUploadRoutes } from './links.js';
+import { openApiHandler } from './openapi.js';
 
 export interface AppDeps extends IngestDeps, AdminDeps {
   db: Db;
@@ -39,6 +40,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.get('/images/:id', retrieveHandler({ ledger: deps.ledger, store: deps.store, readObject: deps.readObject }));
   app.get('/healthz', healthHandler(deps.db));
   app.get('/readyz', readinessHandler({ db: deps.db, ...deps.readiness }));
+  app.get('/openapi.json', openApiHandler());
   app.route('/admin', adminRoutes(deps));
   app.route('/u', linkUploadRoutes(deps));
   app.notFound((c) => c.json(new SpoolError('not_found', `no route ${c.req.method} ${redactPath(c.req.path)}`).toJSON(), 404));

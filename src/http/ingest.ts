@@ -44,9 +44,10 @@ export function ingestHandler(deps: IngestDeps) {
   return async function ingest(c: Context<AppEnv>): Promise<Response> {
     if (deps.isDraining()) throw new SpoolError('shutting_down', 'the gateway is shutting down; retry on another gateway or later', { headers: { 'Retry-After': '5' } });
     if (deps.store.degraded) throw new SpoolError('spool_degraded', `spool is degraded (${deps.store.degraded}); restart required`);
+    // Credentials first: a client without a device token learns nothing else about the endpoint.
+    const tokenDevice = deps.authenticateDevice?.(c.req.header('authorization')) ?? null;
     const contentLength = c.req.header('content-length');
     checkHeaders(c.req.header('content-type'), contentLength, deps.maxImageBytes);
-    const tokenDevice = deps.authenticateDevice?.(c.req.header('authorization')) ?? null;
     const idempotencyKey = parseIdempotencyKey(c.req.header('idempotency-key'));
     const ticket = await deps.admission.admit(contentLength === undefined ? deps.maxImageBytes : Number(contentLength));
     try {

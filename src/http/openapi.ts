@@ -1,0 +1,935 @@
+import type { Context } from 'hono';
+import { ERROR_STATUS, type ErrorCode } from '../errors.js';
+import type { AppEnv } from './env.js';
+
+/*
+ * GET /openapi.json: an OpenAPI 3.1 description of every endpoint, written by hand (no generator, no
+ * dependency). test/integration/openapi.test.ts keeps it honest: every route the app registers must be
+ * described, every code in ERROR_STATUS must be in the Error schema, every $ref must resolve, and the real
+ * answers of a running service must match the schemas given here. docs/API.md has a curl example for each.
+ */
+
+// ---------------------------------------------------------------------------------------------------
+// The subset of OpenAPI 3.1 this document uses, typed so a typo in a keyword does not compile.
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+type JsonType = 'object' | 'array' | 'string' | 'integer' | 'number' | 'boolean' | 'null';
+
+export interface Ref {
+  $ref: string;
+}
+
+/** JSON Schema 2020-12, as far as this document needs it. */
+export interface Schema {
+  $ref?: string;
+  title?: string;
+  description?: string;
+  type?: JsonType | JsonType[];
+  properties?: Record<string, Schema>;
+  required?: string[];
+  additionalProperties?: boolean | Schema;
+  items?: Schema;
+  enum?: Array<string | number | null>;
+  const?: JsonValue;
+  oneOf?: Schema[];
+  anyOf?: Schema[];
+  pattern?: string;
+  format?: string;
+  minimum?: number;
+  maximum?: number;
+  minLength?: number;
+  maxLength?: number;
+  minItems?: number;
+  maxItems?: number;
+  contentEncoding?: string;
+  contentMediaType?: string;
+  examples?: JsonValue[];
+}
+
+export interface Example {
+  summary?: string;
+  value: JsonValue;
+}
+
+export interface MediaType {
+  schema: Schema;
+  example?: JsonValue;
+  examples?: Record<string, Example>;
+}
+
+export interface Header {
+  description: string;
+  required?: boolean;
+  schema: Schema;
+}
+
+export interface ResponseObject {
+  description: string;
+  headers?: Record<string, Header | Ref>;
+  content?: Record<string, MediaType>;
+}
+
+export interface Parameter {
+  name: string;
+  in: 'path' | 'query' | 'header';
+  required?: boolean;
+  description: string;
+  schema: Schema;
+  example?: JsonValue;
+}
+
+export interface RequestBody {
+  description?: string;
+  required?: boolean;
+  content: Record<string, MediaType>;
+}
+
+export type SecurityRequirement = Record<string, string[]>;
+
+export interface Operation {
+  operationId: string;
+  summary: string;
+  description?: string;
+  tags: string[];
+  /** `[]`: public. `[{}, {deviceBearer: []}]`: optional credential. */
+  security: SecurityRequirement[];
+  parameters?: Array<Parameter | Ref>;
+  requestBody?: RequestBody;
+  responses: Record<string, ResponseObject | Ref>;
+}
+
+export const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const;
+export type HttpMethod = (typeof HTTP_METHODS)[number];
+export type PathItem = Partial<Record<HttpMethod, Operation>>;
+
+export interface SecurityScheme {
+  type: 'http';
+  scheme: 'bearer';
+  bearerFormat?: string;
+  description: string;
+}
+
+export interface OpenApiDocument {
+  openapi: '3.1.0';
+  info: { title: string; version: string; summary: string; description: string; license: { name: string; identifier: string } };
+  servers: Array<{ url: string; description: string }>;
+  tags: Array<{ name: string; description: string }>;
+  security: SecurityRequirement[];
+  paths: Record<string, PathItem>;
+  components: {
+    schemas: Record<string, Schema>;
+    securitySchemes: Record<string, SecurityScheme>;
+    parameters: Record<string, Parameter>;
+    headers: Record<string, Header>;
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Error codes. Hand-written on purpose: the test fails when ERROR_STATUS gains a code that is not here,
+// and the type refuses a code that ERROR_STATUS no longer has.
+
+interface ErrorDoc {
+  /** When the service answers with it. */
+  when: string;
+  /** A message as the service writes it. */
+  message: string;
+}
+
+const NOT_HTTP = 'Not sent by the HTTP API (startup, uploader or CLI); listed so the code space is complete.';
+
+export const ERROR_DOCS: { readonly [K in ErrorCode]?: ErrorDoc } = {
+  invalid_request: {
+    when: 'Malformed multipart, JSON or HTTP, a body that ends early or a connection closed mid-upload, `device_id` given twice with different values, a JSON `image` that is not standard base64, an admin request body of the wrong shape, or a `device_id` other than the one an upload link fixes.',
+    message: 'malformed multipart body: Unexpected end of form',
+  },
+  invalid_rate: { when: 'The rate in `PUT /admin/bwlimit` does not parse (one rate with a unit, or `off`; a timetable is refused too); the message names it.', message: 'invalid rate "20 furlongs": unknown unit "furlongs" (bits: kbit, Mbit, Gbit; bytes: B, KB, MB, GB, KiB, MiB, GiB)' },
+  missing_device_id: { when: 'The form has no `device_id` (and no device token or link names the device).', message: 'the form has no "device_id" field' },
+  invalid_device_id: { when: '`device_id` does not match `^(?!\\.+$)[A-Za-z0-9._-]{1,64}$`.', message: 'device_id "../etc" must match ^(?!\\.+$)[A-Za-z0-9._-]{1,64}$' },
+  missing_image: { when: 'No `image` part (or JSON `image` string), or an empty one.', message: 'the form has no "image" part' },
+  too_many_images: { when: 'More than one `image` part on `POST /image`, more than 100 on an upload link.', message: 'send exactly one image part per request' },
+  invalid_idempotency_key: { when: '`Idempotency-Key` is not 1-200 visible ASCII characters; on upload links, any `Idempotency-Key`.', message: 'Idempotency-Key must be 1-200 visible ASCII characters' },
+  idempotency_key_reused: { when: 'The device used this `Idempotency-Key` before for other bytes.', message: 'Idempotency-Key was already used by device device_1 for image 01M84CWPD0SMD5ZBY79VQQHV2V with other bytes (sha256 81fc…)' },
+  link_quota_exceeded: { when: 'An upload link request carries more image parts than the link has uploads left (refused as the parts arrive; nothing stored).', message: 'this upload link can take 1 image in this request (max_uploads 20, 19 used); this request carries more image parts; nothing was stored' },
+  link_expired: { when: 'The upload link is past `expires_at`.', message: 'this upload link expired at 2026-11-25T10:00:00.000Z' },
+  link_used_up: { when: 'The upload link has stored `max_uploads` images.', message: 'this upload link has been used for all of its 20 uploads' },
+  link_revoked: { when: 'The upload link was revoked (also mid-request: nothing is stored).', message: 'this upload link was revoked' },
+  unauthorized: { when: 'Admin endpoints without the right admin bearer token; `POST /image` without a valid device token when `DEVICE_AUTH=token`.', message: 'admin endpoints need Authorization: Bearer <token> (ADMIN_TOKEN or $SPOOL_DIR/admin.token)' },
+  device_mismatch: { when: '`DEVICE_AUTH=token`: the form names a `device_id` other than the device token\'s.', message: 'this device token belongs to "device_1", not "device_2"' },
+  not_found: { when: 'Unknown image id, unknown upload link secret or `token_id`, an image whose file is neither in the spool nor uploaded, or no such route.', message: 'no image with id "01M84CWPD0SMD5ZBY79VQQHV2V"' },
+  image_gone: { when: 'The image was evicted before upload (`SPOOL_FULL_POLICY=evict-oldest`): its bytes are gone.', message: 'image 01M84CWPD0SMD5ZBY79VQQHV2V was evicted before upload (spool full); its bytes are gone' },
+  range_not_satisfiable: { when: 'The `Range` header cannot be satisfied for the image\'s size.', message: 'range not satisfiable for 300004 bytes' },
+  request_timeout: { when: 'The headers took longer than `INGEST_HEADERS_TIMEOUT_MS`, or the body stalled or trickled below `INGEST_MIN_BODY_RATE`. The connection closes.', message: 'only 3600 body bytes in 30000 ms; at least 1000 B/s expected (INGEST_BODY_TIMEOUT_MS, INGEST_MIN_BODY_RATE)' },
+  request_headers_too_large: { when: 'The request headers exceed Node\'s header size limit (answered before routing).', message: 'malformed HTTP request (HPE_HEADER_OVERFLOW)' },
+  image_too_large: { when: 'Over `MAX_IMAGE_BYTES`: by `Content-Length` before reading, or while streaming; a plain-field image over 1 MiB; a JSON body longer than the base64 of `MAX_IMAGE_BYTES`. The connection closes.', message: 'image exceeds MAX_IMAGE_BYTES (50000000 bytes)' },
+  unsupported_media_type: { when: 'The request body is not `multipart/form-data` (or, on `POST /image`, `application/json`).', message: 'expected Content-Type multipart/form-data or application/json, got "text/plain"' },
+  not_an_image: { when: 'The magic bytes are not JPEG, PNG, WebP, GIF, TIFF or HEIC.', message: 'image is not JPEG, PNG, WebP, GIF, TIFF or HEIC (checked by its first bytes)' },
+  disk_full: { when: 'The spool would pass `SPOOL_MAX_BYTES` or leave less than `SPOOL_MIN_FREE_BYTES` free (checked before the body is read), or the disk really filled. `Retry-After` is the seconds uploads need to free the overshoot (1 s to 1 h).', message: 'the spool is full (12 MB over SPOOL_MAX_BYTES or SPOOL_MIN_FREE_BYTES); uploads free it at the current rate in ~1 s' },
+  spool_degraded: { when: 'An fsync or I/O error on the spool disk: restart required.', message: 'spool is degraded (EIO on fsync); restart required' },
+  too_busy: { when: 'More than `MAX_CONCURRENT_UPLOADS` uploads are being received; `Retry-After: 1`.', message: '256 uploads in progress (MAX_CONCURRENT_UPLOADS=256); retry shortly' },
+  shutting_down: { when: 'The service is draining after SIGTERM; `Retry-After: 5`.', message: 'the gateway is shutting down; retry on another gateway or later' },
+  service_unreachable: { when: `The CLI cannot reach the service. ${NOT_HTTP}`, message: 'cannot reach the service at http://127.0.0.1:4000 (set IMAGE_SPOOL_URL or PORT)' },
+  ledger_unavailable: { when: 'The ledger (SQLite) could not record or read.', message: 'could not record the image in the ledger' },
+  internal: { when: 'An unexpected failure (logged with the request id).', message: 'internal error' },
+  config_invalid: { when: `A setting does not validate at startup. ${NOT_HTTP}`, message: 'invalid UPLOAD_ORDER="random": expected one of oldest, newest, fair' },
+  schema_too_new: { when: `The ledger is from a newer version. ${NOT_HTTP}`, message: 'ledger schema version 12 is newer than this build knows (11); upgrade image-spool' },
+  spool_file_missing: { when: `An image's spooled file is gone before upload. ${NOT_HTTP}`, message: 'spooled file images/01M84CWPD0SMD5ZBY79VQQHV2V.jpg is missing' },
+  spool_file_corrupt: { when: `An image's spooled file no longer matches its SHA-256. ${NOT_HTTP}`, message: 'spooled file images/01M84CWPD0SMD5ZBY79VQQHV2V.jpg has 300004 bytes sha256 0be1…, ledger says 300004 bytes sha256 81fc…' },
+  upload_stalled: { when: `An upload to S3 made no progress for \`UPLOAD_STALL_TIMEOUT_MS\`. ${NOT_HTTP}`, message: 'no upload progress for 30012 ms (UPLOAD_STALL_TIMEOUT_MS=30000)' },
+  upload_conflict: { when: `S3 holds other bytes under the image's key. ${NOT_HTTP}`, message: 's3://images/device_1/2026/11/23/01M84CWPD0SMD5ZBY79VQQHV2V.jpg already exists with other content (sha256 0be1…)' },
+  invalid_state_transition: { when: `A ledger state change the state machine does not allow (a bug). ${NOT_HTTP}`, message: 'transition uploaded -> queued is not allowed' },
+};
+
+/** The `code` enum of the Error schema: every documented code. */
+export const DOCUMENTED_ERROR_CODES = Object.keys(ERROR_DOCS) as ErrorCode[];
+
+// ---------------------------------------------------------------------------------------------------
+// Small builders.
+
+const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+const nullable = (schema: Schema): Schema => ({ anyOf: [schema, { type: 'null' }] });
+const json = (schema: Schema, example?: JsonValue): Record<string, MediaType> => ({
+  'application/json': example === undefined ? { schema } : { schema, example },
+});
+const param = (name: string): Ref => ({ $ref: `#/components/parameters/${name}` });
+const header = (name: string): Ref => ({ $ref: `#/components/headers/${name}` });
+
+const PUBLIC: SecurityRequirement[] = [];
+const ADMIN: SecurityRequirement[] = [{ adminBearer: [] }];
+
+/** Headers an error answer carries besides Content-Type. */
+const ERROR_HEADERS: { readonly [K in ErrorCode]?: Record<string, Header | Ref> } = {
+  unauthorized: { 'WWW-Authenticate': header('WWW-Authenticate') },
+  too_busy: { 'Retry-After': header('Retry-After') },
+  disk_full: { 'Retry-After': header('Retry-After') },
+  shutting_down: { 'Retry-After': header('Retry-After') },
+  image_too_large: { Connection: header('Connection-Close') },
+  range_not_satisfiable: { 'Content-Range': { description: '`bytes */<size>`: the image\'s size.', schema: { type: 'string', pattern: '^bytes \\*/\\d+$' } } },
+};
+
+/**
+ * Error answers for these codes, grouped under the status ERROR_STATUS gives each code (so a status can
+ * never disagree with the code table), each with an example per code.
+ */
+export function errorResponses(...codes: ErrorCode[]): Record<string, ResponseObject> {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of codes) byStatus.set(ERROR_STATUS[code], [...(byStatus.get(ERROR_STATUS[code]) ?? []), code]);
+  const out: Record<string, ResponseObject> = {};
+  for (const [status, list] of [...byStatus].sort((a, b) => a[0] - b[0])) {
+    const headers: Record<string, Header | Ref> = {};
+    for (const code of list) Object.assign(headers, ERROR_HEADERS[code] ?? {});
+    const examples: Record<string, Example> = {};
+    for (const code of list) {
+      const doc = ERROR_DOCS[code];
+      examples[code] = { summary: doc?.when ?? code, value: { error: { code, message: doc?.message ?? code } } };
+    }
+    out[String(status)] = {
+      description: list.map((code) => `\`${code}\`${ERROR_DOCS[code] ? `: ${ERROR_DOCS[code].when}` : ''}`).join('\n\n'),
+      ...(Object.keys(headers).length > 0 ? { headers } : {}),
+      content: { 'application/json': { schema: ref('Error'), examples } },
+    };
+  }
+  return out;
+}
+
+/** What any upload (POST /image, POST /u/{secret}) may be refused with, besides its own codes. */
+const UPLOAD_ERRORS: ErrorCode[] = [
+  'invalid_request', 'missing_device_id', 'invalid_device_id', 'missing_image', 'too_many_images', 'invalid_idempotency_key',
+  'request_timeout', 'image_too_large', 'unsupported_media_type', 'not_an_image', 'request_headers_too_large',
+  'shutting_down', 'spool_degraded', 'too_busy', 'ledger_unavailable', 'disk_full', 'internal',
+];
+
+// ---------------------------------------------------------------------------------------------------
+// Examples shared by the document and docs/API.md.
+
+const EXAMPLE_ID = '01M84CWPD0SMD5ZBY79VQQHV2V';
+const EXAMPLE_SHA = '81fc2c2d2b0f6a3e5e7f0d9c8b6a5f4e3d2c1b0a99887766554433221100aabb';
+const EXAMPLE_RECEIPT = { id: EXAMPLE_ID, device_id: 'device_1', sha256: EXAMPLE_SHA, bytes: 300004, content_type: 'image/jpeg', status: 'queued' };
+const EXAMPLE_LINK = {
+  token_id: '3f9c01a2b7de', device_id: 'kiosk-1', max_uploads: 20, uploads_used: 3, expires_at: '2026-11-25T10:00:00.000Z',
+  created_at: '2026-11-23T10:00:00.000Z', revoked: false, revoked_at: null, state: 'active',
+};
+
+// ---------------------------------------------------------------------------------------------------
+// Components.
+
+const ISO_TIME: Schema = { type: 'string', format: 'date-time', description: 'ISO 8601, UTC (`2026-11-23T10:20:30.123Z`).' };
+const COUNT: Schema = { type: 'integer', minimum: 0 };
+/** Bytes per second; null when the budget is `off` (unlimited). */
+const RATE_OR_NULL: Schema = { type: ['number', 'null'], minimum: 0 };
+
+const schemas: Record<string, Schema> = {
+  Error: {
+    type: 'object',
+    description: 'Every error answer. `code` is stable (clients branch on it); `message` is for people and may change.',
+    required: ['error'],
+    additionalProperties: false,
+    properties: {
+      error: {
+        type: 'object',
+        required: ['code', 'message'],
+        additionalProperties: false,
+        properties: {
+          code: {
+            type: 'string',
+            enum: DOCUMENTED_ERROR_CODES,
+            description: DOCUMENTED_ERROR_CODES.map((c) => `- \`${c}\` (${ERROR_STATUS[c]}): ${ERROR_DOCS[c]?.when ?? ''}`).join('\n'),
+          },
+          message: { type: 'string' },
+        },
+      },
+    },
+    examples: [{ error: { code: 'missing_image', message: 'the form has no "image" part' } }],
+  },
+  ImageId: { type: 'string', pattern: '^[0-9A-HJKMNP-TV-Z]{26}$', description: 'ULID: sorts by receive time.', examples: [EXAMPLE_ID] },
+  DeviceId: {
+    type: 'string',
+    pattern: '^(?!\\.+$)[A-Za-z0-9._-]{1,64}$',
+    description: 'Letters, digits, `.`, `_`, `-`; 1-64 characters, not only dots. Part of the S3 key.',
+    examples: ['device_1'],
+  },
+  Sha256: { type: 'string', pattern: '^[0-9a-f]{64}$', description: 'SHA-256 of the image bytes, lowercase hex.' },
+  ContentType: { type: 'string', enum: ['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/tiff', 'image/heic'], description: 'From the magic bytes, never from the client.' },
+  ImageState: {
+    type: 'string',
+    enum: ['queued', 'uploading', 'uploaded', 'dead', 'evicted'],
+    description: '`queued` -> `uploading` -> `uploaded`; `dead` after `MAX_ATTEMPTS` refusals by S3 (an operator may requeue it); `evicted` by `SPOOL_FULL_POLICY=evict-oldest` before upload.',
+  },
+  Receipt: {
+    type: 'object',
+    description: 'The answer to an accepted image: durable on disk and in the ledger. A resend gets the first receipt with `duplicate: true` and the image\'s current `status`.',
+    required: ['id', 'device_id', 'sha256', 'bytes', 'content_type', 'status'],
+    additionalProperties: false,
+    properties: {
+      id: ref('ImageId'),
+      device_id: ref('DeviceId'),
+      sha256: ref('Sha256'),
+      bytes: { type: 'integer', minimum: 1 },
+      content_type: ref('ContentType'),
+      status: ref('ImageState'),
+      duplicate: { const: true, description: 'Present (and true) only on a resend: no second file, no second object.' },
+    },
+    examples: [EXAMPLE_RECEIPT],
+  },
+  Metadata: {
+    type: 'object',
+    description: 'Extracted right after the ack from the image\'s first 512 KiB. Each field is null when the image does not carry it; corrupt metadata never fails an ingest.',
+    required: ['format', 'width', 'height', 'camera_make', 'camera_model', 'gps', 'captured_at', 'captured_at_utc', 'orientation'],
+    additionalProperties: false,
+    properties: {
+      format: { type: 'string', enum: ['jpeg', 'png', 'webp', 'gif', 'tiff', 'heic'], description: 'From the magic bytes.' },
+      width: { type: ['integer', 'null'], minimum: 1 },
+      height: { type: ['integer', 'null'], minimum: 1 },
+      camera_make: { type: ['string', 'null'], maxLength: 200 },
+      camera_model: { type: ['string', 'null'], maxLength: 200 },
+      gps: nullable({
+        type: 'object',
+        required: ['latitude', 'longitude'],
+        additionalProperties: false,
+        description: 'Signed decimal degrees (south and west are negative), 7 decimals.',
+        properties: { latitude: { type: 'number', minimum: -90, maximum: 90 }, longitude: { type: 'number', minimum: -180, maximum: 180 } },
+      }),
+      captured_at: { type: ['string', 'null'], pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}$', description: 'Capture time as written in EXIF (the camera\'s local time, no offset).' },
+      captured_at_utc: { type: ['string', 'null'], format: 'date-time', description: 'The capture time in UTC, only when EXIF gives the offset (`OffsetTimeOriginal`).' },
+      orientation: { type: ['integer', 'null'], minimum: 1, maximum: 8, description: 'EXIF orientation.' },
+    },
+  },
+  ImageStatus: {
+    type: 'object',
+    description: 'The ledger\'s record of one image.',
+    required: ['id', 'device_id', 'state', 'sha256', 'bytes', 'content_type', 's3_key', 'attempts', 'last_error', 'received_at', 'next_attempt_at', 'uploaded_at', 'metadata'],
+    additionalProperties: false,
+    properties: {
+      id: ref('ImageId'),
+      device_id: ref('DeviceId'),
+      state: ref('ImageState'),
+      sha256: ref('Sha256'),
+      bytes: { type: 'integer', minimum: 1 },
+      content_type: ref('ContentType'),
+      s3_key: { type: 'string', description: '`{S3_PREFIX}{device_id}/{YYYY}/{MM}/{DD}/{id}.{ext}`, fixed at ingest.' },
+      attempts: { ...COUNT, description: 'Upload attempts so far.' },
+      last_error: { type: ['string', 'null'], description: 'Why the last attempt failed (or why the image is dead).' },
+      received_at: ISO_TIME,
+      next_attempt_at: { type: ['string', 'null'], format: 'date-time', description: 'When the uploader may try it next; only while `queued`, else null.' },
+      uploaded_at: { type: ['string', 'null'], format: 'date-time' },
+      metadata: { anyOf: [ref('Metadata'), { type: 'null' }], description: 'Null until extraction ran (right after the ack).' },
+    },
+  },
+  Backlog: {
+    type: 'object',
+    description: 'What is waiting and how long it takes to drain at the budget in force.',
+    required: ['queued', 'uploading', 'uploaded', 'dead', 'evicted', 'backlog_bytes', 'oldest_queued_at', 'rate_bytes_per_sec', 'drain_eta_seconds'],
+    additionalProperties: false,
+    properties: {
+      queued: COUNT,
+      uploading: COUNT,
+      uploaded: COUNT,
+      dead: COUNT,
+      evicted: COUNT,
+      backlog_bytes: { ...COUNT, description: 'Bytes of `queued` and `uploading` images.' },
+      oldest_queued_at: { type: ['string', 'null'], format: 'date-time', description: '`received_at` of the oldest waiting image; null when none waits.' },
+      rate_bytes_per_sec: { ...RATE_OR_NULL, description: 'The budget uploads may use now; null when unlimited.' },
+      drain_eta_seconds: { type: ['integer', 'null'], minimum: 0, description: '`backlog_bytes` / rate, rounded up; null when unlimited.' },
+    },
+  },
+  UplinkState: {
+    type: 'object',
+    description: 'The `UPLINK_SHARE` estimate (docs/SHAPING.md).',
+    required: ['share', 'capacity_bytes_per_sec', 'base_delay_ms', 'probes', 'last_probe_bytes_per_sec', 'train_bytes'],
+    additionalProperties: false,
+    properties: {
+      share: { type: 'number', minimum: 0, maximum: 1, description: 'Fraction of the estimated capacity uploads may use.' },
+      capacity_bytes_per_sec: { type: ['number', 'null'], minimum: 0, description: 'Estimated uplink capacity; null before the first probe.' },
+      base_delay_ms: { type: ['number', 'null'], minimum: 0, description: 'Least wait for S3\'s answer over the last minute.' },
+      probes: COUNT,
+      last_probe_bytes_per_sec: { type: ['number', 'null'], minimum: 0 },
+      train_bytes: { ...COUNT, description: 'Bytes of the next probe train.' },
+    },
+  },
+  BandwidthState: {
+    type: 'object',
+    description: 'The upload budget.',
+    required: ['rate_bytes_per_sec', 'rate', 'source', 'configured_rate_bytes_per_sec', 'limited_by', 'schedule', 'override', 'uplink'],
+    additionalProperties: false,
+    properties: {
+      rate_bytes_per_sec: { ...RATE_OR_NULL, description: 'What uploads may use now: the configured cap, or less when `UPLINK_SHARE` limits it. Null when unlimited.' },
+      rate: { type: 'string', description: 'The same for people: `100Mbit/s`, `800kbit/s`, or `off`.', examples: ['100Mbit/s'] },
+      source: { type: 'string', enum: ['schedule', 'override'], description: 'Where the configured cap comes from.' },
+      configured_rate_bytes_per_sec: { ...RATE_OR_NULL, description: 'The operator\'s cap (override, else the timetable entry in force); null when `off`.' },
+      limited_by: { type: 'string', enum: ['cap', 'uplink_share'] },
+      schedule: { type: 'string', description: '`UPLOAD_BWLIMIT` as configured.', examples: ['08:00,40Mbit 18:00,100Mbit'] },
+      override: { type: ['string', 'null'], description: 'The override set by `PUT /admin/bwlimit` (kept across restarts), or null.' },
+      uplink: { anyOf: [ref('UplinkState'), { type: 'null' }], description: 'Null unless `UPLINK_SHARE` is set.' },
+    },
+  },
+  BandwidthRequest: {
+    type: 'object',
+    required: ['rate'],
+    properties: {
+      rate: {
+        type: ['string', 'null'],
+        description: 'One rate with its unit (`20Mbit`, `12.5MB`, `512KiB`) or `off`, in force at once and kept across restarts; null returns to the `UPLOAD_BWLIMIT` schedule. A timetable is not accepted here (`400 invalid_rate`).',
+      },
+    },
+    examples: [{ rate: '20Mbit' }, { rate: null }],
+  },
+  Stats: {
+    type: 'object',
+    description: 'Catalogue and pipeline figures, read from counters kept by triggers (constant time at any ledger size).',
+    required: ['most_popular_format', 'formats', 'top_camera_models', 'unknown_camera_model', 'uploads_per_day', 'receipts', 'unique_images', 'duplicates', 'backlog', 'uploaded', 'dead', 'evicted'],
+    additionalProperties: false,
+    properties: {
+      most_popular_format: nullable({
+        type: 'object', required: ['content_type', 'images'], additionalProperties: false,
+        properties: { content_type: ref('ContentType'), images: COUNT },
+      }),
+      formats: {
+        type: 'array',
+        description: 'Every format received, most images first.',
+        items: { type: 'object', required: ['content_type', 'images'], additionalProperties: false, properties: { content_type: ref('ContentType'), images: COUNT } },
+      },
+      top_camera_models: {
+        type: 'array', maxItems: 10, description: 'The 10 most frequent EXIF camera models, most images first.',
+        items: { type: 'object', required: ['model', 'images'], additionalProperties: false, properties: { model: { type: 'string' }, images: COUNT } },
+      },
+      unknown_camera_model: { ...COUNT, description: 'Images without a camera model (none in EXIF, or not extracted yet).' },
+      uploads_per_day: {
+        type: 'array', minItems: 30, maxItems: 30, description: 'The last 30 UTC days, oldest first, every day present (zeros included).',
+        items: {
+          type: 'object', required: ['date', 'uploads', 'bytes'], additionalProperties: false,
+          properties: { date: { type: 'string', format: 'date' }, uploads: COUNT, bytes: COUNT },
+        },
+      },
+      receipts: { ...COUNT, description: 'Ledger rows (acknowledged images).' },
+      unique_images: { ...COUNT, description: 'Distinct SHA-256 among them.' },
+      duplicates: { ...COUNT, description: '`receipts` - `unique_images` (the same bytes from several devices).' },
+      backlog: { type: 'object', required: ['images', 'bytes'], additionalProperties: false, properties: { images: COUNT, bytes: COUNT } },
+      uploaded: { type: 'object', required: ['images', 'bytes'], additionalProperties: false, properties: { images: COUNT, bytes: COUNT } },
+      dead: COUNT,
+      evicted: COUNT,
+    },
+  },
+  RequeueRequest: {
+    oneOf: [
+      { type: 'object', required: ['state'], properties: { state: { const: 'dead' } }, description: 'Every dead image.' },
+      { type: 'object', required: ['ids'], properties: { ids: { type: 'array', minItems: 1, maxItems: 10000, items: { type: 'string' } } }, description: 'These images (each must be dead).' },
+    ],
+    examples: [{ state: 'dead' }, { ids: [EXAMPLE_ID] }],
+  },
+  RequeueResult: {
+    type: 'object',
+    required: ['requeued', 'skipped'],
+    additionalProperties: false,
+    properties: {
+      requeued: { type: 'array', items: ref('ImageId'), description: 'Back in the queue with a fresh attempt count.' },
+      skipped: {
+        type: 'array',
+        description: 'Not requeued, with the reason: `no such image`, `state is <state>, not dead`, `its spooled file is gone`, `changed state meanwhile`.',
+        items: { type: 'object', required: ['id', 'reason'], additionalProperties: false, properties: { id: { type: 'string' }, reason: { type: 'string' } } },
+      },
+    },
+  },
+  LinkRequest: {
+    type: 'object',
+    description: 'Strict: an unknown field is refused (400), so a typo cannot create an unlimited link.',
+    required: ['expires_in'],
+    additionalProperties: false,
+    properties: {
+      expires_in: {
+        description: '`90s`, `30m`, `48h`, `7d`, or whole seconds (number or string); 1 second to 30 days.',
+        anyOf: [{ type: 'integer', minimum: 1, maximum: 2592000 }, { type: 'string', pattern: '^\\s*\\d{1,10}\\s*[smhdSMHD]?\\s*$' }],
+      },
+      max_uploads: { type: ['integer', 'null'], minimum: 1, maximum: 10000, description: 'Images the link may store; absent or null: until expiry.' },
+      device_id: { anyOf: [ref('DeviceId'), { type: 'null' }], description: 'Fixes the device; absent or null lets each form name it.' },
+    },
+    examples: [{ expires_in: '48h', max_uploads: 20, device_id: 'kiosk-1' }],
+  },
+  LinkCreated: {
+    type: 'object',
+    required: ['url', 'token_id', 'expires_at', 'max_uploads', 'device_id'],
+    additionalProperties: false,
+    properties: {
+      url: { type: 'string', description: 'Where to POST images: absolute (`http://<Host>/u/<secret>`) when the request named its Host, else `/u/<secret>`. The secret appears here and nowhere else.' },
+      token_id: ref('LinkTokenId'),
+      expires_at: ISO_TIME,
+      max_uploads: { type: ['integer', 'null'], minimum: 1 },
+      device_id: { anyOf: [ref('DeviceId'), { type: 'null' }] },
+    },
+  },
+  LinkTokenId: { type: 'string', pattern: '^[0-9a-f]{12}$', description: 'The public name of a link, for listing and revoking; it opens nothing.', examples: ['3f9c01a2b7de'] },
+  Link: {
+    type: 'object',
+    description: 'An upload link as the admin API shows it: never the secret or its hash.',
+    required: ['token_id', 'device_id', 'max_uploads', 'uploads_used', 'expires_at', 'created_at', 'revoked', 'revoked_at', 'state'],
+    additionalProperties: false,
+    properties: {
+      token_id: ref('LinkTokenId'),
+      device_id: { anyOf: [ref('DeviceId'), { type: 'null' }] },
+      max_uploads: { type: ['integer', 'null'], minimum: 1 },
+      uploads_used: COUNT,
+      expires_at: ISO_TIME,
+      created_at: ISO_TIME,
+      revoked: { type: 'boolean' },
+      revoked_at: { type: ['string', 'null'], format: 'date-time' },
+      state: { type: 'string', enum: ['active', 'expired', 'used_up', 'revoked'], description: 'Revoked wins over expired, expired over used up.' },
+    },
+    examples: [EXAMPLE_LINK],
+  },
+  LinkList: {
+    type: 'object', required: ['links'], additionalProperties: false,
+    properties: { links: { type: 'array', items: ref('Link') } },
+  },
+  ReadinessCheck: {
+    type: 'object', required: ['ok', 'message'], additionalProperties: false,
+    properties: { ok: { type: 'boolean' }, message: { type: 'string' } },
+  },
+  Readiness: {
+    type: 'object',
+    description: 'Ready: an image sent now would be accepted and uploaded.',
+    required: ['status', 'checks'],
+    additionalProperties: false,
+    properties: {
+      status: { type: 'string', enum: ['ready', 'not_ready'] },
+      checks: {
+        type: 'object', required: ['ledger', 'spool', 'uploader'], additionalProperties: false,
+        properties: {
+          ledger: { ...ref('ReadinessCheck'), description: 'The ledger takes its write lock.' },
+          spool: { ...ref('ReadinessCheck'), description: 'Room under `SPOOL_MAX_BYTES` and `SPOOL_MIN_FREE_BYTES`, not degraded.' },
+          uploader: { ...ref('ReadinessCheck'), description: 'Not paused by a systemic S3 failure (credentials, bucket, clock, endpoint).' },
+        },
+      },
+    },
+  },
+  Health: {
+    type: 'object',
+    required: ['status'],
+    additionalProperties: false,
+    properties: {
+      status: { type: 'string', enum: ['ok', 'error'] },
+      error: {
+        type: 'object', required: ['code', 'message'], additionalProperties: false, description: 'Only with `status: "error"`.',
+        properties: { code: { const: 'ledger_unavailable' }, message: { type: 'string' } },
+      },
+    },
+  },
+};
+
+const parameters: Record<string, Parameter> = {
+  ImageId: { name: 'id', in: 'path', required: true, description: 'The image id from its receipt.', schema: ref('ImageId'), example: EXAMPLE_ID },
+  IdempotencyKey: {
+    name: 'Idempotency-Key', in: 'header', required: false,
+    description: '1-200 visible ASCII characters (a UUID is typical). A resend with the same key and bytes gets the first receipt; the same key with other bytes is `409 idempotency_key_reused`. Keys are per device.',
+    schema: { type: 'string', pattern: '^[!-~]{1,200}$' },
+  },
+  RequestId: {
+    name: 'X-Request-Id', in: 'header', required: false,
+    description: 'Echoed in the `X-Request-Id` answer header and the log; one is generated when absent.',
+    schema: { type: 'string' },
+  },
+};
+
+const headers: Record<string, Header> = {
+  'X-Request-Id': { description: 'The request id (the one sent, or a generated UUID); it is in every log line about the request.', schema: { type: 'string' } },
+  'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'integer', minimum: 1 } },
+  'WWW-Authenticate': { description: '`Bearer` (admin) or `Bearer realm="image-spool devices"` (device token).', schema: { type: 'string' } },
+  'Connection-Close': { description: '`close`: the rest of the body is not read.', schema: { const: 'close' } },
+  Location: { description: '`/images/{id}`.', schema: { type: 'string' } },
+  ETag: { description: 'The image\'s SHA-256 in quotes.', schema: { type: 'string', pattern: '^"[0-9a-f]{64}"$' } },
+};
+
+const securitySchemes: Record<string, SecurityScheme> = {
+  adminBearer: {
+    type: 'http', scheme: 'bearer',
+    description: '`Authorization: Bearer <admin token>` on every `/admin/*` endpoint: `ADMIN_TOKEN`, or the token generated on first start into `$SPOOL_DIR/admin.token` (0600). Wrong or missing: `401 unauthorized` with `WWW-Authenticate: Bearer`.',
+  },
+  deviceBearer: {
+    type: 'http', scheme: 'bearer', bearerFormat: 'isd_<43 base64url characters>',
+    description: 'With `DEVICE_AUTH=token`: `Authorization: Bearer <device token>` on `POST /image` proves the device (`image-spool tokens add <device_id>` creates one; the ledger keeps only its SHA-256). Missing, unknown or revoked: `401 unauthorized`, answered before the body is read. The form may then leave `device_id` out; another value than the token\'s device is `403 device_mismatch`. With `DEVICE_AUTH=off` (the default) no credential is needed and the header is ignored.',
+  },
+};
+
+// ---------------------------------------------------------------------------------------------------
+// Paths.
+
+const IMAGE_PART: Schema = {
+  type: 'string', contentMediaType: 'application/octet-stream',
+  description: 'The image, as a file part (streamed to disk, up to `MAX_IMAGE_BYTES`) or a plain field value up to 1 MiB. JPEG, PNG, WebP, GIF, TIFF or HEIC, recognised by its magic bytes.',
+};
+
+const receiptResponses = (accepted: string, duplicate: string, schema: Schema, example: JsonValue, duplicateExample: JsonValue): Record<string, ResponseObject> => ({
+  '200': { description: duplicate, headers: { 'X-Request-Id': header('X-Request-Id') }, content: json(schema, duplicateExample) },
+  '202': { description: accepted, headers: { 'X-Request-Id': header('X-Request-Id') }, content: json(schema, example) },
+});
+
+const paths: Record<string, PathItem> = {
+  '/image': {
+    post: {
+      operationId: 'postImage',
+      summary: 'Upload one image',
+      tags: ['devices'],
+      description: 'Answers `202` only after the file is fsynced under its final name, its directory is fsynced and the ledger row has committed: an ack survives a power cut. A resend (same `device_id` and same bytes, or the same `Idempotency-Key`) gets the first receipt with `200` and `"duplicate": true`; no second file, no second object. A refused upload leaves no file and no row.\n\n'
+        + 'Two body shapes give the same answers: `multipart/form-data` (what cameras send; streamed to disk) and `application/json` with the image in base64 (held in memory). Anything else is `415 unsupported_media_type`.\n\n'
+        + 'Credentials: none with `DEVICE_AUTH=off` (the default); a device token (`deviceBearer`) with `DEVICE_AUTH=token`.',
+      security: [{}, { deviceBearer: [] }],
+      parameters: [param('IdempotencyKey'), param('RequestId')],
+      requestBody: {
+        required: true,
+        content: {
+          'multipart/form-data': {
+            schema: {
+              type: 'object',
+              required: ['image'],
+              properties: {
+                device_id: { ...ref('DeviceId'), description: 'Which device sent it. Required unless a device token names the device; given once (twice with different values is `400 invalid_request`).' },
+                image: IMAGE_PART,
+              },
+            },
+          },
+          'application/json': {
+            schema: {
+              type: 'object',
+              description: 'The same upload as JSON, for clients that cannot send multipart. Held in memory (at most ~4/3 of `MAX_IMAGE_BYTES`): devices that can stream should send multipart. A body longer than the base64 of `MAX_IMAGE_BYTES` (`ceil(MAX_IMAGE_BYTES / 3) * 4 + 4096` bytes) is refused with `413` before decoding: by `Content-Length` before a byte is read, or while it streams. Other fields are ignored.',
+              required: ['image'],
+              properties: {
+                device_id: { ...ref('DeviceId'), description: 'As in the multipart form: required unless a device token names the device. Not a string: `400 invalid_device_id`.' },
+                image: {
+                  type: 'string', contentEncoding: 'base64', contentMediaType: 'application/octet-stream', pattern: '^[A-Za-z0-9+/]*={0,2}$',
+                  description: 'The image bytes in standard base64 with padding (length a multiple of 4; not base64url, no line breaks: else `400 invalid_request`). Absent or not a string: `400 missing_image`. Decoded, the same checks as a multipart `image` part (`413` over `MAX_IMAGE_BYTES`, `415 not_an_image`).',
+                },
+              },
+            },
+            example: { device_id: 'device_1', image: '/9j/4AAQSkZJRgABAQAAAQABAAA=' },
+          },
+        },
+      },
+      responses: {
+        ...receiptResponses(
+          'Durable: the file is fsynced and renamed, its directory fsynced, its ledger row committed.',
+          'A resend: the first receipt, with `"duplicate": true` and the image\'s current `status`.',
+          ref('Receipt'), EXAMPLE_RECEIPT, { ...EXAMPLE_RECEIPT, status: 'uploaded', duplicate: true },
+        ),
+        ...errorResponses(...UPLOAD_ERRORS, 'idempotency_key_reused', 'unauthorized', 'device_mismatch'),
+      },
+    },
+  },
+  '/images': {
+    get: {
+      operationId: 'getBacklog',
+      summary: 'Backlog summary',
+      tags: ['images'],
+      description: 'Counts by state, bytes waiting, the oldest waiting image, the budget in force and how long the backlog takes to drain at it. Public (no credential).',
+      security: PUBLIC,
+      responses: {
+        '200': { description: 'The backlog.', content: json(ref('Backlog'), { queued: 1200, uploading: 4, uploaded: 98000, dead: 2, evicted: 0, backlog_bytes: 4_812_000_000, oldest_queued_at: '2026-11-23T08:01:12.345Z', rate_bytes_per_sec: 12_500_000, drain_eta_seconds: 385 }) },
+        ...errorResponses('ledger_unavailable', 'internal'),
+      },
+    },
+  },
+  '/images/{id}/status': {
+    get: {
+      operationId: 'getImageStatus',
+      summary: 'One image\'s ledger record and metadata',
+      tags: ['images'],
+      security: PUBLIC,
+      parameters: [param('ImageId')],
+      responses: {
+        '200': {
+          description: 'The record. `metadata` is null until extracted (right after the ack).',
+          content: json(ref('ImageStatus'), {
+            id: EXAMPLE_ID, device_id: 'device_1', state: 'uploaded', sha256: EXAMPLE_SHA, bytes: 300004, content_type: 'image/jpeg',
+            s3_key: `device_1/2026/11/23/${EXAMPLE_ID}.jpg`, attempts: 1, last_error: null, received_at: '2026-11-23T10:20:31.120Z',
+            next_attempt_at: null, uploaded_at: '2026-11-23T10:20:33.870Z',
+            metadata: { format: 'jpeg', width: 4032, height: 3024, camera_make: 'Acme', camera_model: 'TrailCam 4', gps: { latitude: 47.3769, longitude: 8.5417 }, captured_at: '2026-11-23T11:20:30', captured_at_utc: '2026-11-23T10:20:30.000Z', orientation: 1 },
+          }),
+        },
+        ...errorResponses('not_found', 'internal'),
+      },
+    },
+  },
+  '/images/{id}': {
+    get: {
+      operationId: 'getImage',
+      summary: 'The image bytes',
+      tags: ['images'],
+      description: 'From the spool while the file is there, else streamed from S3 (never buffered). `ETag` is the SHA-256: `If-None-Match` gives `304`. One `Range` gives `206` (`416` when unsatisfiable; several ranges: the whole image). `HEAD` gives the headers alone.',
+      security: PUBLIC,
+      parameters: [
+        param('ImageId'),
+        { name: 'If-None-Match', in: 'header', required: false, description: 'An ETag (or `*`): `304` when it matches.', schema: { type: 'string' } },
+        { name: 'Range', in: 'header', required: false, description: 'One byte range: `bytes=a-b`, `bytes=a-` or `bytes=-n`.', schema: { type: 'string' }, example: 'bytes=0-1023' },
+      ],
+      responses: {
+        '200': {
+          description: 'The whole image.',
+          headers: {
+            ETag: header('ETag'),
+            'Content-Length': { description: 'The image size.', schema: { type: 'integer' } },
+            'Accept-Ranges': { description: '`bytes`.', schema: { const: 'bytes' } },
+            'Cache-Control': { description: '`private, max-age=31536000, immutable`: an id\'s bytes never change.', schema: { type: 'string' } },
+          },
+          content: { 'image/*': { schema: { type: 'string', contentMediaType: 'image/*', description: '`Content-Type` is the image\'s (`image/jpeg`, ...).' } } },
+        },
+        '206': {
+          description: 'The requested range.',
+          headers: {
+            ETag: header('ETag'),
+            'Content-Range': { description: '`bytes a-b/size`.', schema: { type: 'string', pattern: '^bytes \\d+-\\d+/\\d+$' } },
+            'Content-Length': { description: 'The range\'s length.', schema: { type: 'integer' } },
+          },
+          content: { 'image/*': { schema: { type: 'string', contentMediaType: 'image/*' } } },
+        },
+        '304': { description: '`If-None-Match` matched: no body.', headers: { ETag: header('ETag') } },
+        ...errorResponses('not_found', 'image_gone', 'range_not_satisfiable', 'internal'),
+      },
+    },
+  },
+  '/healthz': {
+    get: {
+      operationId: 'getHealth',
+      summary: 'Liveness',
+      tags: ['operations'],
+      description: '`200` while the process runs and its ledger answers a query.',
+      security: PUBLIC,
+      responses: {
+        '200': { description: 'Alive.', content: json(ref('Health'), { status: 'ok' }) },
+        '503': { description: 'The ledger does not answer.', content: json(ref('Health'), { status: 'error', error: { code: 'ledger_unavailable', message: 'database disk image is malformed' } }) },
+      },
+    },
+  },
+  '/readyz': {
+    get: {
+      operationId: 'getReadiness',
+      summary: 'Readiness',
+      tags: ['operations'],
+      description: '`200` when an image sent now would be accepted and uploaded; `503` names the check that failed and why.',
+      security: PUBLIC,
+      responses: {
+        '200': { description: 'Ready.', content: json(ref('Readiness'), { status: 'ready', checks: { ledger: { ok: true, message: 'writable' }, spool: { ok: true, message: 'room for images' }, uploader: { ok: true, message: 'uploading' } } }) },
+        '503': { description: 'Not ready.', content: json(ref('Readiness'), { status: 'not_ready', checks: { ledger: { ok: true, message: 'writable' }, spool: { ok: true, message: 'room for images' }, uploader: { ok: false, message: 'paused: InvalidAccessKeyId: The AWS Access Key Id you provided does not exist in our records.' } } }) },
+      },
+    },
+  },
+  '/admin/bwlimit': {
+    get: {
+      operationId: 'getBandwidth',
+      summary: 'The upload budget',
+      tags: ['admin'],
+      security: ADMIN,
+      responses: {
+        '200': { description: 'The budget in force and where it comes from.', content: json(ref('BandwidthState'), { rate_bytes_per_sec: 12_500_000, rate: '100Mbit/s', source: 'schedule', configured_rate_bytes_per_sec: 12_500_000, limited_by: 'cap', schedule: '100Mbit', override: null, uplink: null }) },
+        ...errorResponses('unauthorized', 'internal'),
+      },
+    },
+    put: {
+      operationId: 'putBandwidth',
+      summary: 'Override the upload budget, or return to the schedule',
+      tags: ['admin'],
+      description: 'Applies at once and survives restarts. `{"rate": null}` returns to `UPLOAD_BWLIMIT`. CLI: `image-spool bwlimit 20Mbit`, `image-spool bwlimit --clear`.',
+      security: ADMIN,
+      requestBody: { required: true, content: json(ref('BandwidthRequest'), { rate: '20Mbit' }) },
+      responses: {
+        '200': { description: 'The new state.', content: json(ref('BandwidthState'), { rate_bytes_per_sec: 2_500_000, rate: '20Mbit/s', source: 'override', configured_rate_bytes_per_sec: 2_500_000, limited_by: 'cap', schedule: '100Mbit', override: '20Mbit', uplink: null }) },
+        ...errorResponses('invalid_request', 'invalid_rate', 'unauthorized', 'ledger_unavailable', 'internal'),
+      },
+    },
+  },
+  '/admin/requeue': {
+    post: {
+      operationId: 'requeue',
+      summary: 'Send dead images back to the queue',
+      tags: ['admin'],
+      description: 'Dead images go back to the queue with a fresh attempt count. Ids that are unknown, not dead, or whose file is gone are skipped with the reason. CLI: `image-spool requeue --dead`, `image-spool requeue ID...`.',
+      security: ADMIN,
+      requestBody: { required: true, content: json(ref('RequeueRequest'), { state: 'dead' }) },
+      responses: {
+        '200': { description: 'What was requeued and what was skipped.', content: json(ref('RequeueResult'), { requeued: [EXAMPLE_ID], skipped: [{ id: '01M84D0000000000000000000X', reason: 'state is uploaded, not dead' }] }) },
+        ...errorResponses('invalid_request', 'unauthorized', 'ledger_unavailable', 'internal'),
+      },
+    },
+  },
+  '/admin/stats': {
+    get: {
+      operationId: 'getStats',
+      summary: 'Catalogue and pipeline statistics',
+      tags: ['admin'],
+      security: ADMIN,
+      responses: {
+        '200': {
+          description: 'The figures.',
+          content: json(ref('Stats'), {
+            most_popular_format: { content_type: 'image/jpeg', images: 91000 }, formats: [{ content_type: 'image/jpeg', images: 91000 }, { content_type: 'image/png', images: 8206 }],
+            top_camera_models: [{ model: 'TrailCam 4', images: 52000 }], unknown_camera_model: 1200,
+            uploads_per_day: Array.from({ length: 30 }, (_, i) => {
+              const uploads = i < 23 ? 0 : 14000 - (29 - i) * 500;
+              return { date: new Date(Date.UTC(2026, 9, 25) + i * 86_400_000).toISOString().slice(0, 10), uploads, bytes: uploads * 4_000_000 };
+            }),
+            receipts: 99206, unique_images: 99100, duplicates: 106, backlog: { images: 1204, bytes: 4_812_000_000 }, uploaded: { images: 98000, bytes: 392_000_000_000 }, dead: 2, evicted: 0,
+          }),
+        },
+        ...errorResponses('unauthorized', 'ledger_unavailable', 'internal'),
+      },
+    },
+  },
+  '/admin/links': {
+    post: {
+      operationId: 'createLink',
+      summary: 'Create an upload link',
+      tags: ['admin', 'links'],
+      description: 'The answer holds the link\'s secret URL; the secret is shown only here (the ledger keeps its SHA-256).',
+      security: ADMIN,
+      requestBody: { required: true, content: json(ref('LinkRequest'), { expires_in: '48h', max_uploads: 20, device_id: 'kiosk-1' }) },
+      responses: {
+        '201': {
+          description: 'Created.',
+          content: json(ref('LinkCreated'), { url: 'http://gateway:4000/u/4mVn0aQe3w1Jm8yYtq0cKZr0vQdP6cX2gJpL7hN5sFk', token_id: '3f9c01a2b7de', expires_at: '2026-11-25T10:00:00.000Z', max_uploads: 20, device_id: 'kiosk-1' }),
+        },
+        ...errorResponses('invalid_request', 'invalid_device_id', 'unauthorized', 'ledger_unavailable', 'internal'),
+      },
+    },
+    get: {
+      operationId: 'listLinks',
+      summary: 'List upload links',
+      tags: ['admin', 'links'],
+      description: 'Every link, with its state; never a secret or its hash.',
+      security: ADMIN,
+      responses: {
+        '200': { description: 'The links.', content: json(ref('LinkList'), { links: [EXAMPLE_LINK] }) },
+        ...errorResponses('unauthorized', 'ledger_unavailable', 'internal'),
+      },
+    },
+  },
+  '/admin/links/{token_id}': {
+    delete: {
+      operationId: 'revokeLink',
+      summary: 'Revoke an upload link',
+      tags: ['admin', 'links'],
+      description: 'At once: nothing is stored through the link after this answer, not even by a request in progress. Revoking again gives the same answer.',
+      security: ADMIN,
+      parameters: [{ name: 'token_id', in: 'path', required: true, description: 'The link\'s public name.', schema: ref('LinkTokenId') }],
+      responses: {
+        '200': { description: 'The revoked link.', content: json(ref('Link'), { ...EXAMPLE_LINK, revoked: true, revoked_at: '2026-11-23T12:00:00.000Z', state: 'revoked' }) },
+        ...errorResponses('not_found', 'unauthorized', 'ledger_unavailable', 'internal'),
+      },
+    },
+  },
+  '/u/{secret}': {
+    post: {
+      operationId: 'uploadThroughLink',
+      summary: 'Upload images through an upload link',
+      tags: ['links'],
+      description: 'The secret in the path is the credential (no header). Multipart like `POST /image`, with one or more `image` parts (up to 100, each up to `MAX_IMAGE_BYTES`). All or nothing: a refused request stores no image and uses none of the link. Each image is durable before the answer. A resend (same device, same bytes) gets its first receipt and does not count against `max_uploads`, but still needs room for its parts. `Idempotency-Key` is refused (`400 invalid_idempotency_key`). Log lines show the path as `/u/[redacted]`.',
+      security: PUBLIC,
+      parameters: [
+        {
+          name: 'secret', in: 'path', required: true,
+          description: 'The link secret from `POST /admin/links` (32 random bytes, base64url). Unknown: `404`; expired, used up or revoked: `410`.',
+          schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' },
+        },
+        param('RequestId'),
+      ],
+      requestBody: {
+        required: true,
+        content: {
+          'multipart/form-data': {
+            schema: {
+              type: 'object',
+              required: ['image'],
+              properties: {
+                device_id: { ...ref('DeviceId'), description: 'Required unless the link fixes the device; then it may be left out, and another value is `400 invalid_request`.' },
+                image: { type: 'array', minItems: 1, maxItems: 100, items: IMAGE_PART, description: 'One or more `image` parts.' },
+              },
+            },
+          },
+        },
+      },
+      responses: {
+        ...receiptResponses(
+          'Every image is durable: an array of receipts in part order, each as `POST /image` gives it.',
+          'Every image was a resend: the first receipts, each with `"duplicate": true`.',
+          { type: 'array', minItems: 1, maxItems: 100, items: ref('Receipt') },
+          [EXAMPLE_RECEIPT, { ...EXAMPLE_RECEIPT, id: '01M84CWPD0SMD5ZBY79VQQHV2W', sha256: 'a7'.repeat(32), bytes: 281113 }],
+          [{ ...EXAMPLE_RECEIPT, duplicate: true }],
+        ),
+        ...errorResponses(...UPLOAD_ERRORS, 'not_found', 'link_expired', 'link_used_up', 'link_revoked', 'link_quota_exceeded'),
+      },
+    },
+  },
+  '/openapi.json': {
+    get: {
+      operationId: 'getOpenApi',
+      summary: 'This document',
+      tags: ['operations'],
+      security: PUBLIC,
+      responses: { '200': { description: 'OpenAPI 3.1.', content: { 'application/json': { schema: { type: 'object', required: ['openapi', 'info', 'paths'] } } } } },
+    },
+  },
+};
+
+export const OPENAPI_DOCUMENT: OpenApiDocument = {
+  openapi: '3.1.0',
+  info: {
+    title: 'image-spool',
+    version: '0.1.0',
+    summary: 'On-premise gateway: durable photo spool on local disk, forwarded to S3 under a hard uplink budget.',
+    description: 'Devices POST photos; each is durable on local disk and in a SQLite ledger before the answer, then forwarded to S3 through one shared bandwidth budget. Every error is JSON `{"error": {"code", "message"}}` with a stable `code` (see the `Error` schema). Any request may also be answered before routing with `400 invalid_request` (malformed HTTP), `408 request_timeout` (headers too slow) or `431 request_headers_too_large`, and an unknown route with `404 not_found`. Every answer carries `X-Request-Id`. Examples: docs/API.md.',
+    license: { name: 'MIT', identifier: 'MIT' },
+  },
+  servers: [{ url: '/', description: 'The gateway this document was fetched from (default port 4000).' }],
+  tags: [
+    { name: 'devices', description: 'What cameras call.' },
+    { name: 'images', description: 'The ledger and the image bytes (public).' },
+    { name: 'links', description: 'Expirable upload links.' },
+    { name: 'admin', description: 'Operator endpoints: `Authorization: Bearer <admin token>`.' },
+    { name: 'operations', description: 'Probes and this document.' },
+  ],
+  security: [],
+  paths,
+  components: { schemas, securitySchemes, parameters, headers },
+};
+
+/** GET /openapi.json (public). */
+export function openApiHandler() {
+  const body = JSON.stringify(OPENAPI_DOCUMENT);
+  return function openApi(c: Context<AppEnv>): Response {
+    return c.body(body, 200, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-cache' });
+  };
+}
