@@ -60,7 +60,8 @@ export function ingestHandler(deps: IngestDeps) {
   };
 }
 
-interface Receipt {
+/** What POST /image (and each part through an upload link) answers. */
+export interface Receipt {
   id: string;
   device_id: string;
   sha256: string;

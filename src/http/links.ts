@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { SpoolError, errnoCode } from '../errors.js';
 import { newId } from '../ids.js';
-import type { EarlierReceipt, ImageRow, InsertResult, NewImage } from '../ledger/types.js';
+import type { EarlierReceipt, InsertResult, NewImage } from '../ledger/types.js';
 import type { LinkUse, UploadLinks } from '../links/links.js';
 import { receiveManyImages } from '../links/receive.js';
 import { parseLinkRequest } from '../links/request.js';
@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import { imageKey } from '../s3/keys.js';
 import type { SpooledFile } from '../spool/store.js';
 import type { AppEnv } from './env.js';
-import type { IngestDeps } from './ingest.js';
+import type { IngestDeps, Receipt } from './ingest.js';
 
 /** Image parts one request through a link may carry (each is still limited to MAX_IMAGE_BYTES). */
 export const LINK_MAX_IMAGES_PER_REQUEST = 100;
@@ -20,17 +20,6 @@ const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
 export interface LinkDeps extends IngestDeps {
   links: UploadLinks;
   log: Logger;
-}
-
-/** The same receipt POST /image answers, one per image part. */
-interface Receipt {
-  id: string;
-  device_id: string;
-  sha256: string;
-  bytes: number;
-  content_type: string;
-  status: ImageRow['state'];
-  duplicate?: true;
 }
 
 /** `/u/{secret}`: uploads through an expirable link. Mounted at `/u`. */

@@ -1,8 +1,10 @@
+import type { ImageMetadata } from '../meta/extract.js';
+
 export const IMAGE_STATES = ['queued', 'uploading', 'uploaded', 'dead', 'evicted'] as const;
 export type ImageState = (typeof IMAGE_STATES)[number];
 
 /** A row of `images`, as stored. */
-export interface ImageRow {
+export interface ImageRow extends ImageMetadata {
   id: string;
   device_id: string;
   sha256: string;
@@ -20,15 +22,7 @@ export interface ImageRow {
   idempotency_key: string | null;
   /** Failures that were the image's own (S3 refused it); MAX_ATTEMPTS applies to these. */
   permanent_failures: number;
-  width: number | null;
-  height: number | null;
-  camera_make: string | null;
-  camera_model: string | null;
-  gps_lat: number | null;
-  gps_lon: number | null;
-  captured_at: string | null;
-  captured_at_utc: string | null;
-  orientation: number | null;
+  /** When metadata extraction ran (null: not yet); the metadata columns are ImageMetadata's. */
   metadata_at: string | null;
 }
 
