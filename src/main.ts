@@ -130,8 +130,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const metadata = new MetadataWorker(ledger, store, log);
   const backfill = metadata.resumePending();
   if (backfill > 0) log.info({ images: backfill }, 'extracting metadata left over from the last run');
-  const usage = new SpoolUsage(ledger.localBytes(config.keepUploadedFiles));
-  uploader.on('image:uploaded', (row) => { if (!config.keepUploadedFiles) usage.removed(row.bytes); });
+  const usage = new SpoolUsage(() => ledger.localBytes(config.keepUploadedFiles));
   const admission = new Admission({
     maxBytes: config.spoolMaxBytes,
     minFreeBytes: config.spoolMinFreeBytes,
@@ -139,7 +138,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     maxConcurrent: config.maxConcurrentIngests,
     usage,
     freeBytes: cachedFreeBytes(store.imagesDir),
-    evictOldest: (bytes) => evictOldest(ledger, store, usage, bytes, log),
+    evictOldest: (bytes) => evictOldest(ledger, store, bytes, log),
     drainRate: () => bandwidth.effectiveRate(),
     log,
   });
@@ -149,7 +148,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const committer = new GroupCommitter((rows) => ledger.insertMany(rows));
   const links = new UploadLinks(new LinkLedger(db, ledger));
   const app = createApp({
-    db, ledger, log, store, committer, bandwidth, adminToken, admission, usage, links,
+    db, ledger, log, store, committer, bandwidth, adminToken, admission, links,
     readObject: async (key, range) => {
       const res = await client.send(new GetObjectCommand({ Bucket: config.s3.bucket, Key: key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }));
       return res.Body as Readable;

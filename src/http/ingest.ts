@@ -6,7 +6,7 @@ import type { ImageLedger } from '../ledger/images.js';
 import type { EarlierReceipt, ImageRow, InsertResult } from '../ledger/types.js';
 import type { ImageFormat } from '../meta/sniff.js';
 import { imageKey } from '../s3/keys.js';
-import type { Admission, SpoolUsage } from '../spool/admission.js';
+import type { Admission } from '../spool/admission.js';
 import type { SpoolStore } from '../spool/store.js';
 import type { AppEnv } from './env.js';
 import { maxJsonBodyBytes, receiveJson } from './json-upload.js';
@@ -17,7 +17,6 @@ export interface IngestDeps {
   ledger: ImageLedger;
   committer: GroupCommitter;
   admission: Admission;
-  usage: SpoolUsage;
   s3Prefix: string;
   maxImageBytes: number;
   /** DEVICE_AUTH=token: the device id a bearer token proves (throws 401), or null when device auth is off. */
@@ -109,7 +108,6 @@ async function accept(c: Context<AppEnv>, deps: IngestDeps, idempotencyKey: stri
     await deps.store.discard(deps.store.absolutePath(relPath));
     return answerEarlier(result);
   }
-  deps.usage.added(file.bytes);
   deps.onStored?.(id, relPath, file.format.name);
   deps.onQueued();
   return { receipt: { id, device_id: deviceId, sha256: file.sha256, bytes: file.bytes, content_type: file.format.contentType, status: 'queued' }, duplicate: false };

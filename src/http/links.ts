@@ -141,7 +141,6 @@ async function accept(c: Context<AppEnv>, deps: LinkDeps, use: LinkUse): Promise
     const result = results[i];
     if (result?.kind === 'inserted') {
       stored++;
-      deps.usage.added(row.bytes);
       deps.onStored?.(row.id, row.path, (fresh[i] as SpooledFile).format.name);
       receipts.set(row.id, { id: row.id, device_id: row.device_id, sha256: row.sha256, bytes: row.bytes, content_type: row.content_type, status: 'queued' });
     } else if (result) {

@@ -76,8 +76,9 @@ export class ImageLedger {
       deadRows: db.prepare(`SELECT id, path, state FROM images WHERE state = 'dead' ORDER BY received_at, id`),
       requeueDead: db.prepare(`UPDATE images SET state = 'queued', attempts = 0, next_attempt_at = @now,
         last_error = 'requeued by operator after: ' || coalesce(last_error, '?') WHERE id = @id AND state = 'dead'`),
-      localBytes: db.prepare(`SELECT coalesce(sum(bytes), 0) AS b FROM images WHERE state IN (${LOCAL_FILE_STATES})`),
-      localBytesWithUploaded: db.prepare(`SELECT coalesce(sum(bytes), 0) AS b FROM images WHERE state IN (${LOCAL_FILE_STATES}, 'uploaded')`),
+      // From the trigger-kept counters (migration 0010): constant time, and always in step with the rows.
+      localBytes: db.prepare(`SELECT coalesce(sum(bytes), 0) AS b FROM stat_counts WHERE kind = 'state' AND key IN (${LOCAL_FILE_STATES})`),
+      localBytesWithUploaded: db.prepare(`SELECT coalesce(sum(bytes), 0) AS b FROM stat_counts WHERE kind = 'state' AND key IN (${LOCAL_FILE_STATES}, 'uploaded')`),
     };
   }
 

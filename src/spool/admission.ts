@@ -9,7 +9,7 @@ export interface AdmissionDeps {
   minFreeBytes: number;
   policy: SpoolFullPolicy;
   maxConcurrent: number;
-  /** Image bytes the spool holds now (from the ledger at start, then kept up to date). */
+  /** Image bytes the spool holds now, plus reservations of ingests in progress. */
   usage: SpoolUsage;
   /** Free bytes on the spool's filesystem (statfs). */
   freeBytes: () => Promise<number>;
@@ -20,21 +20,21 @@ export interface AdmissionDeps {
   log: Logger;
 }
 
-/** Image bytes in the spool: those with a row plus those being received right now. */
+/**
+ * Image bytes in the spool: those the ledger holds files for (read from its counters, so every path that
+ * adds, uploads, evicts or kills an image is counted without hooks of its own) plus those being received.
+ */
 export class SpoolUsage {
-  private stored: number;
   private reserved = 0;
 
-  constructor(initialBytes: number) {
-    this.stored = initialBytes;
-  }
+  constructor(private readonly stored: () => number) {}
 
   get total(): number {
-    return this.stored + this.reserved;
+    return this.stored() + this.reserved;
   }
 
   get storedBytes(): number {
-    return this.stored;
+    return this.stored();
   }
 
   reserve(bytes: number): void {
@@ -45,13 +45,6 @@ export class SpoolUsage {
     this.reserved = Math.max(0, this.reserved - bytes);
   }
 
-  added(bytes: number): void {
-    this.stored += bytes;
-  }
-
-  removed(bytes: number): void {
-    this.stored = Math.max(0, this.stored - bytes);
-  }
 }
 
 export interface Ticket {

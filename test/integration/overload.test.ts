@@ -45,6 +45,19 @@ describe('overload policy and device resends', () => {
     });
   });
 
+  it('reject: room comes back as images are uploaded (the spool size follows the ledger, no bookkeeping of its own)', async () => {
+    await withService({ SPOOL_MAX_BYTES: String(2 * IMAGE + 50_000), UPLOAD_BWLIMIT: '50MB', UPLOAD_CONCURRENCY: '4' }, async (svc) => {
+      for (let i = 0; i < 6; i++) {
+        const res = await postImage(svc.baseUrl, 'cam-1', fakeJpeg(IMAGE));
+        expect(res.status).toBe(202);
+        const id = res.body['id'] as string;
+        const deadline = Date.now() + 10_000;
+        while (svc.service.ledger.get(id)?.state !== 'uploaded' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(svc.service.ledger.summary().uploaded).toBe(6);
+    });
+  });
+
   it('evict-oldest: admits new images by evicting the oldest queued ones (never the one uploading), each recorded', async () => {
     await withService({ SPOOL_MAX_BYTES: String(3 * IMAGE + 50_000), SPOOL_FULL_POLICY: 'evict-oldest' }, async (svc) => {
       const ids: string[] = [];

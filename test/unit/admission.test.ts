@@ -5,7 +5,7 @@ import { Admission, SpoolUsage } from '../../src/spool/admission.js';
 const log = pino({ level: 'silent' });
 
 function admission(o: { free: number; minFree: number; max?: number; stored?: number; rate?: number }) {
-  const usage = new SpoolUsage(o.stored ?? 0);
+  const usage = new SpoolUsage(() => o.stored ?? 0);
   const a = new Admission({
     maxBytes: o.max ?? Infinity, minFreeBytes: o.minFree, policy: 'reject', maxConcurrent: 10, usage,
     freeBytes: async () => o.free, evictOldest: async () => 0, drainRate: () => o.rate ?? 1_000_000, log,
