@@ -3,11 +3,22 @@
  * 60 ms of round trip (30 ms each way) between the service and S3; the byte meter sits in front of it.
  * Target: mean >= 0.97 x cap at UPLOAD_BWLIMIT=100Mbit with the default UPLOAD_CONCURRENCY, never above the cap.
  */
-import { gridWindows, startMeterProxy } from './byte-meter-proxy.js';
+import { gridWindows, startMeterProxy, type MeterProxy } from './byte-meter-proxy.js';
 import { startDelayProxy } from './delay-proxy.js';
-import { fakeJpeg, postImage, startS3, startService, waitUntil, type Cleanup, type Row } from './harness.js';
+import { fakeJpeg, postImage, startS3, startService, waitUntil, type Cleanup, type Row, type ServiceChild } from './harness.js';
 
 const CAP = 12_500_000; // 100Mbit
+
+/** s3rver behind a delay line of `rttMs` round trip, the byte meter in front of it, and the service pointed at the meter. */
+async function startFarService(cleanup: Cleanup, rttMs: number, env: Record<string, string>): Promise<{ meter: MeterProxy; service: ServiceChild }> {
+  const s3 = await startS3(cleanup);
+  const delay = await startDelayProxy(s3.port, rttMs / 2);
+  cleanup.add(() => delay.close());
+  const meter = await startMeterProxy(delay.port);
+  cleanup.add(() => meter.close());
+  const service = await startService(cleanup, { S3_BUCKET: s3.bucket, S3_ENDPOINT: `http://127.0.0.1:${meter.port}`, ...env });
+  return { meter, service };
+}
 
 export interface RttFillOptions {
   images: number;
@@ -16,14 +27,7 @@ export interface RttFillOptions {
 }
 
 export async function runRttFill(o: RttFillOptions, cleanup: Cleanup): Promise<Row[]> {
-  const s3 = await startS3(cleanup);
-  const delay = await startDelayProxy(s3.port, o.rttMs / 2);
-  cleanup.add(() => delay.close());
-  const meter = await startMeterProxy(delay.port);
-  cleanup.add(() => meter.close());
-  const service = await startService(cleanup, {
-    S3_BUCKET: s3.bucket, S3_ENDPOINT: `http://127.0.0.1:${meter.port}`, S3_PREFIX: 'rtt', UPLOAD_BWLIMIT: '100Mbit',
-  });
+  const { meter, service } = await startFarService(cleanup, o.rttMs, { S3_PREFIX: 'rtt', UPLOAD_BWLIMIT: '100Mbit' });
   const images = Array.from({ length: o.images }, () => fakeJpeg(o.imageBytes));
   console.log(`rtt-fill: ${o.images} x ${o.imageBytes / 1e6} MB at 100Mbit through ${o.rttMs} ms of RTT ...`);
   await meter.take();
@@ -61,15 +65,8 @@ export async function runRttFillSmall(o: SmallRttOptions, cleanup: Cleanup): Pro
   const rows: Row[] = [];
   const results: Record<string, number> = {};
   for (const concurrency of (process.env['BENCH_SMALL_CONC'] ?? '4,auto').split(',')) {
-    const s3 = await startS3(cleanup);
-    const delay = await startDelayProxy(s3.port, o.rttMs / 2);
-    cleanup.add(() => delay.close());
-    const meter = await startMeterProxy(delay.port);
-    cleanup.add(() => meter.close());
-    const service = await startService(cleanup, {
-      S3_BUCKET: s3.bucket, S3_ENDPOINT: `http://127.0.0.1:${meter.port}`, S3_PREFIX: 'rtt-small', UPLOAD_BWLIMIT: '1KB',
-      UPLOAD_CONCURRENCY: concurrency, ADMIN_TOKEN: SMALL_TOKEN,
-    });
+    const { meter, service } = await startFarService(cleanup, o.rttMs,
+      { S3_PREFIX: 'rtt-small', UPLOAD_BWLIMIT: '1KB', UPLOAD_CONCURRENCY: concurrency, ADMIN_TOKEN: SMALL_TOKEN });
     console.log(`rtt-fill small: ${o.images} x ${o.imageBytes / 1000} kB at 100Mbit through ${o.rttMs} ms of RTT, UPLOAD_CONCURRENCY=${concurrency} ...`);
     await postAll(service.baseUrl, images);
     await setBwlimit(service.baseUrl, '100Mbit');
