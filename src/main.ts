@@ -93,6 +93,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const { applied, version } = migrate(db);
   log.info({ schema_version: version, applied }, 'ledger ready');
   const ledger = new ImageLedger(db);
+  const notifications = createNotifications({ settings: config.notify, keepHours: config.notifyKeepHours, db, images: ledger, log });
   const store = new SpoolStore(config.spoolDir, config.maxImageBytes);
   await store.init();
   await recoverSpool({ ledger, spoolDir: config.spoolDir, imagesDir: store.imagesDir, keepUploadedFiles: config.keepUploadedFiles, log });
@@ -125,7 +126,6 @@ export async function startService(config: Config, log: Logger): Promise<Running
   });
 
   bandwidth.onRateChange(() => uploader.notify());
-  const notifications = createNotifications({ settings: config.notify, db, images: ledger, uploader, log });
 
   const metadata = new MetadataWorker(ledger, store, log);
   const backfill = metadata.resumePending();

@@ -31,7 +31,7 @@ export async function requeue(request: RequeueRequest, ledger: ImageLedger, stor
   const rows = 'state' in request ? ledger.deadRows() : request.ids.map((id) => ledger.get(id) ?? { id, path: '', state: undefined });
   for (const row of rows) {
     if (row.state !== 'dead') {
-      result.skipped.push({ id: row.id, reason: row.state === undefined ? 'no such image' : `state is ${row.state}, not dead` });
+      result.skipped.push({ id: row.id, reason: skipReason(row) });
       continue;
     }
     if (!(await fileExists(store.absolutePath(row.path)))) {
@@ -42,6 +42,13 @@ export async function requeue(request: RequeueRequest, ledger: ImageLedger, stor
     else result.skipped.push({ id: row.id, reason: 'changed state meanwhile' });
   }
   return result;
+}
+
+function skipReason(row: { state: string | undefined; duplicate_of?: string | null }): string {
+  if (row.state === undefined) return 'no such image';
+  // Its bytes, and so its upload, are the original's: requeueing that one serves every receipt.
+  if (row.duplicate_of) return `a duplicate of ${row.duplicate_of}: requeue that image`;
+  return `state is ${row.state}, not dead`;
 }
 
 async function fileExists(p: string): Promise<boolean> {

@@ -13,6 +13,7 @@ import { healthHandler, readinessHandler, type ReadinessDeps } from './health.js
 import { imageStatusHandler } from './images.js';
 import { retrieveHandler, type ObjectReader } from './retrieve.js';
 import { ingestHandler, type IngestDeps } from './ingest.js';
+import { imageReadAuth } from './middleware/image-read-auth.js';
 import { linkUploadRoutes } from './links.js';
 import { openApiHandler } from './openapi.js';
 
@@ -36,8 +37,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
   app.post('/image', ingestHandler(deps));
   app.get('/images', backlogHandler(deps.ledger, deps.bandwidth));
-  app.get('/images/:id/status', imageStatusHandler(deps.ledger));
-  app.get('/images/:id', retrieveHandler({ ledger: deps.ledger, store: deps.store, readObject: deps.readObject }));
+  const reader = imageReadAuth({ adminToken: deps.adminToken, authenticateDevice: deps.authenticateDevice, ownerOf: (id) => deps.ledger.get(id)?.device_id });
+  app.get('/images/:id/status', reader, imageStatusHandler(deps.ledger));
+  app.get('/images/:id', reader, retrieveHandler({ ledger: deps.ledger, store: deps.store, readObject: deps.readObject }));
   app.get('/healthz', healthHandler(deps.db));
   app.get('/readyz', readinessHandler({ db: deps.db, ...deps.readiness }));
   app.get('/openapi.json', openApiHandler());

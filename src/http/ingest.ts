@@ -3,7 +3,7 @@ import { SpoolError, errnoCode } from '../errors.js';
 import { newId } from '../ids.js';
 import type { GroupCommitter } from '../ledger/group-commit.js';
 import type { ImageLedger } from '../ledger/images.js';
-import type { EarlierReceipt, ImageRow, InsertResult } from '../ledger/types.js';
+import type { EarlierReceipt, InsertResult, NewImage } from '../ledger/types.js';
 import type { ImageFormat } from '../meta/sniff.js';
 import { imageKey } from '../s3/keys.js';
 import type { Admission } from '../spool/admission.js';
@@ -11,6 +11,7 @@ import type { SpoolStore } from '../spool/store.js';
 import type { AppEnv } from './env.js';
 import { maxJsonBodyBytes, receiveJson } from './json-upload.js';
 import { receiveMultipart, type BodyPace } from './multipart.js';
+import { duplicateReceipt, resentReceipt, storedReceipt, type Receipt } from './receipt.js';
 
 export interface IngestDeps {
   store: SpoolStore;
@@ -52,25 +53,14 @@ export function ingestHandler(deps: IngestDeps) {
     try {
       const outcome = await deps.track(accept(c, deps, idempotencyKey, tokenDevice));
       c.header('Location', `/images/${outcome.receipt.id}`);
-      return c.json(outcome.receipt, outcome.duplicate ? 200 : 202);
+      return c.json(outcome.receipt, outcome.status);
     } finally {
       ticket.release();
     }
   };
 }
 
-/** What POST /image (and each part through an upload link) answers. */
-export interface Receipt {
-  id: string;
-  device_id: string;
-  sha256: string;
-  bytes: number;
-  content_type: string;
-  status: ImageRow['state'];
-  duplicate?: true;
-}
-
-async function accept(c: Context<AppEnv>, deps: IngestDeps, idempotencyKey: string | null, tokenDevice: string | null): Promise<{ receipt: Receipt; duplicate: boolean }> {
+async function accept(c: Context<AppEnv>, deps: IngestDeps, idempotencyKey: string | null, tokenDevice: string | null): Promise<Outcome> {
   const receivedAt = new Date();
   const id = newId(receivedAt.getTime());
   const receive = isJson(c.req.header('content-type')) ? receiveJson : receiveMultipart;
@@ -81,45 +71,57 @@ async function accept(c: Context<AppEnv>, deps: IngestDeps, idempotencyKey: stri
     await deps.store.discard(file.tmpPath);
     return answerEarlier(earlier);
   }
-  const relPath = await deps.store.commit(file);
-  let result: InsertResult;
+  const row = (path: string | null): NewImage => ({
+    id, device_id: deviceId, sha256: file.sha256, bytes: file.bytes, content_type: file.format.contentType, path,
+    s3_key: imageKey(deps.s3Prefix, deviceId, id, file.format.ext, receivedAt), received_at: receivedAt.toISOString(), idempotency_key: idempotencyKey,
+  });
+  // Bytes another device already sent need no file of their own: skip the rename and its fsyncs.
+  let relPath = deps.ledger.liveOriginal(file.sha256) ? null : await deps.store.commit(file);
+  let result = await record(deps, row(relPath), relPath === null ? file.tmpPath : deps.store.absolutePath(relPath));
+  if (result.kind === 'needs_file') {
+    // The original was evicted between the look above and the transaction: store these bytes after all.
+    relPath = await deps.store.commit(file);
+    result = await record(deps, row(relPath), deps.store.absolutePath(relPath));
+  }
+  if (result.kind === 'inserted' && relPath !== null) {
+    deps.onStored?.(id, relPath, file.format.name);
+    deps.onQueued();
+    return { receipt: storedReceipt(row(relPath)), status: 202 };
+  }
+  // A duplicate, or a concurrent resend that won the race inside the transaction: the bytes are held elsewhere.
+  await deps.store.discard(relPath === null ? file.tmpPath : deps.store.absolutePath(relPath));
+  if (result.kind === 'duplicate_of') return { receipt: duplicateReceipt(row(null), result.original), status: 202 };
+  if (result.kind === 'resend' || result.kind === 'key_conflict') return answerEarlier(result);
+  throw new SpoolError('ledger_unavailable', `image ${id}: the ledger asked for a stored file twice`);
+}
+
+interface Outcome {
+  receipt: Receipt;
+  /** 202: a new receipt (stored, or a duplicate of bytes held already); 200: a resend's first receipt. */
+  status: 200 | 202;
+}
+
+/** Inserts through the group committer; on failure no row means no ack, so the file (at `filePath`) goes too. */
+async function record(deps: IngestDeps, row: NewImage, filePath: string): Promise<InsertResult> {
   try {
-    result = await deps.committer.insert({
-      id,
-      device_id: deviceId,
-      sha256: file.sha256,
-      bytes: file.bytes,
-      content_type: file.format.contentType,
-      path: relPath,
-      s3_key: imageKey(deps.s3Prefix, deviceId, id, file.format.ext, receivedAt),
-      received_at: receivedAt.toISOString(),
-      idempotency_key: idempotencyKey,
-    });
+    return await deps.committer.insert(row);
   } catch (err) {
-    // No row, no ack: the file must go too (recovery would also remove it as an orphan after a crash).
-    await deps.store.discard(deps.store.absolutePath(relPath));
+    // Recovery would also remove a committed file as an orphan after a crash.
+    await deps.store.discard(filePath);
     if (errnoCode(err) === 'SQLITE_FULL') {
       throw new SpoolError('disk_full', 'the spool disk is full (ledger write failed); retry later', { cause: err, headers: { 'Retry-After': '30' } });
     }
     throw new SpoolError('ledger_unavailable', 'could not record the image in the ledger', { cause: err });
   }
-  if (result.kind !== 'inserted') {
-    // A concurrent resend won the race inside the transaction: same answer as the fast path above.
-    await deps.store.discard(deps.store.absolutePath(relPath));
-    return answerEarlier(result);
-  }
-  deps.onStored?.(id, relPath, file.format.name);
-  deps.onQueued();
-  return { receipt: { id, device_id: deviceId, sha256: file.sha256, bytes: file.bytes, content_type: file.format.contentType, status: 'queued' }, duplicate: false };
 }
 
-function answerEarlier(earlier: EarlierReceipt): { receipt: Receipt; duplicate: true } {
-  const o = earlier.original;
+function answerEarlier(earlier: EarlierReceipt): Outcome {
   if (earlier.kind === 'key_conflict') {
+    const o = earlier.earlier.row;
     throw new SpoolError('idempotency_key_reused',
       `Idempotency-Key was already used by device ${o.device_id} for image ${o.id} with other bytes (sha256 ${o.sha256})`);
   }
-  return { receipt: { id: o.id, device_id: o.device_id, sha256: o.sha256, bytes: o.bytes, content_type: o.content_type, status: o.state, duplicate: true }, duplicate: true };
+  return { receipt: resentReceipt(earlier), status: 200 };
 }
 
 /** Idempotency-Key: 1-200 visible ASCII characters (a UUID is typical), or absent. */

@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { SpoolError, errnoCode } from '../errors.js';
 import { newId } from '../ids.js';
-import type { EarlierReceipt, InsertResult, NewImage } from '../ledger/types.js';
+import type { InsertResult, NewImage } from '../ledger/types.js';
 import type { LinkUse, UploadLinks } from '../links/links.js';
 import { receiveManyImages } from '../links/receive.js';
 import { parseLinkRequest } from '../links/request.js';
@@ -10,7 +10,8 @@ import type { Logger } from '../log.js';
 import { imageKey } from '../s3/keys.js';
 import type { SpooledFile } from '../spool/store.js';
 import type { AppEnv } from './env.js';
-import type { IngestDeps, Receipt } from './ingest.js';
+import type { IngestDeps } from './ingest.js';
+import { duplicateReceipt, resentReceipt, storedReceipt, type Receipt } from './receipt.js';
 
 /** Image parts one request through a link may carry (each is still limited to MAX_IMAGE_BYTES). */
 export const LINK_MAX_IMAGES_PER_REQUEST = 100;
@@ -76,10 +77,10 @@ export function linkUploadHandler(deps: LinkDeps) {
       }
       const ticket = await deps.admission.admit(contentLength === undefined ? deps.maxImageBytes : Number(contentLength));
       try {
-        const receipts = await deps.track(accept(c, deps, use));
-        const stored = receipts.filter((r) => r.duplicate === undefined).length;
-        deps.log.info({ req_id: c.get('requestId'), token_id: use.tokenId, images: receipts.length, stored }, 'upload link used');
-        return c.json(receipts, stored === 0 ? 200 : 202);
+        const { receipts, created } = await deps.track(accept(c, deps, use));
+        deps.log.info({ req_id: c.get('requestId'), token_id: use.tokenId, images: receipts.length, created }, 'upload link used');
+        // As POST /image: 202 when a new receipt was made (stored or a duplicate), 200 when every part was a resend.
+        return c.json(receipts, created === 0 ? 200 : 202);
       } finally {
         ticket.release();
       }
@@ -89,7 +90,7 @@ export function linkUploadHandler(deps: LinkDeps) {
   };
 }
 
-async function accept(c: Context<AppEnv>, deps: LinkDeps, use: LinkUse): Promise<Receipt[]> {
+async function accept(c: Context<AppEnv>, deps: LinkDeps, use: LinkUse): Promise<{ receipts: Receipt[]; created: number }> {
   const receivedAt = new Map<string, Date>();
   const { deviceId, files } = await receiveManyImages(c.env.incoming, deps.store, {
     maxImageBytes: deps.maxImageBytes,
@@ -137,23 +138,33 @@ async function accept(c: Context<AppEnv>, deps: LinkDeps, use: LinkUse): Promise
 
   const receipts = new Map<string, Receipt>();
   let stored = 0;
+  let created = 0;
   for (const [i, row] of rows.entries()) {
     const result = results[i];
+    const relPath = relPaths[i] as string;
     if (result?.kind === 'inserted') {
       stored++;
-      deps.onStored?.(row.id, row.path, (fresh[i] as SpooledFile).format.name);
-      receipts.set(row.id, { id: row.id, device_id: row.device_id, sha256: row.sha256, bytes: row.bytes, content_type: row.content_type, status: 'queued' });
-    } else if (result) {
-      // The same bytes twice in this request: the second part answers with the first one's receipt.
-      await deps.store.discard(deps.store.absolutePath(row.path));
-      receipts.set(row.id, earlierReceiptOf(result));
+      created++;
+      deps.onStored?.(row.id, relPath, (fresh[i] as SpooledFile).format.name);
+      receipts.set(row.id, storedReceipt(row));
+      continue;
     }
+    // Bytes held already (another device's, or the same bytes twice in this request): this file is not needed.
+    await deps.store.discard(deps.store.absolutePath(relPath));
+    if (result?.kind === 'duplicate_of') {
+      created++;
+      receipts.set(row.id, duplicateReceipt(row, result.original));
+    }
+    else if (result?.kind === 'resend' || result?.kind === 'key_conflict') receipts.set(row.id, resentReceipt(result));
   }
   if (stored > 0) deps.onQueued();
-  return files.map((f, i) => {
-    const early = earlier[i];
-    return early ? earlierReceiptOf(early) : (receipts.get(f.id) as Receipt);
-  });
+  return {
+    created,
+    receipts: files.map((f, i) => {
+      const early = earlier[i];
+      return early ? resentReceipt(early) : (receipts.get(f.id) as Receipt);
+    }),
+  };
 }
 
 function newRow(deps: LinkDeps, deviceId: string, file: SpooledFile, relPath: string, receivedAt: Date): NewImage {
@@ -168,11 +179,6 @@ function newRow(deps: LinkDeps, deviceId: string, file: SpooledFile, relPath: st
     received_at: receivedAt.toISOString(),
     idempotency_key: null,
   };
-}
-
-function earlierReceiptOf(earlier: EarlierReceipt): Receipt {
-  const o = earlier.original;
-  return { id: o.id, device_id: o.device_id, sha256: o.sha256, bytes: o.bytes, content_type: o.content_type, status: o.state, duplicate: true };
 }
 
 function checkHeaders(contentType: string | undefined, contentLength: string | undefined, maxImageBytes: number): void {

@@ -195,6 +195,9 @@ const header = (name: string): Ref => ({ $ref: `#/components/headers/${name}` })
 
 const PUBLIC: SecurityRequirement[] = [];
 const ADMIN: SecurityRequirement[] = [{ adminBearer: [] }];
+/** Image reads: open with DEVICE_AUTH=off; the admin token or the receipt's own device token with DEVICE_AUTH=token. */
+const IMAGE_READERS: SecurityRequirement[] = [{}, { deviceBearer: [] }, { adminBearer: [] }];
+const IMAGE_READ_AUTH = 'Credentials: none with `DEVICE_AUTH=off` (the default). With `DEVICE_AUTH=token`: the admin token, or the token of the device whose receipt this is (none or an invalid one: `401`; another device\'s receipt: `404`, as an unknown id, so a token does not reveal which ids exist).';
 
 /** Headers an error answer carries besides Content-Type. */
 const ERROR_HEADERS: { readonly [K in ErrorCode]?: Record<string, Header | Ref> } = {
@@ -244,6 +247,7 @@ const UPLOAD_ERRORS: ErrorCode[] = [
 const EXAMPLE_ID = '01M84CWPD0SMD5ZBY79VQQHV2V';
 const EXAMPLE_SHA = '81fc2c2d2b0f6a3e5e7f0d9c8b6a5f4e3d2c1b0a99887766554433221100aabb';
 const EXAMPLE_RECEIPT = { id: EXAMPLE_ID, device_id: 'device_1', sha256: EXAMPLE_SHA, bytes: 300004, content_type: 'image/jpeg', status: 'queued' };
+const EXAMPLE_DUPLICATE = { ...EXAMPLE_RECEIPT, id: '01M84CWQ3T9J1W6K2YB8E0RZXA', device_id: 'device_2', duplicate: true, duplicate_of: EXAMPLE_ID };
 const EXAMPLE_LINK = {
   token_id: '3f9c01a2b7de', device_id: 'kiosk-1', max_uploads: 20, uploads_used: 3, expires_at: '2026-11-25T10:00:00.000Z',
   created_at: '2026-11-23T10:00:00.000Z', revoked: false, revoked_at: null, state: 'active',
@@ -296,7 +300,7 @@ const schemas: Record<string, Schema> = {
   },
   Receipt: {
     type: 'object',
-    description: 'The answer to an accepted image: durable on disk and in the ledger. A resend gets the first receipt with `duplicate: true` and the image\'s current `status`.',
+    description: 'The answer to an accepted image: durable on disk and in the ledger. A resend gets the first receipt with `duplicate: true` and the image\'s current `status`. Bytes another device already sent get a new receipt (own `id`) with `duplicate: true` and `duplicate_of`: stored and uploaded once.',
     required: ['id', 'device_id', 'sha256', 'bytes', 'content_type', 'status'],
     additionalProperties: false,
     properties: {
@@ -306,13 +310,14 @@ const schemas: Record<string, Schema> = {
       bytes: { type: 'integer', minimum: 1 },
       content_type: ref('ContentType'),
       status: ref('ImageState'),
-      duplicate: { const: true, description: 'Present (and true) only on a resend: no second file, no second object.' },
+      duplicate: { const: true, description: 'Present (and true) on a resend and on a duplicate: no second file, no second object.' },
+      duplicate_of: { ...ref('ImageId'), description: 'The receipt whose stored bytes, upload and S3 object this one shares (the first device to send these bytes). `status` is that image\'s state.' },
     },
-    examples: [EXAMPLE_RECEIPT],
+    examples: [EXAMPLE_RECEIPT, EXAMPLE_DUPLICATE],
   },
   Metadata: {
     type: 'object',
-    description: 'Extracted right after the ack from the image\'s first 512 KiB. Each field is null when the image does not carry it; corrupt metadata never fails an ingest.',
+    description: 'Extracted right after the ack from the image\'s first 128 KiB. Each field is null when the image does not carry it; corrupt metadata never fails an ingest.',
     required: ['format', 'width', 'height', 'camera_make', 'camera_model', 'gps', 'captured_at', 'captured_at_utc', 'orientation'],
     additionalProperties: false,
     properties: {
@@ -335,13 +340,14 @@ const schemas: Record<string, Schema> = {
   },
   ImageStatus: {
     type: 'object',
-    description: 'The ledger\'s record of one image.',
-    required: ['id', 'device_id', 'state', 'sha256', 'bytes', 'content_type', 's3_key', 'attempts', 'last_error', 'received_at', 'next_attempt_at', 'uploaded_at', 'metadata'],
+    description: 'The ledger\'s record of one receipt. For a duplicate, everything about the bytes (`state`, `s3_key`, attempts, times of the upload, `metadata`) is the original\'s; `id`, `device_id` and `received_at` are the receipt\'s own.',
+    required: ['id', 'device_id', 'state', 'duplicate_of', 'sha256', 'bytes', 'content_type', 's3_key', 'attempts', 'last_error', 'received_at', 'next_attempt_at', 'uploaded_at', 'metadata'],
     additionalProperties: false,
     properties: {
       id: ref('ImageId'),
       device_id: ref('DeviceId'),
       state: ref('ImageState'),
+      duplicate_of: { anyOf: [ref('ImageId'), { type: 'null' }], description: 'The original whose bytes this receipt shares; null for an original.' },
       sha256: ref('Sha256'),
       bytes: { type: 'integer', minimum: 1 },
       content_type: ref('ContentType'),
@@ -357,7 +363,7 @@ const schemas: Record<string, Schema> = {
   Backlog: {
     type: 'object',
     description: 'What is waiting and how long it takes to drain at the budget in force.',
-    required: ['queued', 'uploading', 'uploaded', 'dead', 'evicted', 'backlog_bytes', 'oldest_queued_at', 'rate_bytes_per_sec', 'drain_eta_seconds'],
+    required: ['queued', 'uploading', 'uploaded', 'dead', 'evicted', 'duplicate', 'backlog_bytes', 'oldest_queued_at', 'rate_bytes_per_sec', 'drain_eta_seconds'],
     additionalProperties: false,
     properties: {
       queued: COUNT,
@@ -365,6 +371,7 @@ const schemas: Record<string, Schema> = {
       uploaded: COUNT,
       dead: COUNT,
       evicted: COUNT,
+      duplicate: { ...COUNT, description: 'Receipts whose bytes another receipt holds (cross-device dedup): no file, no upload of their own.' },
       backlog_bytes: { ...COUNT, description: 'Bytes of `queued` and `uploading` images.' },
       oldest_queued_at: { type: ['string', 'null'], format: 'date-time', description: '`received_at` of the oldest waiting image; null when none waits.' },
       rate_bytes_per_sec: { ...RATE_OR_NULL, description: 'The budget uploads may use now; null when unlimited.' },
@@ -606,7 +613,7 @@ const paths: Record<string, PathItem> = {
       operationId: 'postImage',
       summary: 'Upload one image',
       tags: ['devices'],
-      description: 'Answers `202` only after the file is fsynced under its final name, its directory is fsynced and the ledger row has committed: an ack survives a power cut. A resend (same `device_id` and same bytes, or the same `Idempotency-Key`) gets the first receipt with `200` and `"duplicate": true`; no second file, no second object. A refused upload leaves no file and no row.\n\n'
+      description: 'Answers `202` only after the file is fsynced under its final name, its directory is fsynced and the ledger row has committed: an ack survives a power cut. A resend (same `device_id` and same bytes, or the same `Idempotency-Key`) gets the first receipt with `200` and `"duplicate": true`; no second file, no second object. Bytes another device already sent (same SHA-256, still held) get a new receipt with `202`, `"duplicate": true` and `"duplicate_of"`; no second file, no second object. A refused upload leaves no file and no row.\n\n'
         + 'Two body shapes give the same answers: `multipart/form-data` (what cameras send; streamed to disk) and `application/json` with the image in base64 (held in memory). Anything else is `415 unsupported_media_type`.\n\n'
         + 'Credentials: none with `DEVICE_AUTH=off` (the default); a device token (`deviceBearer`) with `DEVICE_AUTH=token`.',
       security: [{}, { deviceBearer: [] }],
@@ -643,7 +650,7 @@ const paths: Record<string, PathItem> = {
       },
       responses: {
         ...receiptResponses(
-          'Durable: the file is fsynced and renamed, its directory fsynced, its ledger row committed.',
+          'Durable: the file is fsynced and renamed, its directory fsynced, its ledger row committed. Or a duplicate of bytes already held: its own ledger row committed, `duplicate_of` set.',
           'A resend: the first receipt, with `"duplicate": true` and the image\'s current `status`.',
           ref('Receipt'), EXAMPLE_RECEIPT, { ...EXAMPLE_RECEIPT, status: 'uploaded', duplicate: true },
         ),
@@ -659,7 +666,7 @@ const paths: Record<string, PathItem> = {
       description: 'Counts by state, bytes waiting, the oldest waiting image, the budget in force and how long the backlog takes to drain at it. Public (no credential).',
       security: PUBLIC,
       responses: {
-        '200': { description: 'The backlog.', content: json(ref('Backlog'), { queued: 1200, uploading: 4, uploaded: 98000, dead: 2, evicted: 0, backlog_bytes: 4_812_000_000, oldest_queued_at: '2026-11-23T08:01:12.345Z', rate_bytes_per_sec: 12_500_000, drain_eta_seconds: 385 }) },
+        '200': { description: 'The backlog.', content: json(ref('Backlog'), { queued: 1200, uploading: 4, uploaded: 98000, dead: 2, evicted: 0, duplicate: 106, backlog_bytes: 4_812_000_000, oldest_queued_at: '2026-11-23T08:01:12.345Z', rate_bytes_per_sec: 12_500_000, drain_eta_seconds: 385 }) },
         ...errorResponses('ledger_unavailable', 'internal'),
       },
     },
@@ -669,19 +676,20 @@ const paths: Record<string, PathItem> = {
       operationId: 'getImageStatus',
       summary: 'One image\'s ledger record and metadata',
       tags: ['images'],
-      security: PUBLIC,
+      description: IMAGE_READ_AUTH,
+      security: IMAGE_READERS,
       parameters: [param('ImageId')],
       responses: {
         '200': {
           description: 'The record. `metadata` is null until extracted (right after the ack).',
           content: json(ref('ImageStatus'), {
-            id: EXAMPLE_ID, device_id: 'device_1', state: 'uploaded', sha256: EXAMPLE_SHA, bytes: 300004, content_type: 'image/jpeg',
+            id: EXAMPLE_ID, device_id: 'device_1', state: 'uploaded', duplicate_of: null, sha256: EXAMPLE_SHA, bytes: 300004, content_type: 'image/jpeg',
             s3_key: `device_1/2026/11/23/${EXAMPLE_ID}.jpg`, attempts: 1, last_error: null, received_at: '2026-11-23T10:20:31.120Z',
             next_attempt_at: null, uploaded_at: '2026-11-23T10:20:33.870Z',
             metadata: { format: 'jpeg', width: 4032, height: 3024, camera_make: 'Acme', camera_model: 'TrailCam 4', gps: { latitude: 47.3769, longitude: 8.5417 }, captured_at: '2026-11-23T11:20:30', captured_at_utc: '2026-11-23T10:20:30.000Z', orientation: 1 },
           }),
         },
-        ...errorResponses('not_found', 'internal'),
+        ...errorResponses('not_found', 'unauthorized', 'internal'),
       },
     },
   },
@@ -690,8 +698,8 @@ const paths: Record<string, PathItem> = {
       operationId: 'getImage',
       summary: 'The image bytes',
       tags: ['images'],
-      description: 'From the spool while the file is there, else streamed from S3 (never buffered). `ETag` is the SHA-256: `If-None-Match` gives `304`. One `Range` gives `206` (`416` when unsatisfiable; several ranges: the whole image). `HEAD` gives the headers alone.',
-      security: PUBLIC,
+      description: 'From the spool while the file is there, else streamed from S3 (never buffered); a duplicate serves its original\'s bytes. `ETag` is the SHA-256: `If-None-Match` gives `304`. One `Range` gives `206` (`416` when unsatisfiable; several ranges: the whole image). `HEAD` gives the headers alone.\n\n' + IMAGE_READ_AUTH,
+      security: IMAGE_READERS,
       parameters: [
         param('ImageId'),
         { name: 'If-None-Match', in: 'header', required: false, description: 'An ETag (or `*`): `304` when it matches.', schema: { type: 'string' } },
@@ -718,7 +726,7 @@ const paths: Record<string, PathItem> = {
           content: { 'image/*': { schema: { type: 'string', contentMediaType: 'image/*' } } },
         },
         '304': { description: '`If-None-Match` matched: no body.', headers: { ETag: header('ETag') } },
-        ...errorResponses('not_found', 'image_gone', 'range_not_satisfiable', 'internal'),
+        ...errorResponses('not_found', 'image_gone', 'range_not_satisfiable', 'unauthorized', 'internal'),
       },
     },
   },

@@ -23,7 +23,8 @@ export interface RetrieveDeps {
 export function retrieveHandler(deps: RetrieveDeps) {
   return async function retrieve(c: Context<AppEnv>): Promise<Response> {
     const id = c.req.param('id') ?? '';
-    const row = deps.ledger.get(id);
+    // A duplicate serves its original's bytes: the same bytes, by definition.
+    const row = deps.ledger.resolve(id)?.blob;
     if (!row) throw new SpoolError('not_found', `no image with id ${JSON.stringify(id.slice(0, 64))}`);
     if (row.state === 'evicted') throw new SpoolError('image_gone', `image ${id} was evicted before upload (spool full); its bytes are gone`);
     const etag = `"${row.sha256}"`;

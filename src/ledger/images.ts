@@ -1,7 +1,7 @@
 import { SpoolError } from '../errors.js';
 import type { ImageMetadata } from '../meta/extract.js';
 import type { Db } from './open.js';
-import { TRANSITIONS, type ImageRow, type EarlierReceipt, type ImageState, type InsertResult, type NewImage, type UploadOrder } from './types.js';
+import { TRANSITIONS, type EarlierReceipt, type ImageRow, type ImageState, type InsertResult, type LedgerRow, type NewImage, type Resolved, type UploadOrder } from './types.js';
 
 export interface LedgerStats {
   most_popular_format: { content_type: string; images: number } | null;
@@ -25,6 +25,8 @@ export interface BacklogSummary {
   uploaded: number;
   dead: number;
   evicted: number;
+  /** Receipts whose bytes another row holds (cross-device dedup). */
+  duplicate: number;
   backlog_bytes: number;
   oldest_queued_at: string | null;
 }
@@ -33,16 +35,33 @@ export interface BacklogSummary {
  * All SQL about images lives here. Each state change is one statement guarded by the state it leaves,
  * so a transition the state machine does not allow changes nothing and is reported.
  */
+export type OutcomeEvent = 'uploaded' | 'dead';
+/** `receipts`: each receipt of the bytes whose outcome this is, with the row holding them. */
+export type OutcomeHook = (event: OutcomeEvent, receipts: readonly Resolved[], now: Date) => void;
+
+type DuplicateRowList = Array<Extract<LedgerRow, { state: 'duplicate' }>>;
+
 export class ImageLedger {
   private readonly stmts;
   /** Last device served by the fair order; in memory, since a restart may start the round anywhere. */
   private fairCursor = '';
+  private readonly outcomeHooks: OutcomeHook[] = [];
 
   constructor(private readonly db: Db) {
     this.stmts = {
       insert: db.prepare(`INSERT INTO images
         (id, device_id, sha256, bytes, content_type, path, s3_key, state, attempts, next_attempt_at, received_at, idempotency_key)
         VALUES (@id, @device_id, @sha256, @bytes, @content_type, @path, @s3_key, 'queued', 0, @received_at, @received_at, @idempotency_key)`),
+      // A duplicate copies the original's bytes facts and metadata (it may be extracted already).
+      insertDuplicate: db.prepare(`INSERT INTO images
+        (id, device_id, sha256, bytes, content_type, path, s3_key, state, attempts, next_attempt_at, received_at, idempotency_key,
+         duplicate_of, width, height, camera_make, camera_model, gps_lat, gps_lon, captured_at, captured_at_utc, orientation, metadata_at)
+        SELECT @id, @device_id, sha256, bytes, content_type, NULL, NULL, 'duplicate', 0, @received_at, @received_at, @idempotency_key,
+         id, width, height, camera_make, camera_model, gps_lat, gps_lon, captured_at, captured_at_utc, orientation, metadata_at
+        FROM images WHERE id = @original`),
+      // Live: its bytes are on disk or in S3 (dead too: an operator may requeue it, and one upload serves all).
+      liveOriginal: db.prepare(`SELECT * FROM images WHERE sha256 = ? AND state IN ('queued', 'uploading', 'uploaded', 'dead') ORDER BY id LIMIT 1`),
+      duplicatesOf: db.prepare('SELECT * FROM images WHERE duplicate_of = ? ORDER BY id'),
       byKey: db.prepare('SELECT * FROM images WHERE device_id = ? AND idempotency_key = ?'),
       bySha: db.prepare('SELECT * FROM images WHERE device_id = ? AND sha256 = ? ORDER BY id LIMIT 1'),
       get: db.prepare('SELECT * FROM images WHERE id = ?'),
@@ -59,7 +78,7 @@ export class ImageLedger {
       release: db.prepare(`UPDATE images SET state = 'queued', attempts = max(attempts - 1, 0), next_attempt_at = @now
         WHERE id = @id AND state = 'uploading'`),
       requeueUploading: db.prepare(`UPDATE images SET state = 'queued' WHERE state = 'uploading'`),
-      counts: db.prepare(`SELECT state, count(*) AS n, coalesce(sum(bytes), 0) AS b FROM images GROUP BY state`),
+      counts: db.prepare(`SELECT key AS state, n, bytes AS b FROM stat_counts WHERE kind = 'state'`),
       oldestQueued: db.prepare(`SELECT min(received_at) AS t FROM images WHERE state IN ('queued', 'uploading')`),
       pathsByState: db.prepare('SELECT id, path, bytes, state FROM images WHERE state IN (?, ?)'),
       stateOf: db.prepare('SELECT state FROM images WHERE id = ?'),
@@ -67,8 +86,8 @@ export class ImageLedger {
       evict: db.prepare(`UPDATE images SET state = 'evicted', last_error = @reason WHERE id = @id AND state = 'queued'`),
       setMetadata: db.prepare(`UPDATE images SET width = @width, height = @height, camera_make = @camera_make,
         camera_model = @camera_model, gps_lat = @gps_lat, gps_lon = @gps_lon, captured_at = @captured_at,
-        captured_at_utc = @captured_at_utc, orientation = @orientation, metadata_at = @at WHERE id = @id`),
-      metadataPending: db.prepare(`SELECT id, path, content_type, state FROM images WHERE metadata_at IS NULL ORDER BY id LIMIT ?`),
+        captured_at_utc = @captured_at_utc, orientation = @orientation, metadata_at = @at WHERE id = @id OR duplicate_of = @id`),
+      metadataPending: db.prepare(`SELECT id, path, content_type, state FROM images WHERE metadata_at IS NULL AND duplicate_of IS NULL ORDER BY id LIMIT ?`),
       statCounts: db.prepare('SELECT kind, key, n, bytes FROM stat_counts WHERE kind IN (\'receipts\', \'unique\', \'format\', \'state\')'),
       topModels: db.prepare(`SELECT key, n FROM stat_counts WHERE kind = 'model' AND key <> '' AND n > 0 ORDER BY n DESC, key LIMIT 10`),
       unknownModels: db.prepare(`SELECT coalesce(sum(n), 0) AS n FROM stat_counts WHERE kind = 'model' AND key = ''`),
@@ -84,31 +103,69 @@ export class ImageLedger {
 
   /**
    * Inserts many rows in one transaction: one WAL fsync acknowledges them all (group commit). A row the
-   * device already sent (same Idempotency-Key, or same bytes) is not inserted: its original is returned.
-   * The check runs inside the transaction, so two concurrent resends cannot both insert.
+   * device already sent (same Idempotency-Key, or same bytes) is not inserted: its earlier receipt is returned.
+   * Bytes another device sent, still live, become a duplicate row pointing at the original. The checks run
+   * inside the transaction, so two concurrent uploads of the same bytes cannot both store them.
    */
   insertMany(rows: readonly NewImage[]): InsertResult[] {
-    return this.db.transaction((batch: readonly NewImage[]) => batch.map((row) => {
-      const full = { ...row, idempotency_key: row.idempotency_key ?? null };
-      const earlier = this.earlierReceipt(full);
-      if (earlier) return earlier;
-      this.stmts.insert.run(full);
-      return { kind: 'inserted' } as const;
-    }))(rows);
+    return this.db.transaction((batch: readonly NewImage[]) => batch.map((row) => this.insertOne(row)))(rows);
+  }
+
+  private insertOne(row: NewImage): InsertResult {
+    const full = { ...row, idempotency_key: row.idempotency_key ?? null };
+    const earlier = this.earlierReceipt(full);
+    if (earlier) return earlier;
+    const original = this.liveOriginal(row.sha256);
+    if (original) {
+      this.stmts.insertDuplicate.run({ id: full.id, device_id: full.device_id, received_at: full.received_at, idempotency_key: full.idempotency_key, original: original.id });
+      // Its outcome is known already: tell this receipt's device as the others were told.
+      if ((original.state === 'uploaded' || original.state === 'dead') && this.outcomeHooks.length > 0) {
+        const receipt: Resolved = { row: this.get(full.id) as LedgerRow, blob: original };
+        for (const hook of this.outcomeHooks) hook(original.state, [receipt], new Date());
+      }
+      return { kind: 'duplicate_of', original };
+    }
+    if (full.path === null) return { kind: 'needs_file' };
+    this.stmts.insert.run(full);
+    return { kind: 'inserted' };
+  }
+
+  /** The oldest row holding these bytes, on disk or in S3, if any: new receipts of them become its duplicates. */
+  liveOriginal(sha256: string): ImageRow | undefined {
+    return this.stmts.liveOriginal.get(sha256) as ImageRow | undefined;
   }
 
   /** The device's earlier receipt for this upload: by Idempotency-Key when it sent one, else by its bytes. */
   earlierReceipt(row: Pick<ImageRow, 'device_id' | 'sha256' | 'idempotency_key'>): EarlierReceipt | undefined {
     if (row.idempotency_key !== null) {
-      const original = this.stmts.byKey.get(row.device_id, row.idempotency_key) as ImageRow | undefined;
-      if (original) return { kind: original.sha256 === row.sha256 ? 'duplicate' : 'key_conflict', original };
+      const earlier = this.stmts.byKey.get(row.device_id, row.idempotency_key) as LedgerRow | undefined;
+      if (earlier) return { kind: earlier.sha256 === row.sha256 ? 'resend' : 'key_conflict', earlier: this.resolveRow(earlier) };
     }
-    const original = this.stmts.bySha.get(row.device_id, row.sha256) as ImageRow | undefined;
-    return original ? { kind: 'duplicate', original } : undefined;
+    const earlier = this.stmts.bySha.get(row.device_id, row.sha256) as LedgerRow | undefined;
+    return earlier ? { kind: 'resend', earlier: this.resolveRow(earlier) } : undefined;
   }
 
-  get(id: string): ImageRow | undefined {
-    return this.stmts.get.get(id) as ImageRow | undefined;
+  get(id: string): LedgerRow | undefined {
+    return this.stmts.get.get(id) as LedgerRow | undefined;
+  }
+
+  /** A receipt with the row that holds its bytes (GET /images/{id}, its status, notifications). */
+  resolve(id: string): Resolved | undefined {
+    const row = this.get(id);
+    return row ? this.resolveRow(row) : undefined;
+  }
+
+  /** Receipts that share this original's bytes, oldest first. */
+  duplicatesOf(id: string): DuplicateRowList {
+    return this.stmts.duplicatesOf.all(id) as DuplicateRowList;
+  }
+
+  private resolveRow(row: LedgerRow): Resolved {
+    if (row.state !== 'duplicate') return { row, blob: row };
+    const blob = this.stmts.get.get(row.duplicate_of) as ImageRow | undefined;
+    // The foreign key and the CHECKs of migration 0012 make this unreachable; say so loudly if it is not.
+    if (!blob) throw new SpoolError('ledger_unavailable', `image ${row.id} is a duplicate of ${row.duplicate_of}, which the ledger does not hold`);
+    return { row, blob };
   }
 
   /** Claims the next due image in the given order, or returns undefined when none is due. */
@@ -130,7 +187,10 @@ export class ImageLedger {
   }
 
   markUploaded(id: string, now: Date): void {
-    expectChange(this.stmts.uploaded.run({ id, now: now.toISOString() }).changes, id, 'uploading', 'uploaded');
+    this.db.transaction(() => {
+      expectChange(this.stmts.uploaded.run({ id, now: now.toISOString() }).changes, id, 'uploading', 'uploaded');
+      this.settled('uploaded', id, now);
+    })();
   }
 
   /** Back to the queue after a failed attempt; `permanent` counts the failure toward MAX_ATTEMPTS. */
@@ -140,7 +200,27 @@ export class ImageLedger {
 
   markDead(id: string, from: ImageState, error: string): void {
     assertTransition(from, 'dead');
-    expectChange(this.stmts.dead.run({ id, from, error }).changes, id, from, 'dead');
+    this.db.transaction(() => {
+      expectChange(this.stmts.dead.run({ id, from, error }).changes, id, from, 'dead');
+      this.settled('dead', id, new Date());
+    })();
+  }
+
+  /**
+   * Registers a hook called inside the transaction that records an outcome (uploaded, dead), with every
+   * receipt of those bytes: the record of the outcome and whatever the hook writes commit together or not at
+   * all, so a crash in between cannot lose a notification. Also called for a duplicate that arrives after
+   * its original's outcome. A hook must not throw.
+   */
+  onOutcome(hook: OutcomeHook): void {
+    this.outcomeHooks.push(hook);
+  }
+
+  private settled(event: OutcomeEvent, id: string, now: Date): void {
+    if (this.outcomeHooks.length === 0) return;
+    const blob = this.stmts.get.get(id) as ImageRow;
+    const receipts: Resolved[] = [{ row: blob, blob }, ...this.duplicatesOf(id).map((row) => ({ row, blob }))];
+    for (const hook of this.outcomeHooks) hook(event, receipts, now);
   }
 
   /** Gives a claim back without counting it as an attempt (shutdown interrupted it, not S3). */
@@ -237,13 +317,13 @@ export class ImageLedger {
   }
 
   /** The state of one image, or undefined when the ledger has no such row. */
-  stateOf(id: string): ImageState | undefined {
-    return (this.stmts.stateOf.get(id) as { state: ImageState } | undefined)?.state;
+  stateOf(id: string): LedgerRow['state'] | undefined {
+    return (this.stmts.stateOf.get(id) as { state: LedgerRow['state'] } | undefined)?.state;
   }
 
   summary(): BacklogSummary {
-    const summary: BacklogSummary = { queued: 0, uploading: 0, uploaded: 0, dead: 0, evicted: 0, backlog_bytes: 0, oldest_queued_at: null };
-    for (const row of this.stmts.counts.all() as Array<{ state: ImageState; n: number; b: number }>) {
+    const summary: BacklogSummary = { queued: 0, uploading: 0, uploaded: 0, dead: 0, evicted: 0, duplicate: 0, backlog_bytes: 0, oldest_queued_at: null };
+    for (const row of this.stmts.counts.all() as Array<{ state: LedgerRow['state']; n: number; b: number }>) {
       summary[row.state] = row.n;
       if (row.state === 'queued' || row.state === 'uploading') summary.backlog_bytes += row.b;
     }

@@ -45,14 +45,36 @@ export function migrate(db: Db, migrations: Migration[] = loadMigrations()): { a
   }
   const applied: number[] = [];
   for (const m of migrations.filter((x) => x.version > current)) {
-    db.transaction(() => {
-      db.exec(m.sql);
-      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
-        .run(m.version, m.name, new Date().toISOString());
-    })();
+    applyOne(db, m);
     applied.push(m.version);
   }
   return { applied, version: Math.max(current, known) };
+}
+
+/**
+ * A migration that rebuilds a table others reference starts with `-- migrate: foreign_keys=off`: SQLite's
+ * documented procedure, since DROP TABLE on a referenced table fails with foreign keys on, and the pragma
+ * cannot change inside a transaction. The references are checked before the transaction commits.
+ */
+function applyOne(db: Db, m: Migration): void {
+  const foreignKeysOff = /^--\s*migrate:\s*foreign_keys=off\s*$/m.test(m.sql);
+  const before = db.pragma('foreign_keys', { simple: true }) as number;
+  if (foreignKeysOff) db.pragma('foreign_keys = OFF');
+  try {
+    db.transaction(() => {
+      db.exec(m.sql);
+      if (foreignKeysOff) {
+        const broken = db.pragma('foreign_key_check') as unknown[];
+        if (broken.length > 0) {
+          throw new SpoolError('ledger_unavailable', `migration ${m.name} would leave ${broken.length} broken references: ${JSON.stringify(broken.slice(0, 3))}`);
+        }
+      }
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
+        .run(m.version, m.name, new Date().toISOString());
+    })();
+  } finally {
+    if (foreignKeysOff) db.pragma(`foreign_keys = ${before ? 'ON' : 'OFF'}`);
+  }
 }
 
 export function currentVersion(db: Db): number {

@@ -3,7 +3,7 @@ import type { ImageMetadata } from '../meta/extract.js';
 export const IMAGE_STATES = ['queued', 'uploading', 'uploaded', 'dead', 'evicted'] as const;
 export type ImageState = (typeof IMAGE_STATES)[number];
 
-/** A row of `images`, as stored. */
+/** A row of `images` that holds a blob: a file in the spool and (once uploaded) an object in S3. */
 export interface ImageRow extends ImageMetadata {
   id: string;
   device_id: string;
@@ -24,14 +24,44 @@ export interface ImageRow extends ImageMetadata {
   permanent_failures: number;
   /** When metadata extraction ran (null: not yet); the metadata columns are ImageMetadata's. */
   metadata_at: string | null;
+  duplicate_of: null;
 }
 
-export type NewImage = Pick<ImageRow, 'id' | 'device_id' | 'sha256' | 'bytes' | 'content_type' | 'path' | 's3_key' | 'received_at'> &
-  Partial<Pick<ImageRow, 'idempotency_key'>>;
+/**
+ * A receipt for bytes another row already held (migration 0012): its own id, device and time; no file, no
+ * object, no upload of its own. Its state stays 'duplicate'; the state a device sees is the original's.
+ */
+export interface DuplicateRow extends Omit<ImageRow, 'path' | 's3_key' | 'state' | 'duplicate_of'> {
+  path: null;
+  s3_key: null;
+  state: 'duplicate';
+  duplicate_of: string;
+}
 
-/** What inserting a new image did: stored it, or found the device's earlier receipt for it. */
-export type EarlierReceipt = { kind: 'duplicate'; original: ImageRow } | { kind: 'key_conflict'; original: ImageRow };
-export type InsertResult = { kind: 'inserted' } | EarlierReceipt;
+export type LedgerRow = ImageRow | DuplicateRow;
+
+/** A receipt and the row holding its bytes: the receipt itself unless it is a duplicate. */
+export interface Resolved {
+  row: LedgerRow;
+  blob: ImageRow;
+}
+
+/**
+ * `path: null`: the caller saw a live original with these bytes and kept its file uncommitted, so the row can
+ * only become a duplicate; if the original went in the meantime the answer is `needs_file`.
+ */
+export type NewImage = Pick<ImageRow, 'id' | 'device_id' | 'sha256' | 'bytes' | 'content_type' | 's3_key' | 'received_at'> &
+  { path: string | null } & Partial<Pick<ImageRow, 'idempotency_key'>>;
+
+/** The device's own earlier receipt for an upload (a resend), or a key it used for other bytes. */
+export type EarlierReceipt = { kind: 'resend'; earlier: Resolved } | { kind: 'key_conflict'; earlier: Resolved };
+
+/** What inserting did: a new blob row, a duplicate row pointing at `original`, nothing (a resend), or nothing yet. */
+export type InsertResult =
+  | { kind: 'inserted' }
+  | { kind: 'duplicate_of'; original: ImageRow }
+  | { kind: 'needs_file' }
+  | EarlierReceipt;
 
 /** Every transition the ledger allows; anything else is a bug and is refused. */
 export const TRANSITIONS: Readonly<Record<ImageState, readonly ImageState[]>> = {

@@ -74,7 +74,8 @@ export class LinkLedger {
       const link = this.byId(tokenId);
       if (!link || link.revoked_at !== null) throw new SpoolError('link_revoked', 'this upload link was revoked; nothing was stored');
       const results = this.images.insertMany(rows);
-      const stored = rows.filter((_, i) => results[i]?.kind === 'inserted');
+      // A duplicate is a new receipt too (its own id), so it counts as a use; a resend does not.
+      const stored = rows.filter((_, i) => results[i]?.kind === 'inserted' || results[i]?.kind === 'duplicate_of');
       if (link.max_uploads !== null && link.uploads_used + stored.length > link.max_uploads) {
         throw new SpoolError('link_quota_exceeded',
           `this upload link has ${Math.max(0, link.max_uploads - link.uploads_used)} uploads left, the request carries ${stored.length} new images; nothing was stored`);

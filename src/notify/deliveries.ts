@@ -29,7 +29,7 @@ export interface DeliveryRow {
 export class DeliveryLedger {
   private readonly stmts;
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.stmts = {
       insert: db.prepare(`INSERT INTO notify_deliveries (image_id, event, body, state, attempts, next_attempt_at, created_at)
         VALUES (@image_id, @event, @body, 'pending', 0, @now, @now)`),
@@ -45,12 +45,26 @@ export class DeliveryLedger {
       get: db.prepare('SELECT * FROM notify_deliveries WHERE id = ?'),
       all: db.prepare('SELECT * FROM notify_deliveries ORDER BY id'),
       pending: db.prepare(`SELECT count(*) AS n FROM notify_deliveries WHERE state = 'pending'`),
+      pruneFinished: db.prepare(`DELETE FROM notify_deliveries WHERE id IN
+        (SELECT id FROM notify_deliveries WHERE state <> 'pending' AND created_at < @before LIMIT @limit)`),
     };
   }
 
   /** Records a notification to send (due at once); returns its delivery id. */
   insert(imageId: string, event: NotifyEvent, body: string, now: Date): number {
     return Number(this.stmts.insert.run({ image_id: imageId, event, body, now: now.toISOString() }).lastInsertRowid);
+  }
+
+  /** Records several notifications in one transaction (one per receipt of the same bytes). */
+  insertMany(items: ReadonlyArray<{ imageId: string; event: NotifyEvent; body: string }>, now: Date): void {
+    this.db.transaction(() => {
+      for (const item of items) this.insert(item.imageId, item.event, item.body, now);
+    })();
+  }
+
+  /** Deletes up to `limit` delivered or failed rows created before `before`; returns how many. */
+  pruneFinished(before: Date, limit: number): number {
+    return this.stmts.pruneFinished.run({ before: before.toISOString(), limit }).changes;
   }
 
   /** Pending deliveries due at `now`, earliest first. */

@@ -2,11 +2,10 @@ import type { NotifySettings } from '../config.js';
 import { errorMessage } from '../errors.js';
 import type { ImageLedger } from '../ledger/images.js';
 import type { Db } from '../ledger/open.js';
-import type { ImageRow } from '../ledger/types.js';
 import type { Logger } from '../log.js';
-import type { Uploader } from '../uploader/uploader.js';
-import { DeliveryLedger, type NotifyEvent } from './deliveries.js';
+import { DeliveryLedger } from './deliveries.js';
 import { notificationBody } from './payload.js';
+import { DeliveryRetention } from './retention.js';
 import { NotifySender } from './sender.js';
 
 export interface Notifications {
@@ -19,9 +18,10 @@ export interface Notifications {
 
 export interface NotificationsOptions {
   settings: NotifySettings | null;
+  /** NOTIFY_KEEP_HOURS: finished deliveries older than this are pruned (with or without NOTIFY_URL). */
+  keepHours: number;
   db: Db;
-  images: Pick<ImageLedger, 'get'>;
-  uploader: Pick<Uploader, 'on'>;
+  images: Pick<ImageLedger, 'onOutcome'>;
   log: Logger;
   /** Test seams for the sender; production uses its defaults (10 s timeout, 4 at a time). */
   timeoutMs?: number;
@@ -29,11 +29,13 @@ export interface NotificationsOptions {
 }
 
 /**
- * Outcome webhooks (NOTIFY_URL). The uploader's events only insert a delivery row (one small ledger write,
- * so a crash after it loses nothing); the sender POSTs rows on its own loop. Call before uploader.start().
+ * Outcome webhooks (NOTIFY_URL). An outcome inserts one delivery row per receipt of the bytes, in the same
+ * transaction that records the outcome (so a crash cannot keep one without the other); the sender POSTs rows
+ * on its own loop. Call before recovery, which can declare images dead.
  */
 export function createNotifications(o: NotificationsOptions): Notifications {
   const deliveries = new DeliveryLedger(o.db);
+  const retention = new DeliveryRetention({ deliveries, keepMs: o.keepHours * 3_600_000, log: o.log });
   const settings = o.settings;
   if (settings === null) {
     return {
@@ -42,8 +44,12 @@ export function createNotifications(o: NotificationsOptions): Notifications {
       start() {
         const pending = deliveries.pendingCount();
         if (pending > 0) o.log.warn({ pending }, 'NOTIFY_URL is not set: pending notifications stay in the ledger until it is');
+        retention.start();
       },
-      stop: () => Promise.resolve(),
+      stop: () => {
+        retention.stop();
+        return Promise.resolve();
+      },
     };
   }
   const sender = new NotifySender({
@@ -57,20 +63,15 @@ export function createNotifications(o: NotificationsOptions): Notifications {
     timeoutMs: o.timeoutMs,
     concurrency: o.concurrency,
   });
-  // An event listener must never throw: it runs inside the uploader, after the image's own ledger write.
-  const record = (event: NotifyEvent, row: ImageRow): void => {
+  // Runs inside the ledger transaction recording the outcome: never throw (that would undo the outcome).
+  o.images.onOutcome((event, receipts, now) => {
     try {
-      const now = new Date();
-      // The event carries the row as claimed; the ledger has its final state, time and error.
-      const current = o.images.get(row.id) ?? row;
-      deliveries.insert(row.id, event, notificationBody(event, current, now), now);
+      deliveries.insertMany(receipts.map((r) => ({ imageId: r.row.id, event, body: notificationBody(event, r, now) })), now);
       sender.notify();
     } catch (err) {
-      o.log.error({ id: row.id, event, err: errorMessage(err) }, 'could not record a notification in the ledger; it will not be sent');
+      o.log.error({ ids: receipts.map((r) => r.row.id), event, err: errorMessage(err) }, 'could not record a notification in the ledger; it will not be sent');
     }
-  };
-  o.uploader.on('image:uploaded', (row) => record('uploaded', row));
-  o.uploader.on('image:dead', (row) => record('dead', row));
+  });
   const url = new URL(settings.url);
   return {
     deliveries,
@@ -79,7 +80,11 @@ export function createNotifications(o: NotificationsOptions): Notifications {
       // Never the secret, nor credentials or a query string that may carry a token.
       o.log.info({ url: `${url.origin}${url.pathname}`, pending: deliveries.pendingCount(), max_attempts: settings.maxAttempts }, 'notifications enabled');
       sender.start();
+      retention.start();
     },
-    stop: () => sender.stop(),
+    stop: () => {
+      retention.stop();
+      return sender.stop();
+    },
   };
 }

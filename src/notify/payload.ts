@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import type { ImageRow } from '../ledger/types.js';
+import type { ImageRow, Resolved } from '../ledger/types.js';
 import type { NotifyEvent } from './deliveries.js';
 
 export const EVENT_HEADER = 'X-Image-Spool-Event';
@@ -19,6 +19,8 @@ export interface NotifiedImage {
   last_error: string | null;
   received_at: string;
   uploaded_at: string | null;
+  /** Set on a receipt for bytes another receipt brought first: the upload and the object are that one's. */
+  duplicate_of: string | null;
 }
 
 export interface NotificationBody {
@@ -28,21 +30,23 @@ export interface NotificationBody {
   sent_at: string;
 }
 
-export function notificationBody(event: NotifyEvent, row: ImageRow, at: Date): string {
+/** The receipt's own id, device and time; the upload's facts from the row holding the bytes. */
+export function notificationBody(event: NotifyEvent, { row, blob }: Resolved, at: Date): string {
   const body: NotificationBody = {
     event,
     image: {
       id: row.id,
       device_id: row.device_id,
-      sha256: row.sha256,
-      bytes: row.bytes,
-      content_type: row.content_type,
-      s3_key: row.s3_key,
-      state: row.state,
-      attempts: row.attempts,
-      last_error: row.last_error,
+      sha256: blob.sha256,
+      bytes: blob.bytes,
+      content_type: blob.content_type,
+      s3_key: blob.s3_key,
+      state: blob.state,
+      attempts: blob.attempts,
+      last_error: blob.last_error,
       received_at: row.received_at,
-      uploaded_at: row.uploaded_at,
+      uploaded_at: blob.uploaded_at,
+      duplicate_of: row.duplicate_of,
     },
     sent_at: at.toISOString(),
   };

@@ -2,6 +2,8 @@
  * The durability proof: the service is SIGKILLed again and again while devices post images and while
  * uploads stream to S3, always restarted on the same spool. At the end every acknowledged image must be
  * in S3 exactly once, at its ledger key, with the bytes the device sent, and the spool must be empty.
+ * One post in six resends an acknowledged image's bytes from another device: that receipt must be a
+ * duplicate row pointing at an original that is safe in S3 (stored and uploaded once, crash or not).
  *
  * Reproduce a failure with the printed seed: CRASH_SEED=<seed> npx vitest run test/crash
  * (kill timing is real time, so a seed replays the same choices, not the same interleaving).
@@ -36,6 +38,8 @@ interface Ack {
   sha256: string;
   bytes: number;
   cycle: number;
+  /** Set when another device had sent these bytes first (cross-device dedup): the original's id. */
+  duplicate_of: string | null;
 }
 
 interface Row {
@@ -43,11 +47,12 @@ interface Row {
   device_id: string;
   sha256: string;
   bytes: number;
-  path: string;
-  s3_key: string;
+  path: string | null;
+  s3_key: string | null;
   state: string;
   attempts: number;
   last_error: string | null;
+  duplicate_of: string | null;
 }
 
 interface CycleStats {
@@ -121,6 +126,8 @@ describe('crash resume (SIGKILL cycles on one spool, one S3)', () => {
   it(`loses no acknowledged image across ${CYCLES} SIGKILLs`, async () => {
     const started = Date.now();
     const acks = new Map<string, Ack>();
+    /** Recently acknowledged originals (bytes kept) that later posts resend from other devices. */
+    const sentOriginals: Array<{ ack: Ack; image: Buffer }> = [];
     const problems: string[] = [];
     const unexpected: string[] = []; // HTTP answers other than 202 (a SIGKILL should only cut requests)
     const errorLogs: string[] = [];
@@ -163,9 +170,13 @@ describe('crash resume (SIGKILL cycles on one spool, one S3)', () => {
       const requests: Promise<void>[] = [];
 
       const postOne = (): Promise<void> => {
-        const { deviceId, bytes } = plan.images[s.posted % plan.images.length] as { deviceId: string; bytes: number };
-        const image = fakeJpeg(bytes);
-        const expected = { sha256: sha256Hex(image), bytes: image.length };
+        const planned = plan.images[s.posted % plan.images.length] as { deviceId: string; bytes: number };
+        // Every sixth post sends bytes another device already had acknowledged: a duplicate, stored once.
+        const original = s.posted % 6 === 5 ? sentOriginals[int(0, sentOriginals.length - 1)] : undefined;
+        // A device of its own each time: the same device sending the same bytes again would be a resend (200).
+        const deviceId = original ? `dup-${cycle}-${s.posted}` : planned.deviceId;
+        const image = original ? original.image : fakeJpeg(planned.bytes);
+        const expected = { sha256: sha256Hex(image), bytes: image.length, duplicateOf: original?.ack.id ?? null };
         s.posted++;
         inFlight++;
         const work = postImage(svc.baseUrl, deviceId, image).then((res) => {
@@ -173,10 +184,15 @@ describe('crash resume (SIGKILL cycles on one spool, one S3)', () => {
             unexpected.push(`cycle ${cycle}: HTTP ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
             return;
           }
-          const body = res.body as { id?: unknown; device_id?: unknown; sha256?: unknown; bytes?: unknown; status?: unknown };
-          const ack: Ack = { id: String(body.id), device_id: String(body.device_id), sha256: String(body.sha256), bytes: Number(body.bytes), cycle };
-          if (ack.device_id !== deviceId || ack.sha256 !== expected.sha256 || ack.bytes !== expected.bytes || body.status !== 'queued') {
-            problems.push(`cycle ${cycle}: ack ${JSON.stringify(body)} does not describe what was sent (${deviceId}, ${expected.bytes} bytes, sha256 ${expected.sha256})`);
+          const body = res.body as { id?: unknown; device_id?: unknown; sha256?: unknown; bytes?: unknown; status?: unknown; duplicate_of?: unknown };
+          const ack: Ack = { id: String(body.id), device_id: String(body.device_id), sha256: String(body.sha256), bytes: Number(body.bytes), cycle, duplicate_of: typeof body.duplicate_of === 'string' ? body.duplicate_of : null };
+          if (ack.device_id !== deviceId || ack.sha256 !== expected.sha256 || ack.bytes !== expected.bytes || ack.duplicate_of !== expected.duplicateOf ||
+              (expected.duplicateOf === null && body.status !== 'queued')) {
+            problems.push(`cycle ${cycle}: ack ${JSON.stringify(body)} does not describe what was sent (${deviceId}, ${expected.bytes} bytes, sha256 ${expected.sha256}, duplicate of ${expected.duplicateOf ?? '-'})`);
+          }
+          if (ack.duplicate_of === null) {
+            sentOriginals.push({ ack, image });
+            if (sentOriginals.length > 16) sentOriginals.shift();
           }
           if (acks.has(ack.id)) problems.push(`cycle ${cycle}: id ${ack.id} acknowledged twice`);
           acks.set(ack.id, ack);
@@ -282,10 +298,10 @@ describe('crash resume (SIGKILL cycles on one spool, one S3)', () => {
     current = null;
 
     // ---- the checker ----
-    const rows = readLedger((db) => db.prepare('SELECT id, device_id, sha256, bytes, path, s3_key, state, attempts, last_error FROM images').all() as Row[]);
+    const rows = readLedger((db) => db.prepare('SELECT id, device_id, sha256, bytes, path, s3_key, state, attempts, last_error, duplicate_of FROM images').all() as Row[]);
     const byId = new Map(rows.map((r) => [r.id, r]));
     const byKey = new Map<string, Row[]>();
-    for (const r of rows) byKey.set(r.s3_key, [...(byKey.get(r.s3_key) ?? []), r]);
+    for (const r of rows) if (r.s3_key !== null) byKey.set(r.s3_key, [...(byKey.get(r.s3_key) ?? []), r]);
     const states: Record<string, number> = {};
     for (const r of rows) states[r.state] = (states[r.state] ?? 0) + 1;
     const uploadedRows = rows.filter((r) => r.state === 'uploaded');
@@ -299,22 +315,33 @@ describe('crash resume (SIGKILL cycles on one spool, one S3)', () => {
         missing.push(`${ack.id} (cycle ${ack.cycle}): acknowledged but no ledger row`);
         continue;
       }
+      if (ack.duplicate_of !== null) {
+        // Its own row, pointing at an original with the same bytes that is safe in S3 (its object is hashed below).
+        const original = byId.get(ack.duplicate_of);
+        if (row.state !== 'duplicate' || row.duplicate_of !== ack.duplicate_of || row.device_id !== ack.device_id) {
+          problems.push(`${ack.id}: duplicate ack (of ${ack.duplicate_of}, ${ack.device_id}) but row is ${row.state} of ${row.duplicate_of ?? '-'} (${row.device_id})`);
+        }
+        if (!original || original.state !== 'uploaded' || original.s3_key === null || !objectSize.has(original.s3_key)) {
+          missing.push(`${ack.id} (cycle ${ack.cycle}): duplicate of ${ack.duplicate_of}, which is ${original?.state ?? 'not in the ledger'}`);
+        } else if (original.sha256 !== ack.sha256 || original.bytes !== ack.bytes) problems.push(`${ack.id}: its original ${original.id} holds other bytes`);
+        continue;
+      }
       if (row.state !== 'uploaded') missing.push(`${ack.id} (cycle ${ack.cycle}): state ${row.state}, attempts ${row.attempts}, last_error ${row.last_error ?? '-'}`);
-      else if (!objectSize.has(row.s3_key)) missing.push(`${ack.id} (cycle ${ack.cycle}): uploaded but no object at ${row.s3_key}`);
+      else if (row.s3_key === null || !objectSize.has(row.s3_key)) missing.push(`${ack.id} (cycle ${ack.cycle}): uploaded but no object at ${row.s3_key}`);
       if (row.sha256 !== ack.sha256 || row.bytes !== ack.bytes || row.device_id !== ack.device_id) {
         problems.push(`${ack.id}: row (${row.device_id}, ${row.bytes}, ${row.sha256}) differs from ack (${ack.device_id}, ${ack.bytes}, ${ack.sha256})`);
       }
       const keyPattern = new RegExp(`^${ack.device_id.replace(/\./g, '\\.')}/\\d{4}/\\d{2}/\\d{2}/${ack.id}\\.jpg$`);
-      if (!keyPattern.test(row.s3_key)) problems.push(`${ack.id}: s3_key ${row.s3_key} is not {device_id}/{YYYY}/{MM}/{DD}/{id}.jpg`);
+      if (!keyPattern.test(row.s3_key ?? '')) problems.push(`${ack.id}: s3_key ${row.s3_key} is not {device_id}/{YYYY}/{MM}/{DD}/{id}.jpg`);
     }
 
     // Every uploaded row's object (acknowledged or not: nothing corrupt may reach S3) is read back and hashed.
-    const toVerify = uploadedRows.filter((r) => objectSize.has(r.s3_key));
+    const toVerify = uploadedRows.filter((r) => r.s3_key !== null && objectSize.has(r.s3_key));
     let next = 0;
     await Promise.all(Array.from({ length: 8 }, async () => {
       while (next < toVerify.length) {
         const row = toVerify[next++] as Row;
-        const body = await s3.getBytes(row.s3_key);
+        const body = await s3.getBytes(row.s3_key as string);
         const ack = acks.get(row.id);
         const want = ack ?? row;
         if (body.length !== want.bytes || sha256Hex(body) !== want.sha256) {
@@ -371,7 +398,7 @@ describe('crash resume (SIGKILL cycles on one spool, one S3)', () => {
       partFilesLeft: some(leftFiles.filter((f) => f.endsWith('.part'))),
       filesLeftInImagesDir: some(leftFiles),
       objectsMinusUploadedRows: objects.length - uploadedRows.length,
-      rowsNotUploaded: rows.length - uploadedRows.length,
+      rowsNotUploaded: rows.filter((r) => r.state !== 'uploaded' && r.state !== 'duplicate').length,
     };
     expect(findings, `crash-resume findings (seed ${SEED}, spool ${spoolDir})`).toEqual({
       finalDrain: 'ok', exitAfterSigterm: 0, ackedButNotSafeInS3: [], integrityProblems: [], deadRows: [], answersOtherThan202: [],

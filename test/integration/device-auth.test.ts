@@ -59,4 +59,40 @@ describe('DEVICE_AUTH=token', () => {
       await s3.close();
     }
   }, 30_000);
+
+  it('reads of an image (bytes and status) need the admin token or the token of the receipt\'s own device', async () => {
+    const s3 = await startTestS3();
+    const adminToken = 'device-auth-admin-token-0123456789abcdef';
+    const svc = await startInProcess(s3, { DEVICE_AUTH: 'token', ADMIN_TOKEN: adminToken, UPLOAD_BWLIMIT: '50MB', SPOOL_MIN_FREE_BYTES: '0' });
+    try {
+      const tokenOf = (device: string): string => /^(isd_[A-Za-z0-9_-]{43})$/m.exec(cli(svc.spoolDir, 'tokens', 'add', device).out)?.[1] as string;
+      const a = { Authorization: `Bearer ${tokenOf('cam-a')}` };
+      const b = { Authorization: `Bearer ${tokenOf('cam-b')}` };
+      const image = fakeJpeg(3000);
+      const mine = (await postImage(svc.baseUrl, null, image, 'a.jpg', a)).body['id'] as string;
+      // cam-b sends the same bytes: its own receipt, a duplicate of cam-a's.
+      const theirs = await postImage(svc.baseUrl, null, image, 'b.jpg', b);
+      expect(theirs.body).toMatchObject({ device_id: 'cam-b', duplicate_of: mine });
+      const theirsId = theirs.body['id'] as string;
+
+      for (const suffix of ['', '/status']) {
+        const get = (id: string, headers: Record<string, string> = {}): Promise<Response> => fetch(`${svc.baseUrl}/images/${id}${suffix}`, { headers });
+        expect((await get(mine)).status).toBe(401);
+        expect((await get(mine, { Authorization: 'Bearer isd_not-a-real-token' })).status).toBe(401);
+        expect((await get(mine, a)).status).toBe(200);
+        expect((await get(theirsId, b)).status).toBe(200);
+        // Another device's receipt looks like an unknown one, even when it shares the bytes.
+        const foreign = await get(theirsId, a);
+        expect(foreign.status).toBe(404);
+        expect(await foreign.json()).toMatchObject({ error: { code: 'not_found' } });
+        expect((await get(mine, b)).status).toBe(404);
+        expect((await get(theirsId, { Authorization: `Bearer ${adminToken}` })).status).toBe(200);
+      }
+      const bytes = await fetch(`${svc.baseUrl}/images/${theirsId}`, { headers: b });
+      expect(Buffer.from(await bytes.arrayBuffer()).equals(image)).toBe(true);
+    } finally {
+      await svc.close();
+      await s3.close();
+    }
+  });
 });

@@ -15,7 +15,8 @@ describe('POST /image -> ledger -> S3', () => {
     ({ s3, svc } = ctx);
   });
 
-  const uploaded = (id: string) => waitFor(() => (svc.service.ledger.get(id)?.state === 'uploaded' ? svc.service.ledger.get(id) : undefined), 15_000, `upload of ${id}`);
+  const blobOf = (id: string) => svc.service.ledger.resolve(id)?.blob;
+  const uploaded = (id: string) => waitFor(() => (blobOf(id)?.state === 'uploaded' ? blobOf(id) : undefined), 15_000, `upload of ${id}`);
 
   it('acknowledges with 202 after the commit and lands the same bytes in S3 under the fixed key', async () => {
     const image = fakeJpeg(150_000);

@@ -19,7 +19,8 @@ describe('POST /image with a JSON body', () => {
     const receipt = (await res.json()) as { id: string };
     expect(receipt).toMatchObject({ device_id: 'cam-json', sha256: sha256Hex(image), bytes: image.length, content_type: 'image/jpeg', status: 'queued' });
     expect(res.headers.get('location')).toBe(`/images/${receipt.id}`);
-    const row = await waitFor(() => (ctx.svc.service.ledger.get(receipt.id)?.state === 'uploaded' ? ctx.svc.service.ledger.get(receipt.id) : undefined), 10_000, 'upload');
+    const blob = () => ctx.svc.service.ledger.resolve(receipt.id)?.blob;
+    const row = await waitFor(() => (blob()?.state === 'uploaded' ? blob() : undefined), 10_000, 'upload');
     expect((await ctx.s3.getBytes(row.s3_key)).equals(image)).toBe(true);
     const again = await post(body);
     expect(again.status).toBe(200);

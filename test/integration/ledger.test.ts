@@ -52,6 +52,32 @@ describe('ledger', () => {
     expect(db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 't'").get()).toEqual({ n: 0 });
   });
 
+  it('upgrades a populated v11 ledger to the dedup schema: rows, references, counters and indexes kept', () => {
+    const older = openLedger(path.join(dir, 'v11.db'));
+    migrate(older, loadMigrations().filter((m) => m.version <= 11));
+    const insertV11 = older.prepare(`INSERT INTO images (id, device_id, sha256, bytes, content_type, path, s3_key, state, attempts, next_attempt_at, received_at)
+      VALUES (@id, @device_id, @sha256, @bytes, @content_type, @path, @s3_key, 'queued', 0, @received_at, @received_at)`);
+    for (const row of [newImage('U1'), newImage('U2'), { ...newImage('U3'), device_id: 'cam-2', sha256: newImage('U1').sha256, s3_key: 'cam-2/U3.jpg' }]) insertV11.run(row);
+    older.prepare(`INSERT INTO multipart_uploads VALUES ('U2', 'upload-1', 8388608, 't')`).run();
+    older.prepare(`INSERT INTO multipart_parts VALUES ('U2', 1, 'etag', 'c2hh', 8388608)`).run();
+    const before = older.prepare('SELECT kind, key, n, bytes FROM stat_counts ORDER BY kind, key').all();
+    expect(migrate(older).applied).toEqual(loadMigrations().filter((m) => m.version > 11).map((m) => m.version));
+    // Rows brought before dedup stay as they were (two originals of the same bytes); foreign keys are back on and hold.
+    expect(older.prepare('SELECT id, state, duplicate_of FROM images ORDER BY id').all()).toEqual(
+      ['U1', 'U2', 'U3'].map((id) => ({ id, state: 'queued', duplicate_of: null })));
+    expect(older.pragma('foreign_keys', { simple: true })).toBe(1);
+    expect(older.pragma('foreign_key_check')).toEqual([]);
+    expect(older.prepare('SELECT part_number FROM multipart_parts WHERE image_id = ?').all('U2')).toEqual([{ part_number: 1 }]);
+    expect(older.prepare('SELECT kind, key, n, bytes FROM stat_counts ORDER BY kind, key').all()).toEqual(before);
+    // The triggers came back with the table: a new duplicate is counted.
+    const upgraded = new ImageLedger(older);
+    expect(upgraded.insertMany([{ ...newImage('U4'), device_id: 'cam-3', sha256: newImage('U2').sha256 }])).toMatchObject([{ kind: 'duplicate_of', original: { id: 'U2' } }]);
+    expect(upgraded.stats(new Date())).toMatchObject({ receipts: 4, unique_images: 2, duplicates: 2 });
+    const plan = older.prepare(`EXPLAIN QUERY PLAN SELECT * FROM images WHERE sha256 = ? AND state IN ('queued', 'uploading', 'uploaded', 'dead') ORDER BY id LIMIT 1`).all('x');
+    expect(JSON.stringify(plan)).toMatch(/images_sha256/);
+    older.close();
+  });
+
   it('claims oldest first, only due rows, and walks the state machine', () => {
     const t0 = Date.now() - 10_000;
     ledger.insertMany([newImage('B', new Date(t0 + 2)), newImage('A', new Date(t0 + 1)), newImage('C', new Date(t0 + 3))]);
@@ -104,14 +130,59 @@ describe('ledger', () => {
     // Two resends of the same bytes in one batch (a race): one row, the other gets the first as its original.
     const [a, b] = await Promise.all([committer.insert(first), committer.insert({ ...newImage('D2'), sha256: first.sha256 })]);
     expect(a).toEqual({ kind: 'inserted' });
-    expect(b).toMatchObject({ kind: 'duplicate', original: { id: 'D1' } });
-    // Another device sending the same bytes is not a resend.
-    expect(await committer.insert({ ...newImage('D3'), device_id: 'cam-2', sha256: first.sha256 })).toEqual({ kind: 'inserted' });
-    // Idempotency-Key: same key + same bytes = duplicate; same key + other bytes = conflict.
+    expect(b).toMatchObject({ kind: 'resend', earlier: { row: { id: 'D1' }, blob: { id: 'D1' } } });
+    // Idempotency-Key: same key + same bytes = resend; same key + other bytes = conflict.
     expect(await committer.insert({ ...newImage('K1'), idempotency_key: 'key-1' })).toEqual({ kind: 'inserted' });
-    expect(await committer.insert({ ...newImage('K2'), sha256: newImage('K1').sha256, idempotency_key: 'key-1' })).toMatchObject({ kind: 'duplicate', original: { id: 'K1' } });
-    expect(await committer.insert({ ...newImage('K3'), idempotency_key: 'key-1' })).toMatchObject({ kind: 'key_conflict', original: { id: 'K1' } });
-    expect(db.prepare('SELECT id FROM images ORDER BY id').all().map((r) => (r as { id: string }).id)).toEqual(['D1', 'D3', 'K1']);
+    expect(await committer.insert({ ...newImage('K2'), sha256: newImage('K1').sha256, idempotency_key: 'key-1' })).toMatchObject({ kind: 'resend', earlier: { row: { id: 'K1' } } });
+    expect(await committer.insert({ ...newImage('K3'), idempotency_key: 'key-1' })).toMatchObject({ kind: 'key_conflict', earlier: { row: { id: 'K1' } } });
+    expect(db.prepare('SELECT id FROM images ORDER BY id').all().map((r) => (r as { id: string }).id)).toEqual(['D1', 'K1']);
+  });
+
+  it('stores bytes another device sent once: a duplicate row with its own id points at the original', async () => {
+    const committer = new GroupCommitter((rows) => ledger.insertMany(rows));
+    const first = newImage('X1');
+    expect(await committer.insert(first)).toEqual({ kind: 'inserted' });
+    const fromB = { ...newImage('X2'), device_id: 'cam-2', sha256: first.sha256, s3_key: 'cam-2/X2.jpg' };
+    expect(await committer.insert(fromB)).toMatchObject({ kind: 'duplicate_of', original: { id: 'X1', state: 'queued' } });
+    expect(ledger.get('X2')).toMatchObject({ device_id: 'cam-2', state: 'duplicate', duplicate_of: 'X1', path: null, s3_key: null, bytes: 10 });
+    // Two devices at once in one batch: one stored, the rest duplicates of it.
+    const y = newImage('Y1');
+    const race = await Promise.all(['cam-3', 'cam-4', 'cam-5'].map((d, i) => committer.insert({ ...y, id: `Y${i + 1}`, device_id: d, s3_key: `${d}/Y.jpg` })));
+    expect(race.map((r) => r.kind)).toEqual(['inserted', 'duplicate_of', 'duplicate_of']);
+    // cam-2 resending its bytes: its own first receipt (the duplicate), resolved to the original's row.
+    expect(await committer.insert({ ...fromB, id: 'X3', s3_key: 'cam-2/X3.jpg' })).toMatchObject({ kind: 'resend', earlier: { row: { id: 'X2' }, blob: { id: 'X1' } } });
+    expect(ledger.resolve('X2')).toMatchObject({ row: { id: 'X2' }, blob: { id: 'X1' } });
+    expect(ledger.duplicatesOf('X1').map((r) => r.id)).toEqual(['X2']);
+    // The uploader never sees a duplicate; the spool counts one file; stats count receipts and unique bytes.
+    const claimed: string[] = [];
+    for (let row = ledger.claimNext(new Date()); row; row = ledger.claimNext(new Date())) claimed.push(row.id);
+    expect(claimed.sort()).toEqual(['X1', 'Y1']);
+    expect(ledger.localBytes(false)).toBe(20);
+    expect(ledger.stats(new Date())).toMatchObject({ receipts: 5, unique_images: 2, duplicates: 3, backlog: { images: 2, bytes: 20 } });
+    expect(ledger.summary()).toMatchObject({ uploading: 2, duplicate: 3 });
+  });
+
+  it('a duplicate planned without a file gets needs_file when no live original holds the bytes (evicted meanwhile)', () => {
+    const t0 = Date.now() - 1000;
+    ledger.insertMany([newImage('V1', new Date(t0))]);
+    ledger.evictOldest(1, 'spool full');
+    const planned = { ...newImage('V2'), device_id: 'cam-2', sha256: newImage('V1').sha256, path: null };
+    expect(ledger.insertMany([planned])).toEqual([{ kind: 'needs_file' }]);
+    expect(ledger.get('V2')).toBeUndefined();
+    // With its file it is a new original: evicted bytes are not held any more.
+    expect(ledger.insertMany([{ ...planned, path: 'images/V2.jpg' }])).toEqual([{ kind: 'inserted' }]);
+    expect(ledger.get('V2')).toMatchObject({ state: 'queued', duplicate_of: null });
+  });
+
+  it('duplicates share the original\'s metadata, whether it was extracted before or after they arrived', () => {
+    const a = newImage('M1');
+    ledger.insertMany([a, { ...newImage('M2'), device_id: 'cam-2', sha256: a.sha256 }]);
+    const meta = { width: 640, height: 480, camera_make: 'Acme', camera_model: 'C1', gps_lat: null, gps_lon: null, captured_at: null, captured_at_utc: null, orientation: 1 };
+    expect(ledger.metadataPending(10).map((r) => r.id)).toEqual(['M1']);
+    ledger.setMetadata('M1', meta, new Date());
+    ledger.insertMany([{ ...newImage('M3'), device_id: 'cam-3', sha256: a.sha256 }]);
+    for (const id of ['M2', 'M3']) expect(ledger.get(id)).toMatchObject({ camera_model: 'C1', width: 640, duplicate_of: 'M1' });
+    expect(ledger.stats(new Date()).top_camera_models).toEqual([{ model: 'C1', images: 3 }]);
   });
 
   it('evicts the oldest queued images first, never one being uploaded, and counts them', () => {

@@ -102,12 +102,38 @@ describe('outcome webhooks (NOTIFY_URL)', () => {
         image: {
           id: row.id, device_id: row.device_id, sha256: row.sha256, bytes: row.bytes, content_type: row.content_type,
           s3_key: row.s3_key, state: 'uploaded', attempts: row.attempts, last_error: null, received_at: row.received_at, uploaded_at: row.uploaded_at,
+          duplicate_of: null,
         },
         sent_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
       });
       expect(row.state).toBe('uploaded');
       expect(row.uploaded_at).not.toBeNull();
     }
+  }, 30_000);
+
+  it('POSTs a `dead` notification when recovery finds an acknowledged image\'s file gone after a restart', async () => {
+    const s3 = await startTestS3();
+    cleanups.push(() => s3.close());
+    const receiver = await startWebhookReceiver();
+    cleanups.push(() => receiver.close());
+    // Held in the queue (1 KB/s), then the service stops and the file disappears (an operator, a bad disk).
+    const svc = await startInProcess(s3, { UPLOAD_BWLIMIT: '1KB', UPLOAD_CONCURRENCY: '1', SPOOL_MIN_FREE_BYTES: '0', SHUTDOWN_GRACE_MS: '100' });
+    const id = (await postImage(svc.baseUrl, 'cam-lost', fakeJpeg(80_000))).body['id'] as string;
+    await svc.service.stop();
+    for (const f of await svc.files()) await rm(path.join(svc.spoolDir, 'images', f));
+    const again = await startService(loadConfig({
+      ...s3Env(s3), HOST: '127.0.0.1', PORT: '0', SPOOL_DIR: svc.spoolDir, SPOOL_MIN_FREE_BYTES: '0',
+      NOTIFY_URL: receiver.url, NOTIFY_SECRET: SECRET, NOTIFY_RETRY_BASE_MS: '20', NOTIFY_RETRY_MAX_MS: '100',
+    }), pino({ level: 'silent' }));
+    cleanups.push(async () => {
+      await again.stop();
+      await rm(svc.spoolDir, { recursive: true, force: true });
+    });
+    expect(again.ledger.get(id)?.state).toBe('dead');
+    const req = await waitFor(() => receiver.requests[0], 10_000, 'the dead notification');
+    const body = JSON.parse(req.raw.toString('utf8')) as NotificationBody;
+    expect(body).toMatchObject({ event: 'dead', image: { id, device_id: 'cam-lost', state: 'dead', last_error: expect.stringMatching(/missing/) } });
+    expect(signatureValid(SECRET, req.raw, req.headers['x-image-spool-signature'])).toBe(true);
   }, 30_000);
 
   it('POSTs a `dead` notification when S3 refuses an image for good', async () => {

@@ -106,17 +106,18 @@ describe('overload policy and device resends', () => {
       const again = await postImage(svc.baseUrl, 'cam-9', image);
       expect(again.status).toBe(200);
       expect(again.body).toMatchObject({ id: first.body['id'], sha256: sha256Hex(image), duplicate: true });
-      // Another device with the same bytes is a different image.
-      expect((await postImage(svc.baseUrl, 'cam-10', image)).status).toBe(202);
+      // Another device with the same bytes is a new receipt, but not a second copy (cross-device dedup).
+      const other = await postImage(svc.baseUrl, 'cam-10', image);
+      expect(other).toMatchObject({ status: 202, body: { device_id: 'cam-10', duplicate: true, duplicate_of: first.body['id'] } });
       await new Promise((resolve) => setTimeout(resolve, 300));
       const deadline = Date.now() + 10_000;
-      while (svc.service.ledger.summary().uploaded < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(svc.service.ledger.summary()).toMatchObject({ uploaded: 2, queued: 0, uploading: 0 });
-      expect(await s3.listAll()).toHaveLength(2);
+      while (svc.service.ledger.summary().uploaded < 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(svc.service.ledger.summary()).toMatchObject({ uploaded: 1, duplicate: 1, queued: 0, uploading: 0 });
+      expect(await s3.listAll()).toHaveLength(1);
       // After the upload, a late resend still gets the receipt, now saying uploaded.
       const late = await postImage(svc.baseUrl, 'cam-9', image);
       expect(late).toMatchObject({ status: 200, body: { id: first.body['id'], status: 'uploaded', duplicate: true } });
-      expect(await s3.listAll()).toHaveLength(2);
+      expect(await s3.listAll()).toHaveLength(1);
     });
   });
 

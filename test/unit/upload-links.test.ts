@@ -137,7 +137,7 @@ describe('UploadLinks on a ledger', () => {
     // A resend (same device, same bytes) is answered, not stored, and not counted.
     const first = newImage();
     expect(use.commit([first]).map((r) => r.kind)).toEqual(['inserted']);
-    expect(use.commit([{ ...newImage(), sha256: first.sha256 }]).map((r) => r.kind)).toEqual(['duplicate']);
+    expect(use.commit([{ ...newImage(), sha256: first.sha256 }]).map((r) => r.kind)).toEqual(['resend']);
     expect(db.prepare('SELECT uploads_used FROM upload_links').get()).toEqual({ uploads_used: 1 });
     expect(db.prepare('SELECT image_id FROM upload_link_images').all()).toEqual([{ image_id: first.id }]);
   });

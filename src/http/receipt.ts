@@ -1,0 +1,38 @@
+import type { EarlierReceipt, ImageRow, ImageState, NewImage } from '../ledger/types.js';
+
+/** What POST /image (and each part through an upload link) answers. */
+export interface Receipt {
+  id: string;
+  device_id: string;
+  sha256: string;
+  bytes: number;
+  content_type: string;
+  /** The state of the bytes: a duplicate reports its original's. */
+  status: ImageState;
+  /** A resend (the first receipt again) or bytes the gateway already held (a new receipt, `duplicate_of` set). */
+  duplicate?: true;
+  /** The receipt whose stored bytes, upload and S3 object this one shares. */
+  duplicate_of?: string;
+}
+
+/** A new receipt whose bytes are stored with it. */
+export function storedReceipt(row: NewImage): Receipt {
+  return { id: row.id, device_id: row.device_id, sha256: row.sha256, bytes: row.bytes, content_type: row.content_type, status: 'queued' };
+}
+
+/** A new receipt for bytes another device already sent: its own id, the original's bytes and state. */
+export function duplicateReceipt(row: NewImage, original: ImageRow): Receipt {
+  return {
+    id: row.id, device_id: row.device_id, sha256: original.sha256, bytes: original.bytes, content_type: original.content_type,
+    status: original.state, duplicate: true, duplicate_of: original.id,
+  };
+}
+
+/** A resend: the device's first receipt, with the current state of its bytes. */
+export function resentReceipt(earlier: EarlierReceipt): Receipt {
+  const { row, blob } = earlier.earlier;
+  return {
+    id: row.id, device_id: row.device_id, sha256: row.sha256, bytes: row.bytes, content_type: row.content_type, status: blob.state, duplicate: true,
+    ...(row.duplicate_of === null ? {} : { duplicate_of: row.duplicate_of }),
+  };
+}
