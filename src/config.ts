@@ -49,6 +49,8 @@ export interface Config {
   readonly ingestMinBodyRate: number;
   /** NOTIFY_*: the outcome webhook (src/notify/); null when NOTIFY_URL is unset. */
   readonly notify: NotifySettings | null;
+  /** METRICS_AUTH: GET /metrics is open (`off`, as Prometheus scrapes on a LAN) or needs the admin token (`admin`). */
+  readonly metricsAuth: 'off' | 'admin';
 }
 
 export interface NotifySettings {
@@ -127,6 +129,7 @@ export function loadConfig(env: Env = process.env): Config {
     ingestBodyWindowMs: r.int('INGEST_BODY_TIMEOUT_MS', 30_000, 100, 600_000),
     ingestMinBodyRate: r.bytes('INGEST_MIN_BODY_RATE', 1000),
     notify: notifySettings(r),
+    metricsAuth: r.oneOf('METRICS_AUTH', 'off', ['off', 'admin'] as const),
   };
   return Object.freeze(config);
 }
