@@ -51,6 +51,8 @@ export interface Config {
   readonly notify: NotifySettings | null;
   /** NOTIFY_KEEP_HOURS: delivered and failed webhook rows are deleted after this long (pending ones never). */
   readonly notifyKeepHours: number;
+  /** METRICS_AUTH: GET /metrics is open (`off`, as Prometheus scrapes on a LAN) or needs the admin token (`admin`). */
+  readonly metricsAuth: 'off' | 'admin';
 }
 
 export interface NotifySettings {
@@ -130,6 +132,7 @@ export function loadConfig(env: Env = process.env): Config {
     ingestMinBodyRate: r.bytes('INGEST_MIN_BODY_RATE', 1000),
     notify: notifySettings(r),
     notifyKeepHours: r.int('NOTIFY_KEEP_HOURS', 72, 1, 87_600),
+    metricsAuth: r.oneOf('METRICS_AUTH', 'off', ['off', 'admin'] as const),
   };
   return Object.freeze(config);
 }

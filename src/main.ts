@@ -17,6 +17,7 @@ import { migrate } from './ledger/migrate.js';
 import { openLedger } from './ledger/open.js';
 import { createNotifications } from './notify/notifier.js';
 import type { Logger } from './log.js';
+import { createServiceMetrics } from './metrics/registry.js';
 import { createS3Client } from './s3/client.js';
 import { startLocalS3, type LocalS3 } from './s3/local-server.js';
 import { Admission, cachedFreeBytes, SpoolUsage } from './spool/admission.js';
@@ -131,13 +132,14 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const backfill = metadata.resumePending();
   if (backfill > 0) log.info({ images: backfill }, 'extracting metadata left over from the last run');
   const usage = new SpoolUsage(() => ledger.localBytes(config.keepUploadedFiles));
+  const freeBytes = cachedFreeBytes(store.imagesDir);
   const admission = new Admission({
     maxBytes: config.spoolMaxBytes,
     minFreeBytes: config.spoolMinFreeBytes,
     policy: config.spoolFullPolicy,
     maxConcurrent: config.maxConcurrentIngests,
     usage,
-    freeBytes: cachedFreeBytes(store.imagesDir),
+    freeBytes,
     evictOldest: (bytes) => evictOldest(ledger, store, bytes, log),
     drainRate: () => bandwidth.effectiveRate(),
     log,
@@ -145,10 +147,24 @@ export async function startService(config: Config, log: Logger): Promise<Running
 
   let draining = false;
   const inFlight = new Set<Promise<unknown>>();
-  const committer = new GroupCommitter((rows) => ledger.insertMany(rows));
+  const metrics = createServiceMetrics({
+    stateTotals: () => ledger.stateTotals(),
+    oldestWaitingAt: () => ledger.oldestWaitingAt(),
+    rate: () => bandwidth.effectiveRate(),
+    configuredRate: () => bandwidth.configuredRate(),
+    egressBytes: () => throttle.granted,
+    freeBytes,
+    storedBytes: () => usage.storedBytes,
+    uploadsInFlight: () => uploader.active,
+    ingestsInFlight: () => admission.active,
+    pausedReason: () => uploader.paused?.reason ?? null,
+  }, { requireAdmin: config.metricsAuth === 'admin' });
+  metrics.events.watchUploader(uploader);
+  const committer = new GroupCommitter((rows) => ledger.insertMany(rows), metrics.events.ledgerCommit);
   const links = new UploadLinks(new LinkLedger(db, ledger));
   const app = createApp({
     db, ledger, log, store, committer, bandwidth, adminToken, admission, links,
+    metrics: metrics.routes,
     readObject: async (key, range) => {
       const res = await client.send(new GetObjectCommand({ Bucket: config.s3.bucket, Key: key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }));
       return res.Body as Readable;
@@ -164,7 +180,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     s3Prefix: config.s3.prefix,
     maxImageBytes: config.maxImageBytes,
     authenticateDevice: config.deviceAuth === 'token' ? deviceAuthenticator(new DeviceTokens(db)) : null,
-    bodyPace: { windowMs: config.ingestBodyWindowMs, minBytesPerSec: config.ingestMinBodyRate },
+    bodyPace: { windowMs: config.ingestBodyWindowMs, minBytesPerSec: config.ingestMinBodyRate, onBytes: metrics.events.bodyBytes },
     isDraining: () => draining,
     onQueued: () => uploader.notify(),
     onStored: (id, relPath, format) => metadata.enqueue(id, relPath, format),

@@ -6,6 +6,7 @@ import type { ImageLedger } from '../ledger/images.js';
 import type { Db } from '../ledger/open.js';
 import { redactPath } from '../links/redact.js';
 import type { Logger } from '../log.js';
+import type { MetricsRoutes } from '../metrics/http.js';
 import { adminRoutes, type AdminDeps } from './admin.js';
 import type { AppEnv } from './env.js';
 import { backlogHandler } from './backlog.js';
@@ -15,6 +16,7 @@ import { retrieveHandler, type ObjectReader } from './retrieve.js';
 import { ingestHandler, type IngestDeps } from './ingest.js';
 import { imageReadAuth } from './middleware/image-read-auth.js';
 import { linkUploadRoutes } from './links.js';
+import { adminAuth } from './middleware/admin-auth.js';
 import { openApiHandler } from './openapi.js';
 
 export interface AppDeps extends IngestDeps, AdminDeps {
@@ -23,18 +25,25 @@ export interface AppDeps extends IngestDeps, AdminDeps {
   log: Logger;
   readiness: Omit<ReadinessDeps, 'db'>;
   readObject: ObjectReader;
+  metrics: MetricsRoutes;
 }
+
+/** A caller's X-Request-Id is kept only when it is a plausible id: 1-128 visible ASCII characters. */
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.use(async function accessLog(c, next) {
     const started = performance.now();
-    const requestId = c.req.header('x-request-id') ?? randomUUID();
+    const offered = c.req.header('x-request-id');
+    const requestId = offered !== undefined && REQUEST_ID.test(offered) ? offered : randomUUID();
     c.set('requestId', requestId);
     await next();
     c.header('X-Request-Id', requestId);
     deps.log.info({ req_id: requestId, method: c.req.method, path: redactPath(c.req.path), status: c.res.status, ms: Math.round(performance.now() - started) }, 'request');
   });
+  app.use('/image', deps.metrics.ingest('image'));
+  app.use('/u/*', deps.metrics.ingest('link'));
   app.post('/image', ingestHandler(deps));
   app.get('/images', backlogHandler(deps.ledger, deps.bandwidth));
   const reader = imageReadAuth({ adminToken: deps.adminToken, authenticateDevice: deps.authenticateDevice, ownerOf: (id) => deps.ledger.get(id)?.device_id });
@@ -43,6 +52,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.get('/healthz', healthHandler(deps.db));
   app.get('/readyz', readinessHandler({ db: deps.db, ...deps.readiness }));
   app.get('/openapi.json', openApiHandler());
+  if (deps.metrics.requireAdmin) app.use('/metrics', adminAuth(deps.adminToken));
+  app.get('/metrics', deps.metrics.scrape);
   app.route('/admin', adminRoutes(deps));
   app.route('/u', linkUploadRoutes(deps));
   app.notFound((c) => c.json(new SpoolError('not_found', `no route ${c.req.method} ${redactPath(c.req.path)}`).toJSON(), 404));

@@ -5,6 +5,8 @@ import { SpoolError } from '../errors.js';
 export interface BodyPace {
   windowMs: number;
   minBytesPerSec: number;
+  /** Hears every body byte the endpoint reads, those discarded after a refusal included (a metric). */
+  onBytes?: (bytes: number) => void;
 }
 
 /**
@@ -17,6 +19,9 @@ export function guardBodyPace(req: IncomingMessage, pace: BodyPace, tooSlow: (er
   let received = 0;
   const count = (chunk: Buffer): void => { received += chunk.length; };
   req.on('data', count);
+  // Not removed by the returned stop: a refused body is still read (and discarded) to its end.
+  const report = pace.onBytes;
+  if (report) req.on('data', (chunk: Buffer) => report(chunk.length));
   const timer = setInterval(() => {
     if (received < minBytes) {
       tooSlow(new SpoolError('request_timeout',

@@ -901,6 +901,22 @@ const paths: Record<string, PathItem> = {
       },
     },
   },
+  '/metrics': {
+    get: {
+      operationId: 'getMetrics',
+      summary: 'Prometheus metrics',
+      tags: ['operations'],
+      description: 'Prometheus text exposition (0.0.4): ingest requests by status and error code, bytes received, ingest and ledger commit latency, backlog, oldest queued age, drain ETA, egress bytes and cap, upload attempts by outcome, images by state, spool free bytes, and Node process metrics. Numbers only. Public unless `METRICS_AUTH=admin`, which requires the admin token. Every metric: docs/METRICS.md.',
+      security: [{}, { adminBearer: [] }],
+      responses: {
+        '200': {
+          description: 'The metrics.',
+          content: { 'text/plain; version=0.0.4': { schema: { type: 'string' }, example: '# HELP image_spool_backlog_images Images waiting to be uploaded (queued or uploading).\n# TYPE image_spool_backlog_images gauge\nimage_spool_backlog_images 1240\n' } },
+        },
+        ...errorResponses('unauthorized', 'internal'),
+      },
+    },
+  },
   '/openapi.json': {
     get: {
       operationId: 'getOpenApi',

@@ -16,7 +16,11 @@ export class GroupCommitter {
   private scheduled = false;
   private batches = 0;
 
-  constructor(private readonly insertMany: (rows: readonly NewImage[]) => InsertResult[]) {}
+  /** `onCommit` hears how long each committed transaction took (its WAL fsync included), for metrics. */
+  constructor(
+    private readonly insertMany: (rows: readonly NewImage[]) => InsertResult[],
+    private readonly onCommit: (seconds: number, rows: number) => void = () => undefined,
+  ) {}
 
   /** Number of transactions committed so far (to see the batching in tests and benchmarks). */
   get commits(): number {
@@ -37,21 +41,37 @@ export class GroupCommitter {
     const batch = this.pending;
     this.pending = [];
     this.scheduled = false;
+    const started = performance.now();
+    let results: InsertResult[];
     try {
-      const results = this.insertMany(batch.map((p) => p.row));
-      this.batches++;
-      batch.forEach((p, i) => p.resolve(results[i] as InsertResult));
+      results = this.insertMany(batch.map((p) => p.row));
     } catch (batchError) {
-      // One bad row must not fail its neighbours: retry them one by one and report each on its own.
-      for (const p of batch) {
-        try {
-          const [result] = this.insertMany([p.row]);
-          this.batches++;
-          p.resolve(result as InsertResult);
-        } catch (err) {
-          p.reject(batch.length === 1 ? batchError : err);
-        }
-      }
+      this.oneByOne(batch, batchError);
+      return;
     }
+    batch.forEach((p, i) => p.resolve(results[i] as InsertResult));
+    this.committed(started, batch.length);
+  }
+
+  /** One bad row must not fail its neighbours: retry them one by one and report each on its own. */
+  private oneByOne(batch: Pending[], batchError: unknown): void {
+    for (const p of batch) {
+      const started = performance.now();
+      let result: InsertResult | undefined;
+      try {
+        [result] = this.insertMany([p.row]);
+      } catch (err) {
+        p.reject(batch.length === 1 ? batchError : err);
+        continue;
+      }
+      p.resolve(result as InsertResult);
+      this.committed(started, 1);
+    }
+  }
+
+  /** After the callers are answered and outside the try blocks: an observer can never make a committed row look failed. */
+  private committed(started: number, rows: number): void {
+    this.batches++;
+    this.onCommit((performance.now() - started) / 1000, rows);
   }
 }

@@ -1,7 +1,7 @@
 import { SpoolError } from '../errors.js';
 import type { ImageMetadata } from '../meta/extract.js';
 import type { Db } from './open.js';
-import { TRANSITIONS, type EarlierReceipt, type ImageRow, type ImageState, type InsertResult, type LedgerRow, type NewImage, type Resolved, type UploadOrder } from './types.js';
+import { IMAGE_STATES, TRANSITIONS, type EarlierReceipt, type ImageRow, type ImageState, type InsertResult, type LedgerRow, type NewImage, type Resolved, type UploadOrder } from './types.js';
 
 export interface LedgerStats {
   most_popular_format: { content_type: string; images: number } | null;
@@ -78,8 +78,9 @@ export class ImageLedger {
       release: db.prepare(`UPDATE images SET state = 'queued', attempts = max(attempts - 1, 0), next_attempt_at = @now
         WHERE id = @id AND state = 'uploading'`),
       requeueUploading: db.prepare(`UPDATE images SET state = 'queued' WHERE state = 'uploading'`),
-      counts: db.prepare(`SELECT key AS state, n, bytes AS b FROM stat_counts WHERE kind = 'state'`),
-      oldestQueued: db.prepare(`SELECT min(received_at) AS t FROM images WHERE state IN ('queued', 'uploading')`),
+      // One min() per state: each is a single seek in images_state_received (an IN list would scan the backlog).
+      oldestQueued: db.prepare(`SELECT min(t) AS t FROM (SELECT min(received_at) AS t FROM images WHERE state = 'queued'
+        UNION ALL SELECT min(received_at) FROM images WHERE state = 'uploading')`),
       pathsByState: db.prepare('SELECT id, path, bytes, state FROM images WHERE state IN (?, ?)'),
       stateOf: db.prepare('SELECT state FROM images WHERE id = ?'),
       oldestQueuedRows: db.prepare(`SELECT id, path, bytes FROM images WHERE state = 'queued' ORDER BY received_at, id LIMIT ?`),
@@ -98,6 +99,7 @@ export class ImageLedger {
       // From the trigger-kept counters (migration 0010): constant time, and always in step with the rows.
       localBytes: db.prepare(`SELECT coalesce(sum(bytes), 0) AS b FROM stat_counts WHERE kind = 'state' AND key IN (${LOCAL_FILE_STATES})`),
       localBytesWithUploaded: db.prepare(`SELECT coalesce(sum(bytes), 0) AS b FROM stat_counts WHERE kind = 'state' AND key IN (${LOCAL_FILE_STATES}, 'uploaded')`),
+      stateCounts: db.prepare(`SELECT key, n, bytes FROM stat_counts WHERE kind = 'state'`),
     };
   }
 
@@ -321,11 +323,28 @@ export class ImageLedger {
     return (this.stmts.stateOf.get(id) as { state: LedgerRow['state'] } | undefined)?.state;
   }
 
+  /**
+   * Images and bytes in each state of a stored image, from the trigger-kept counters: constant time at any
+   * ledger size, so it can answer every metrics scrape. Duplicates (no bytes of their own) are not a state here.
+   */
+  stateTotals(): Record<ImageState, { images: number; bytes: number }> {
+    const totals = Object.fromEntries(IMAGE_STATES.map((s) => [s, { images: 0, bytes: 0 }])) as Record<ImageState, { images: number; bytes: number }>;
+    for (const row of this.stmts.stateCounts.all() as Array<{ key: string; n: number; bytes: number }>) {
+      if (row.key in totals) totals[row.key as ImageState] = { images: row.n, bytes: row.bytes };
+    }
+    return totals;
+  }
+
+  /** `received_at` of the oldest image not yet uploaded (queued or uploading), or null; an index lookup. */
+  oldestWaitingAt(): string | null {
+    return (this.stmts.oldestQueued.get() as { t: string | null }).t;
+  }
+
   summary(): BacklogSummary {
     const summary: BacklogSummary = { queued: 0, uploading: 0, uploaded: 0, dead: 0, evicted: 0, duplicate: 0, backlog_bytes: 0, oldest_queued_at: null };
-    for (const row of this.stmts.counts.all() as Array<{ state: LedgerRow['state']; n: number; b: number }>) {
-      summary[row.state] = row.n;
-      if (row.state === 'queued' || row.state === 'uploading') summary.backlog_bytes += row.b;
+    for (const row of this.stmts.stateCounts.all() as Array<{ key: LedgerRow['state']; n: number; bytes: number }>) {
+      summary[row.key] = row.n;
+      if (row.key === 'queued' || row.key === 'uploading') summary.backlog_bytes += row.bytes;
     }
     summary.oldest_queued_at = (this.stmts.oldestQueued.get() as { t: string | null }).t;
     return summary;

@@ -77,8 +77,8 @@ export function createNotifications(o: NotificationsOptions): Notifications {
     deliveries,
     sender,
     start() {
-      // Never the secret, nor credentials or a query string that may carry a token.
-      o.log.info({ url: `${url.origin}${url.pathname}`, pending: deliveries.pendingCount(), max_attempts: settings.maxAttempts }, 'notifications enabled');
+      // The origin only: never the secret, credentials, a query string, or a path (chat webhooks put their token there).
+      o.log.info({ url: url.origin, pending: deliveries.pendingCount(), max_attempts: settings.maxAttempts }, 'notifications enabled');
       sender.start();
       retention.start();
     },

@@ -57,6 +57,8 @@ export interface UploaderEvents {
   'image:uploaded': [row: ImageRow];
   'image:retry': [row: ImageRow, error: string];
   'image:dead': [row: ImageRow, error: string];
+  /** The claim went back to the queue without spending an attempt: shutdown, or a systemic failure (pause). */
+  'image:released': [row: ImageRow, reason: 'shutdown' | 'systemic'];
   'paused': [state: PauseState];
   'resumed': [];
 }
@@ -285,6 +287,7 @@ export class Uploader extends EventEmitter<UploaderEvents> {
     if (err instanceof ShutdownAbort) {
       this.o.ledger.release(row.id, new Date());
       this.o.log.info({ id: row.id }, 'upload interrupted by shutdown; image stays queued');
+      this.emit('image:released', row, 'shutdown');
       return;
     }
     const kind = classifyFailure(err);
@@ -292,7 +295,10 @@ export class Uploader extends EventEmitter<UploaderEvents> {
     if (kind === 'systemic') {
       // Not this image's fault: give the claim back without spending an attempt, and stop everyone.
       this.o.ledger.release(row.id, new Date());
+      // Every attempt's outcome gets its line; the pause itself is logged once, by the first to see it.
+      this.o.log.warn({ id: row.id, attempt: row.attempts, kind, err: error }, 'upload failed on a systemic error; image stays queued, attempt not counted');
       this.pause(error);
+      this.emit('image:released', row, 'systemic');
       return;
     }
     // MAX_ATTEMPTS counts refusals of this image only; network errors, 5xx and throttling retry forever.

@@ -37,6 +37,7 @@ const README_ENDPOINTS: ReadonlyArray<readonly [HttpMethod, string]> = [
   ['delete', '/admin/links/{token_id}'],
   ['post', '/u/{secret}'],
   ['get', '/openapi.json'],
+  ['get', '/metrics'],
 ];
 
 const toOpenApiPath = (honoPath: string): string => honoPath.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
@@ -361,6 +362,7 @@ describe('GET /openapi.json', () => {
     expect((await call('get', '/healthz', '/healthz')).status).toBe(200);
     expect((await call('get', '/readyz', '/readyz')).status).toBe(200);
     expect((await call('get', '/openapi.json', '/openapi.json')).status).toBe(200);
+    expect((await call('get', '/metrics', '/metrics')).status).toBe(200);
 
     // Admin.
     expect((await call('get', '/admin/bwlimit', '/admin/bwlimit')).status).toBe(401);

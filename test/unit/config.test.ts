@@ -16,6 +16,7 @@ describe('loadConfig', () => {
     expect(c.s3.bucket).toBe('images');
     expect(c.s3.endpoint).toBe('http://127.0.0.1:4568');
     expect(c.s3.forcePathStyle).toBe(true);
+    expect(c.metricsAuth).toBe('off');
     expect(Object.isFrozen(c)).toBe(true);
   });
 
@@ -58,6 +59,7 @@ describe('loadConfig', () => {
     ['S3_FORCE_PATH_STYLE', 'maybe'],
     ['S3_PREFIX', '/abs'],
     ['LOG_LEVEL', 'loud'],
+    ['METRICS_AUTH', 'token'],
   ])('a bad %s=%s stops startup with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`invalid ${name}="${value.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}"`));
   });
