@@ -49,6 +49,8 @@ export interface Config {
   readonly ingestMinBodyRate: number;
   /** NOTIFY_*: the outcome webhook (src/notify/); null when NOTIFY_URL is unset. */
   readonly notify: NotifySettings | null;
+  /** STATUS_PAGE: serve the read-only status page (`GET /`, `GET /status.json`) without credentials. */
+  readonly statusPage: boolean;
 }
 
 export interface NotifySettings {
@@ -127,6 +129,7 @@ export function loadConfig(env: Env = process.env): Config {
     ingestBodyWindowMs: r.int('INGEST_BODY_TIMEOUT_MS', 30_000, 100, 600_000),
     ingestMinBodyRate: r.bytes('INGEST_MIN_BODY_RATE', 1000),
     notify: notifySettings(r),
+    statusPage: r.bool('STATUS_PAGE', true),
   };
   return Object.freeze(config);
 }

@@ -15,6 +15,8 @@ import { retrieveHandler, type ObjectReader } from './retrieve.js';
 import { ingestHandler, type IngestDeps } from './ingest.js';
 import { linkUploadRoutes } from './links.js';
 import { openApiHandler } from './openapi.js';
+import { statusRoutes } from '../status/routes.js';
+import type { StatusSource } from '../status/status-page.js';
 
 export interface AppDeps extends IngestDeps, AdminDeps {
   db: Db;
@@ -22,6 +24,8 @@ export interface AppDeps extends IngestDeps, AdminDeps {
   log: Logger;
   readiness: Omit<ReadinessDeps, 'db'>;
   readObject: ObjectReader;
+  /** The status page's data; null when STATUS_PAGE=off. */
+  status?: StatusSource | null;
 }
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
@@ -41,6 +45,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.get('/healthz', healthHandler(deps.db));
   app.get('/readyz', readinessHandler({ db: deps.db, ...deps.readiness }));
   app.get('/openapi.json', openApiHandler());
+  if (deps.status) app.route('/', statusRoutes(deps.status));
   app.route('/admin', adminRoutes(deps));
   app.route('/u', linkUploadRoutes(deps));
   app.notFound((c) => c.json(new SpoolError('not_found', `no route ${c.req.method} ${redactPath(c.req.path)}`).toJSON(), 404));
