@@ -53,6 +53,8 @@ export interface Config {
   readonly notifyKeepHours: number;
   /** METRICS_AUTH: GET /metrics is open (`off`, as Prometheus scrapes on a LAN) or needs the admin token (`admin`). */
   readonly metricsAuth: 'off' | 'admin';
+  /** STATUS_PAGE: serve the read-only status page (`GET /`, `GET /status.json`) without credentials. */
+  readonly statusPage: boolean;
 }
 
 export interface NotifySettings {
@@ -133,6 +135,7 @@ export function loadConfig(env: Env = process.env): Config {
     notify: notifySettings(r),
     notifyKeepHours: r.int('NOTIFY_KEEP_HOURS', 72, 1, 87_600),
     metricsAuth: r.oneOf('METRICS_AUTH', 'off', ['off', 'admin'] as const),
+    statusPage: r.bool('STATUS_PAGE', true),
   };
   return Object.freeze(config);
 }

@@ -31,6 +31,7 @@ import { SettingsStore } from './ledger/settings.js';
 import { BandwidthController } from './throttle/bandwidth-controller.js';
 import { TokenBucket } from './throttle/token-bucket.js';
 import { UplinkEstimator } from './throttle/uplink-estimator.js';
+import { createStatusPage } from './status/status-page.js';
 import { AutoConcurrency, fixedConcurrency } from './uploader/concurrency.js';
 import { Uploader } from './uploader/uploader.js';
 
@@ -127,6 +128,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   });
 
   bandwidth.onRateChange(() => uploader.notify());
+  const status = config.statusPage ? createStatusPage({ db, bandwidth, schedule: config.uploadSchedule, throttle, uploader }) : null;
 
   const metadata = new MetadataWorker(ledger, store, log);
   const backfill = metadata.resumePending();
@@ -163,7 +165,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const committer = new GroupCommitter((rows) => ledger.insertMany(rows), metrics.events.ledgerCommit);
   const links = new UploadLinks(new LinkLedger(db, ledger));
   const app = createApp({
-    db, ledger, log, store, committer, bandwidth, adminToken, admission, links,
+    db, ledger, log, store, committer, bandwidth, adminToken, admission, links, status,
     metrics: metrics.routes,
     readObject: async (key, range) => {
       const res = await client.send(new GetObjectCommand({ Bucket: config.s3.bucket, Key: key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }));
@@ -204,6 +206,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     server.listen(config.port, config.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  status?.start(); // before the uploader, so no upload error is missed
   uploader.start();
   notifications.start();
   log.info({ host: config.host, port, bucket: config.s3.bucket, endpoint: s3Settings.endpoint ?? 'aws', bwlimit: bandwidth.state().rate, concurrency: concurrency.describe(), uplink_share: config.uplinkShare }, 'image-spool listening');
@@ -219,6 +222,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       await uploader.stop(config.shutdownGraceMs);
       await notifications.stop(); // POSTs in flight are aborted and stay pending for the next start
       metadata.stop();
+      status?.stop();
       bandwidth.stop();
       server.closeAllConnections();
       await closed;

@@ -18,6 +18,8 @@ import { imageReadAuth } from './middleware/image-read-auth.js';
 import { linkUploadRoutes } from './links.js';
 import { adminAuth } from './middleware/admin-auth.js';
 import { openApiHandler } from './openapi.js';
+import { statusRoutes } from '../status/routes.js';
+import type { StatusSource } from '../status/status-page.js';
 
 export interface AppDeps extends IngestDeps, AdminDeps {
   db: Db;
@@ -26,6 +28,8 @@ export interface AppDeps extends IngestDeps, AdminDeps {
   readiness: Omit<ReadinessDeps, 'db'>;
   readObject: ObjectReader;
   metrics: MetricsRoutes;
+  /** The status page's data; null when STATUS_PAGE=off. */
+  status?: StatusSource | null;
 }
 
 /** A caller's X-Request-Id is kept only when it is a plausible id: 1-128 visible ASCII characters. */
@@ -54,6 +58,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.get('/openapi.json', openApiHandler());
   if (deps.metrics.requireAdmin) app.use('/metrics', adminAuth(deps.adminToken));
   app.get('/metrics', deps.metrics.scrape);
+  if (deps.status) app.route('/', statusRoutes(deps.status));
   app.route('/admin', adminRoutes(deps));
   app.route('/u', linkUploadRoutes(deps));
   app.notFound((c) => c.json(new SpoolError('not_found', `no route ${c.req.method} ${redactPath(c.req.path)}`).toJSON(), 404));

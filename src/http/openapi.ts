@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { ERROR_STATUS, type ErrorCode } from '../errors.js';
 import type { AppEnv } from './env.js';
+import { STATUS_PATHS, STATUS_SCHEMAS } from '../status/openapi.js';
 
 /*
  * GET /openapi.json: an OpenAPI 3.1 description of every endpoint, written by hand (no generator, no
@@ -946,8 +947,8 @@ export const OPENAPI_DOCUMENT: OpenApiDocument = {
     { name: 'operations', description: 'Probes and this document.' },
   ],
   security: [],
-  paths,
-  components: { schemas, securitySchemes, parameters, headers },
+  paths: { ...paths, ...STATUS_PATHS },
+  components: { schemas: { ...schemas, ...STATUS_SCHEMAS }, securitySchemes, parameters, headers },
 };
 
 /** GET /openapi.json (public). */

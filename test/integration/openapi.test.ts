@@ -363,6 +363,8 @@ describe('GET /openapi.json', () => {
     expect((await call('get', '/readyz', '/readyz')).status).toBe(200);
     expect((await call('get', '/openapi.json', '/openapi.json')).status).toBe(200);
     expect((await call('get', '/metrics', '/metrics')).status).toBe(200);
+    expect((await call('get', '/', '/')).status).toBe(200);
+    expect((await call('get', '/status.json', '/status.json')).status).toBe(200);
 
     // Admin.
     expect((await call('get', '/admin/bwlimit', '/admin/bwlimit')).status).toBe(401);

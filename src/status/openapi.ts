@@ -1,0 +1,100 @@
+import type { JsonValue, PathItem, Schema } from '../http/openapi.js';
+
+/*
+ * The OpenAPI description of GET / and GET /status.json, spread into src/http/openapi.ts (kept here, beside
+ * the report it describes). Device ids are plain strings here: the page shows whatever the ledger holds.
+ */
+
+const TIME: Schema = { type: 'string', format: 'date-time' };
+const TIME_OR_NULL: Schema = { type: ['string', 'null'], format: 'date-time' };
+const COUNT: Schema = { type: 'integer', minimum: 0 };
+const RATE_OR_NULL: Schema = { type: ['number', 'null'], minimum: 0 };
+const TEXT_OR_NULL: Schema = { type: ['string', 'null'] };
+const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+const object = (properties: Record<string, Schema>, description?: string): Schema => ({
+  type: 'object', additionalProperties: false, required: Object.keys(properties), properties, ...(description ? { description } : {}),
+});
+const list = (items: Schema, description?: string): Schema => ({ type: 'array', items, ...(description ? { description } : {}) });
+
+export const STATUS_SCHEMAS: Record<string, Schema> = {
+  StatusSample: object({
+    at: TIME,
+    backlog_images: COUNT,
+    backlog_bytes: COUNT,
+    egress_bytes_per_sec: { ...RATE_OR_NULL, description: 'Average since the previous sample (the current reading: over at least 5 s); null for the first.' },
+    cap_bytes_per_sec: { ...RATE_OR_NULL, description: 'The rate in force; null when unlimited.' },
+  }),
+  StatusReport: object({
+    generated_at: TIME,
+    backlog: object({ images: COUNT, bytes: COUNT, oldest_queued_at: TIME_OR_NULL, drain_eta_seconds: { type: ['integer', 'null'], minimum: 0 } }),
+    totals: object({ receipts: COUNT, uploaded: COUNT, uploaded_bytes: COUNT, dead: COUNT, evicted: COUNT }),
+    bandwidth: object({
+      rate_bytes_per_sec: RATE_OR_NULL,
+      rate: { type: 'string' },
+      source: { type: 'string', enum: ['schedule', 'override'] },
+      limited_by: { type: 'string', enum: ['cap', 'uplink_share'] },
+      schedule: { type: 'string', description: 'UPLOAD_BWLIMIT as configured.' },
+      override: TEXT_OR_NULL,
+      timetable: list(object({ entry: { type: 'string' }, rate: { type: 'string' }, active: { type: 'boolean' } }), 'The entries of UPLOAD_BWLIMIT; `active` marks the one in force (none while an override is).'),
+    }),
+    uploader: object({
+      active_uploads: COUNT,
+      paused: { anyOf: [object({ reason: { type: 'string' }, since: TIME, probes: COUNT }), { type: 'null' }], description: 'Why uploads are paused (S3 unusable), or null.' },
+    }),
+    history: object({
+      interval_ms: { type: 'integer', minimum: 1 },
+      samples: list(ref('StatusSample'), 'The last hour, oldest first, one per interval since the service started (in memory).'),
+      current: ref('StatusSample'),
+    }),
+    recent_uploads: list(object({ id: { type: 'string' }, device_id: { type: 'string' }, bytes: COUNT, content_type: { type: 'string' }, camera_model: TEXT_OR_NULL, uploaded_at: TIME }), 'The latest 20, newest first.'),
+    recent_errors: list(object({
+      at: TIME, kind: { type: 'string', enum: ['retry', 'dead', 'paused', 'resumed'] }, image_id: TEXT_OR_NULL, device_id: TEXT_OR_NULL, error: TEXT_OR_NULL,
+    }), 'Upload failures since the service started, newest first (at most 50).'),
+    dead_images: list(object({ id: { type: 'string' }, device_id: { type: 'string' }, attempts: COUNT, last_error: TEXT_OR_NULL, received_at: TIME }), 'The 10 most recently received dead images.'),
+    devices: object({
+      rows: list(object({ device_id: { type: 'string' }, backlog: COUNT, received_last_hour: COUNT, uploaded_last_hour: COUNT, last_received_at: TIME_OR_NULL })),
+      total: COUNT,
+      computed_at: TIME,
+    }, 'Devices with a backlog or traffic in the last hour, most backlog first (at most 50 rows; `total` counts them all). Recomputed at most every second, less often when the query is slow.'),
+  }),
+};
+
+const SAMPLE = { at: '2026-11-23T10:20:30.000Z', backlog_images: 1200, backlog_bytes: 4_812_000_000, egress_bytes_per_sec: 12_480_000, cap_bytes_per_sec: 12_500_000 };
+const EXAMPLE: JsonValue = {
+  generated_at: '2026-11-23T10:20:34.512Z',
+  backlog: { images: 1200, bytes: 4_812_000_000, oldest_queued_at: '2026-11-23T08:01:12.345Z', drain_eta_seconds: 385 },
+  totals: { receipts: 99_202, uploaded: 98_000, uploaded_bytes: 392_000_000_000, dead: 2, evicted: 0 },
+  bandwidth: {
+    rate_bytes_per_sec: 12_500_000, rate: '100Mbit/s', source: 'schedule', limited_by: 'cap', schedule: '08:00,40Mbit 18:00,100Mbit', override: null,
+    timetable: [{ entry: '08:00,40Mbit', rate: '40Mbit/s', active: false }, { entry: '18:00,100Mbit', rate: '100Mbit/s', active: true }],
+  },
+  uploader: { active_uploads: 4, paused: null },
+  history: { interval_ms: 10_000, samples: [SAMPLE], current: { ...SAMPLE, at: '2026-11-23T10:20:34.512Z' } },
+  recent_uploads: [{ id: '01M84CWPD0SMD5ZBY79VQQHV2V', device_id: 'device_1', bytes: 300_004, content_type: 'image/jpeg', camera_model: 'Cam 3000', uploaded_at: '2026-11-23T10:20:33.901Z' }],
+  recent_errors: [{ at: '2026-11-23T10:19:02.117Z', kind: 'retry', image_id: '01M84CWPD0SMD5ZBY79VQQHV2V', device_id: 'device_1', error: 'SlowDown (HTTP 503): Please reduce your request rate.' }],
+  dead_images: [],
+  devices: { rows: [{ device_id: 'device_1', backlog: 1200, received_last_hour: 3100, uploaded_last_hour: 2950, last_received_at: '2026-11-23T10:20:34.002Z' }], total: 1, computed_at: '2026-11-23T10:20:34.510Z' },
+};
+
+export const STATUS_PATHS: Record<string, PathItem> = {
+  '/': {
+    get: {
+      operationId: 'getStatusPage',
+      summary: 'Status page (HTML)',
+      tags: ['operations'],
+      description: 'A small page for operators: backlog and egress-vs-cap charts over the last hour, cap and schedule, recent uploads and errors, per-device counts; it polls `GET /status.json` every 5 s. Public and read-only; `STATUS_PAGE=off` removes it (then `404`).',
+      security: [],
+      responses: { '200': { description: 'The page (static: the data comes from /status.json).', content: { 'text/html': { schema: { type: 'string' } } } } },
+    },
+  },
+  '/status.json': {
+    get: {
+      operationId: 'getStatus',
+      summary: 'What the status page shows',
+      tags: ['operations'],
+      description: 'No secrets (no tokens, link secrets or credentials). Device ids and camera models are whatever devices sent: escape them. `STATUS_PAGE=off` removes it (then `404`).',
+      security: [],
+      responses: { '200': { description: 'The current status.', content: { 'application/json': { schema: ref('StatusReport'), example: EXAMPLE } } } },
+    },
+  },
+};
