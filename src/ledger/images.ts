@@ -1,7 +1,7 @@
 import { SpoolError } from '../errors.js';
 import type { ImageMetadata } from '../meta/extract.js';
 import type { Db } from './open.js';
-import { IMAGE_STATES, TRANSITIONS, type EarlierReceipt, type ImageRow, type ImageState, type InsertResult, type LedgerRow, type NewImage, type Resolved, type UploadOrder } from './types.js';
+import { ROW_STATES, TRANSITIONS, type EarlierReceipt, type ImageRow, type ImageState, type InsertResult, type LedgerRow, type NewImage, type Resolved, type RowState, type UploadOrder } from './types.js';
 
 export interface LedgerStats {
   most_popular_format: { content_type: string; images: number } | null;
@@ -324,13 +324,13 @@ export class ImageLedger {
   }
 
   /**
-   * Images and bytes in each state of a stored image, from the trigger-kept counters: constant time at any
-   * ledger size, so it can answer every metrics scrape. Duplicates (no bytes of their own) are not a state here.
+   * Images and bytes in each state, from the trigger-kept counters: constant time at any ledger size, so it
+   * can answer every metrics scrape. 'duplicate' counts receipts whose bytes another row holds (bytes not stored twice).
    */
-  stateTotals(): Record<ImageState, { images: number; bytes: number }> {
-    const totals = Object.fromEntries(IMAGE_STATES.map((s) => [s, { images: 0, bytes: 0 }])) as Record<ImageState, { images: number; bytes: number }>;
+  stateTotals(): Record<RowState, { images: number; bytes: number }> {
+    const totals = Object.fromEntries(ROW_STATES.map((s) => [s, { images: 0, bytes: 0 }])) as Record<RowState, { images: number; bytes: number }>;
     for (const row of this.stmts.stateCounts.all() as Array<{ key: string; n: number; bytes: number }>) {
-      if (row.key in totals) totals[row.key as ImageState] = { images: row.n, bytes: row.bytes };
+      if (row.key in totals) totals[row.key as RowState] = { images: row.n, bytes: row.bytes };
     }
     return totals;
   }

@@ -2,6 +2,9 @@ import type { ImageMetadata } from '../meta/extract.js';
 
 export const IMAGE_STATES = ['queued', 'uploading', 'uploaded', 'dead', 'evicted'] as const;
 export type ImageState = (typeof IMAGE_STATES)[number];
+/** Every value of `images.state`: a stored image's states, and 'duplicate' for a receipt of bytes another row holds. */
+export const ROW_STATES = [...IMAGE_STATES, 'duplicate'] as const;
+export type RowState = (typeof ROW_STATES)[number];
 
 /** A row of `images` that holds a blob: a file in the spool and (once uploaded) an object in S3. */
 export interface ImageRow extends ImageMetadata {

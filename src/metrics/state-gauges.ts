@@ -1,10 +1,10 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { IMAGE_STATES, type ImageState } from '../ledger/types.js';
+import { ROW_STATES, type ImageState, type RowState } from '../ledger/types.js';
 
 /** Where the scrape-time numbers come from; each is read when Prometheus asks, never kept in step by hooks. */
 export interface StateSources {
   /** Images and bytes per ledger state (the trigger-kept counters). */
-  stateTotals(): Record<ImageState, { images: number; bytes: number }>;
+  stateTotals(): Record<RowState, { images: number; bytes: number }>;
   /** received_at of the oldest queued or uploading image, or null. */
   oldestWaitingAt(): string | null;
   /** The upload budget in force, bytes/s (Infinity when off). */
@@ -44,17 +44,17 @@ export function registerStateGauges(registry: Registry, s: StateSources): void {
     collect() { this.set(backlog().bytes); },
   });
   new Gauge({
-    name: 'image_spool_images', help: 'Images in the ledger by state (queued, uploading, uploaded, dead, evicted).', labelNames: ['state'], registers,
+    name: 'image_spool_images', help: 'Receipts in the ledger by state (queued, uploading, uploaded, dead, evicted; duplicate: bytes another receipt holds).', labelNames: ['state'], registers,
     collect() {
       const totals = s.stateTotals();
-      for (const state of IMAGE_STATES) this.set({ state }, totals[state].images);
+      for (const state of ROW_STATES) this.set({ state }, totals[state].images);
     },
   });
   new Gauge({
     name: 'image_spool_images_bytes', help: 'Bytes of the images in the ledger by state.', labelNames: ['state'], registers,
     collect() {
       const totals = s.stateTotals();
-      for (const state of IMAGE_STATES) this.set({ state }, totals[state].bytes);
+      for (const state of ROW_STATES) this.set({ state }, totals[state].bytes);
     },
   });
   new Gauge({

@@ -76,6 +76,9 @@ describe('cross-device dedup', () => {
 
       const stats = (await (await admin(svc, '/admin/stats')).json()) as Record<string, unknown>;
       expect(stats).toMatchObject({ receipts: 4, unique_images: 1, duplicates: 3, uploaded: { images: 1, bytes: image.length } });
+      const metrics = await (await fetch(`${svc.baseUrl}/metrics`)).text();
+      expect(metrics).toMatch(/^image_spool_images\{state="duplicate"\} 3$/m);
+      expect(metrics).toMatch(new RegExp(`^image_spool_images_bytes\\{state="duplicate"\\} ${3 * image.length}$`, 'm'));
 
       // The webhook tells each receipt's device once: the original, the two duplicates that waited for the
       // upload, and cam-d's, which arrived after it (its outcome was known at once). Not the resend.

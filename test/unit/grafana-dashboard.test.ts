@@ -13,7 +13,7 @@ import { allSamples, parseExposition, type Sample } from '../helpers/prometheus.
 /** What a real registry writes once every kind of event has happened at least once. */
 async function exposedSamples(): Promise<Sample[]> {
   const metrics = createServiceMetrics({
-    stateTotals: () => ({ queued: { images: 2, bytes: 20 }, uploading: { images: 1, bytes: 10 }, uploaded: { images: 5, bytes: 50 }, dead: { images: 1, bytes: 1 }, evicted: { images: 0, bytes: 0 } }),
+    stateTotals: () => ({ queued: { images: 2, bytes: 20 }, uploading: { images: 1, bytes: 10 }, uploaded: { images: 5, bytes: 50 }, dead: { images: 1, bytes: 1 }, evicted: { images: 0, bytes: 0 }, duplicate: { images: 3, bytes: 30 } }),
     oldestWaitingAt: () => new Date(Date.now() - 5000).toISOString(),
     rate: () => 1000,
     configuredRate: () => 2000,
