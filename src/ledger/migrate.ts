@@ -43,8 +43,11 @@ export function migrate(db: Db, migrations: Migration[] = loadMigrations()): { a
   if (current > known) {
     throw new SpoolError('schema_too_new', `ledger schema version ${current} is newer than this build knows (${known}); upgrade image-spool`);
   }
+  // By version set, not by "greater than the newest": a migration merged under a number below one a ledger
+  // already has (two branches) is still applied, instead of silently skipped.
+  const done = new Set((db.prepare('SELECT version FROM schema_migrations').all() as Array<{ version: number }>).map((r) => r.version));
   const applied: number[] = [];
-  for (const m of migrations.filter((x) => x.version > current)) {
+  for (const m of migrations.filter((x) => !done.has(x.version))) {
     applyOne(db, m);
     applied.push(m.version);
   }

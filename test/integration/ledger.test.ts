@@ -40,6 +40,16 @@ describe('ledger', () => {
     expect(migrate(db).applied).toEqual([]);
   });
 
+  it('applies a known migration the ledger lacks even when a later one is recorded (branches merged out of order)', () => {
+    const all = loadMigrations();
+    const gap = { version: 899, name: '0899_gap.sql', sql: 'CREATE TABLE gap_marker (x INTEGER) STRICT;' };
+    const later = { version: 900, name: '0900_later.sql', sql: 'CREATE TABLE later_marker (x INTEGER) STRICT;' };
+    expect(migrate(db, [...all, later]).applied).toEqual([900]);
+    expect(migrate(db, [...all, gap, later]).applied).toEqual([899]);
+    expect(db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'gap_marker'").get()).toEqual({ n: 1 });
+    expect(migrate(db, [...all, gap, later]).applied).toEqual([]);
+  });
+
   it('refuses a ledger written by a newer schema', () => {
     db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, ?, ?)').run('9999_future.sql', new Date().toISOString());
     expect(() => migrate(db)).toThrow(/schema version 999 is newer/);
