@@ -23,11 +23,13 @@ import { Admission, cachedFreeBytes, SpoolUsage } from './spool/admission.js';
 import { evictOldest } from './spool/evict.js';
 import { recoverSpool } from './spool/recovery.js';
 import { SpoolStore } from './spool/store.js';
+import { serviceStatus } from './admin/status.js';
 import { loadAdminToken } from './admin/token.js';
 import { LinkLedger } from './links/ledger.js';
 import { UploadLinks } from './links/links.js';
 import { SettingsStore } from './ledger/settings.js';
 import { BandwidthController } from './throttle/bandwidth-controller.js';
+import { EgressMeter } from './throttle/egress-meter.js';
 import { TokenBucket } from './throttle/token-bucket.js';
 import { UplinkEstimator } from './throttle/uplink-estimator.js';
 import { AutoConcurrency, fixedConcurrency } from './uploader/concurrency.js';
@@ -107,6 +109,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const estimator = config.uplinkShare === null ? null : new UplinkEstimator({ share: config.uplinkShare });
   const bandwidth = new BandwidthController(throttle, config.uploadSchedule, new SettingsStore(db), log, estimator);
   bandwidth.start(); // sets the bucket's rate before any upload starts
+  const egress = new EgressMeter(() => throttle.granted);
+  egress.start();
   const adminToken = await loadAdminToken(config.adminToken, config.spoolDir, log);
   const uploader = new Uploader({
     ledger, store, client, throttle, log,
@@ -149,6 +153,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const links = new UploadLinks(new LinkLedger(db, ledger));
   const app = createApp({
     db, ledger, log, store, committer, bandwidth, adminToken, admission, links,
+    status: serviceStatus({ ledger, bandwidth, egress, config }),
     readObject: async (key, range) => {
       const res = await client.send(new GetObjectCommand({ Bucket: config.s3.bucket, Key: key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }));
       return res.Body as Readable;
@@ -204,6 +209,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       await notifications.stop(); // POSTs in flight are aborted and stay pending for the next start
       metadata.stop();
       bandwidth.stop();
+      egress.stop();
       server.closeAllConnections();
       await closed;
       client.destroy();
