@@ -7,6 +7,7 @@ import { GetObjectCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
 import { getRequestListener } from '@hono/node-server';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
+import { BacklogCounts } from './ledger/backlog-counts.js';
 import { GroupCommitter } from './ledger/group-commit.js';
 import { ImageLedger } from './ledger/images.js';
 import { MultipartLedger } from './ledger/multipart.js';
@@ -153,7 +154,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const links = new UploadLinks(new LinkLedger(db, ledger));
   const app = createApp({
     db, ledger, log, store, committer, bandwidth, adminToken, admission, links,
-    status: serviceStatus({ ledger, bandwidth, egress, config }),
+    status: serviceStatus({ counts: new BacklogCounts(db), ledger, bandwidth, egress, config }),
     readObject: async (key, range) => {
       const res = await client.send(new GetObjectCommand({ Bucket: config.s3.bucket, Key: key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }));
       return res.Body as Readable;

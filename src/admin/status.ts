@@ -1,5 +1,6 @@
 import { statfs } from 'node:fs/promises';
 import type { Config } from '../config.js';
+import type { BacklogCounts } from '../ledger/backlog-counts.js';
 import type { BacklogSummary, ImageLedger } from '../ledger/images.js';
 import { backlogReport, type BandwidthController } from '../throttle/bandwidth-controller.js';
 import type { EgressMeter } from '../throttle/egress-meter.js';
@@ -109,13 +110,13 @@ export async function filesystemSpace(dir: string): Promise<{ free_bytes: number
 export type StatusConfig = Pick<Config, 'spoolDir' | 'keepUploadedFiles' | 'spoolMaxBytes' | 'uploadScheduleIsDefault'>;
 
 /** The running service's snapshot: live rate (after UPLINK_SHARE) and measured egress. */
-export function serviceStatus(deps: { ledger: ImageLedger; bandwidth: BandwidthController; egress: EgressMeter; config: StatusConfig }): () => Promise<StatusSnapshot> {
+export function serviceStatus(deps: { counts: BacklogCounts; ledger: ImageLedger; bandwidth: BandwidthController; egress: EgressMeter; config: StatusConfig }): () => Promise<StatusSnapshot> {
   return async () => {
     const state = deps.bandwidth.state();
     return buildStatus({
       service: 'up',
       now: new Date(),
-      summary: deps.ledger.summary(),
+      summary: deps.counts.summary(),
       rate: deps.bandwidth.effectiveRate(),
       configuredRate: deps.bandwidth.configuredRate(),
       source: capSource(state.override, deps.config.uploadScheduleIsDefault),

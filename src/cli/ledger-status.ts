@@ -3,6 +3,7 @@ import path from 'node:path';
 import { buildStatus, capSource, filesystemSpace, type StatusSnapshot } from '../admin/status.js';
 import type { Config } from '../config.js';
 import { SpoolError } from '../errors.js';
+import { BacklogCounts } from '../ledger/backlog-counts.js';
 import { ImageLedger } from '../ledger/images.js';
 import { loadMigrations } from '../ledger/migrate.js';
 import { openLedger } from '../ledger/open.js';
@@ -30,7 +31,7 @@ export async function ledgerStatus(config: Config, now = new Date()): Promise<St
     const ledger = new ImageLedger(db);
     return buildStatus({
       service: 'down', now, rate, override,
-      summary: ledger.summary(),
+      summary: new BacklogCounts(db).summary(),
       configuredRate: rate,
       source: capSource(override, config.uploadScheduleIsDefault),
       schedule: config.uploadSchedule.text,

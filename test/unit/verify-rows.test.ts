@@ -10,7 +10,7 @@ import { differences, verifyRows } from '../../src/cli/verify-run.js';
 import { ImageLedger } from '../../src/ledger/images.js';
 import { migrate } from '../../src/ledger/migrate.js';
 import { openLedger, type Db } from '../../src/ledger/open.js';
-import { uploadedRows, type UploadedRow } from '../../src/ledger/uploaded-rows.js';
+import { UPLOADED_PAGE_SQL, uploadedRows, type UploadedRow } from '../../src/ledger/uploaded-rows.js';
 import type { Finding } from '../../src/s3/verify-object.js';
 
 const ROWS = 1234;
@@ -95,6 +95,13 @@ describe('verifyRows over uploadedRows', () => {
     const recent = [...uploadedRows(db, { pageSize: 100, since })].map((r) => r.id);
     expect(recent).toEqual(uploaded.filter((id) => Number(id.slice(4)) >= 1000));
     expect(recent.length).toBeGreaterThan(150);
+  });
+
+  it('pages along the primary key, never sorting all uploaded rows per page (a million rows: 2 s, not minutes)', () => {
+    for (const since of [null, '2026-01-10T00:00:00.000Z']) {
+      const plan = (db.prepare(`EXPLAIN QUERY PLAN ${UPLOADED_PAGE_SQL}`).all({ after: '', since, limit: 500 }) as Array<{ detail: string }>).map((r) => r.detail).join(' | ');
+      expect(plan).toMatch(/^SEARCH images USING INDEX sqlite_autoindex_images_\w+ \(id>\?\)$/);
+    }
   });
 
   it('retries a check that errors, and counts it as an error only when every try failed', async () => {
