@@ -14,6 +14,8 @@ export interface Config {
   readonly localS3: { readonly port: number; readonly dataDir: string } | null;
   /** UPLOAD_BWLIMIT: one rate or an rclone-style timetable. */
   readonly uploadSchedule: Schedule;
+  /** True when UPLOAD_BWLIMIT is unset (the schedule is the built-in default). */
+  readonly uploadScheduleIsDefault: boolean;
   /** ADMIN_TOKEN; when unset a token is generated into $SPOOL_DIR/admin.token. */
   readonly adminToken: string | undefined;
   /** Where the CLI finds the running service's admin API: IMAGE_SPOOL_URL, else this machine's PORT. */
@@ -111,6 +113,7 @@ export function loadConfig(env: Env = process.env): Config {
     s3,
     localS3,
     uploadSchedule: r.schedule('UPLOAD_BWLIMIT', '100Mbit'),
+    uploadScheduleIsDefault: r.optional('UPLOAD_BWLIMIT') === undefined,
     adminToken: r.optional('ADMIN_TOKEN'),
     uploadBurstMs: r.int('UPLOAD_BURST_MS', 5, 1, 1000),
     uploadConcurrency: r.autoOrInt('UPLOAD_CONCURRENCY', 1, 256),

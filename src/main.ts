@@ -24,11 +24,13 @@ import { Admission, cachedFreeBytes, SpoolUsage } from './spool/admission.js';
 import { evictOldest } from './spool/evict.js';
 import { recoverSpool } from './spool/recovery.js';
 import { SpoolStore } from './spool/store.js';
+import { serviceStatus } from './admin/status.js';
 import { loadAdminToken } from './admin/token.js';
 import { LinkLedger } from './links/ledger.js';
 import { UploadLinks } from './links/links.js';
 import { SettingsStore } from './ledger/settings.js';
 import { BandwidthController } from './throttle/bandwidth-controller.js';
+import { EgressMeter } from './throttle/egress-meter.js';
 import { TokenBucket } from './throttle/token-bucket.js';
 import { UplinkEstimator } from './throttle/uplink-estimator.js';
 import { createStatusPage } from './status/status-page.js';
@@ -110,6 +112,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const estimator = config.uplinkShare === null ? null : new UplinkEstimator({ share: config.uplinkShare });
   const bandwidth = new BandwidthController(throttle, config.uploadSchedule, new SettingsStore(db), log, estimator);
   bandwidth.start(); // sets the bucket's rate before any upload starts
+  const egress = new EgressMeter(() => throttle.granted);
+  egress.start();
   const adminToken = await loadAdminToken(config.adminToken, config.spoolDir, log);
   const uploader = new Uploader({
     ledger, store, client, throttle, log,
@@ -128,7 +132,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   });
 
   bandwidth.onRateChange(() => uploader.notify());
-  const status = config.statusPage ? createStatusPage({ db, bandwidth, schedule: config.uploadSchedule, throttle, uploader }) : null;
+  const statusPage = config.statusPage ? createStatusPage({ db, bandwidth, schedule: config.uploadSchedule, throttle, uploader }) : null;
 
   const metadata = new MetadataWorker(ledger, store, log);
   const backfill = metadata.resumePending();
@@ -165,8 +169,9 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const committer = new GroupCommitter((rows) => ledger.insertMany(rows), metrics.events.ledgerCommit);
   const links = new UploadLinks(new LinkLedger(db, ledger));
   const app = createApp({
-    db, ledger, log, store, committer, bandwidth, adminToken, admission, links, status,
+    db, ledger, log, store, committer, bandwidth, adminToken, admission, links, statusPage,
     metrics: metrics.routes,
+    status: serviceStatus({ ledger, bandwidth, egress, config }),
     readObject: async (key, range) => {
       const res = await client.send(new GetObjectCommand({ Bucket: config.s3.bucket, Key: key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }));
       return res.Body as Readable;
@@ -206,7 +211,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     server.listen(config.port, config.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  status?.start(); // before the uploader, so no upload error is missed
+  statusPage?.start(); // before the uploader, so no upload error is missed
   uploader.start();
   notifications.start();
   log.info({ host: config.host, port, bucket: config.s3.bucket, endpoint: s3Settings.endpoint ?? 'aws', bwlimit: bandwidth.state().rate, concurrency: concurrency.describe(), uplink_share: config.uplinkShare }, 'image-spool listening');
@@ -222,8 +227,9 @@ export async function startService(config: Config, log: Logger): Promise<Running
       await uploader.stop(config.shutdownGraceMs);
       await notifications.stop(); // POSTs in flight are aborted and stay pending for the next start
       metadata.stop();
-      status?.stop();
+      statusPage?.stop();
       bandwidth.stop();
+      egress.stop();
       server.closeAllConnections();
       await closed;
       client.destroy();

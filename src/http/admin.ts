@@ -3,6 +3,7 @@ import { SpoolError } from '../errors.js';
 import type { BandwidthController } from '../throttle/bandwidth-controller.js';
 import { RateParseError } from '../throttle/rate.js';
 import { parseRequeueRequest, requeue } from '../admin/requeue.js';
+import type { StatusSnapshot } from '../admin/status.js';
 import type { ImageLedger } from '../ledger/images.js';
 import type { UploadLinks } from '../links/links.js';
 import type { Logger } from '../log.js';
@@ -21,6 +22,8 @@ export interface AdminDeps {
   /** Expirable upload links (`/admin/links`). */
   links: UploadLinks;
   log: Logger;
+  /** `GET /admin/status`: backlog, egress, cap, drain ETA, disk (src/admin/status.ts). */
+  status: () => Promise<StatusSnapshot>;
 }
 
 /** `/admin/*`: operator endpoints, all behind the admin bearer token. */
@@ -39,6 +42,7 @@ export function adminRoutes(deps: AdminDeps): Hono<AppEnv> {
     return c.json(deps.bandwidth.state());
   });
   admin.get('/stats', (c) => c.json(deps.ledger.stats(new Date())));
+  admin.get('/status', async (c) => c.json(await deps.status()));
   admin.post('/requeue', async (c) => {
     const request = parseRequeueRequest(await c.req.json().catch(() => undefined));
     const result = await requeue(request, deps.ledger, deps.store);

@@ -29,7 +29,7 @@ export interface AppDeps extends IngestDeps, AdminDeps {
   readObject: ObjectReader;
   metrics: MetricsRoutes;
   /** The status page's data; null when STATUS_PAGE=off. */
-  status?: StatusSource | null;
+  statusPage?: StatusSource | null;
 }
 
 /** A caller's X-Request-Id is kept only when it is a plausible id: 1-128 visible ASCII characters. */
@@ -58,7 +58,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.get('/openapi.json', openApiHandler());
   if (deps.metrics.requireAdmin) app.use('/metrics', adminAuth(deps.adminToken));
   app.get('/metrics', deps.metrics.scrape);
-  if (deps.status) app.route('/', statusRoutes(deps.status));
+  if (deps.statusPage) app.route('/', statusRoutes(deps.statusPage));
   app.route('/admin', adminRoutes(deps));
   app.route('/u', linkUploadRoutes(deps));
   app.notFound((c) => c.json(new SpoolError('not_found', `no route ${c.req.method} ${redactPath(c.req.path)}`).toJSON(), 404));

@@ -456,6 +456,57 @@ const schemas: Record<string, Schema> = {
       evicted: COUNT,
     },
   },
+  Status: {
+    type: 'object',
+    description: 'What an operator watches, in one answer (`image-spool status --json` prints the same object; with `service: "down"` when it read the ledger of a stopped service).',
+    required: ['service', 'at', 'backlog', 'totals', 'egress_bytes_per_sec', 'cap', 'drain_eta_seconds', 'disk'],
+    additionalProperties: false,
+    properties: {
+      service: { type: 'string', enum: ['up', 'down'] },
+      at: ISO_TIME,
+      backlog: {
+        type: 'object',
+        required: ['images', 'bytes', 'queued', 'uploading', 'oldest_queued_at', 'oldest_queued_age_seconds'],
+        additionalProperties: false,
+        properties: {
+          images: { ...COUNT, description: '`queued` + `uploading`.' },
+          bytes: { ...COUNT, description: 'Their bytes.' },
+          queued: COUNT,
+          uploading: COUNT,
+          oldest_queued_at: { type: ['string', 'null'], format: 'date-time', description: '`received_at` of the oldest waiting image; null when none waits.' },
+          oldest_queued_age_seconds: { type: ['integer', 'null'], minimum: 0 },
+        },
+      },
+      totals: { type: 'object', required: ['uploaded', 'dead', 'evicted'], additionalProperties: false, properties: { uploaded: COUNT, dead: COUNT, evicted: COUNT } },
+      egress_bytes_per_sec: { type: ['integer', 'null'], minimum: 0, description: 'Bytes per second through the upload budget (bodies and request overhead) over the last ~5 s; null when the service is down.' },
+      cap: {
+        type: 'object',
+        required: ['rate_bytes_per_sec', 'rate', 'configured_rate_bytes_per_sec', 'source', 'limited_by', 'schedule', 'override'],
+        additionalProperties: false,
+        properties: {
+          rate_bytes_per_sec: { ...RATE_OR_NULL, description: 'What uploads may use now; null when unlimited.' },
+          rate: { type: 'string', examples: ['100Mbit/s'] },
+          configured_rate_bytes_per_sec: RATE_OR_NULL,
+          source: { type: 'string', enum: ['override', 'schedule', 'default'], description: '`override` (`PUT /admin/bwlimit`), `schedule` (`UPLOAD_BWLIMIT`), or `default` (`UPLOAD_BWLIMIT` unset).' },
+          limited_by: { type: 'string', enum: ['cap', 'uplink_share'] },
+          schedule: { type: 'string' },
+          override: { type: ['string', 'null'] },
+        },
+      },
+      drain_eta_seconds: { type: ['integer', 'null'], minimum: 0, description: '`backlog.bytes` / rate, rounded up; null when unlimited.' },
+      disk: {
+        type: 'object',
+        required: ['spool_bytes', 'spool_max_bytes', 'free_bytes', 'total_bytes'],
+        additionalProperties: false,
+        properties: {
+          spool_bytes: { ...COUNT, description: 'Image bytes the spool holds (queued, uploading, dead; uploaded too with `KEEP_UPLOADED_FILES`).' },
+          spool_max_bytes: { type: ['integer', 'null'], minimum: 0, description: '`SPOOL_MAX_BYTES`; null when unlimited.' },
+          free_bytes: { ...COUNT, description: 'Free space on the spool\'s filesystem (for unprivileged users).' },
+          total_bytes: COUNT,
+        },
+      },
+    },
+  },
   RequeueRequest: {
     oneOf: [
       { type: 'object', required: ['state'], properties: { state: { const: 'dead' } }, description: 'Every dead image.' },
@@ -812,6 +863,30 @@ const paths: Record<string, PathItem> = {
               return { date: new Date(Date.UTC(2026, 9, 25) + i * 86_400_000).toISOString().slice(0, 10), uploads, bytes: uploads * 4_000_000 };
             }),
             receipts: 99206, unique_images: 99100, duplicates: 106, backlog: { images: 1204, bytes: 4_812_000_000 }, uploaded: { images: 98000, bytes: 392_000_000_000 }, dead: 2, evicted: 0,
+          }),
+        },
+        ...errorResponses('unauthorized', 'ledger_unavailable', 'internal'),
+      },
+    },
+  },
+  '/admin/status': {
+    get: {
+      operationId: 'getStatus',
+      summary: 'Backlog, egress, cap, drain time, disk',
+      tags: ['admin'],
+      description: 'CLI: `image-spool status` (`--json`, `--watch`).',
+      security: ADMIN,
+      responses: {
+        '200': {
+          description: 'The snapshot.',
+          content: json(ref('Status'), {
+            service: 'up', at: '2026-11-23T10:20:30.123Z',
+            backlog: { images: 1204, bytes: 4_812_000_000, queued: 1200, uploading: 4, oldest_queued_at: '2026-11-23T08:02:11.000Z', oldest_queued_age_seconds: 8299 },
+            totals: { uploaded: 98000, dead: 2, evicted: 0 },
+            egress_bytes_per_sec: 12_480_000,
+            cap: { rate_bytes_per_sec: 12_500_000, rate: '100Mbit/s', configured_rate_bytes_per_sec: 12_500_000, source: 'schedule', limited_by: 'cap', schedule: '08:00,40Mbit 18:00,100Mbit', override: null },
+            drain_eta_seconds: 385,
+            disk: { spool_bytes: 4_820_000_000, spool_max_bytes: null, free_bytes: 180_000_000_000, total_bytes: 250_000_000_000 },
           }),
         },
         ...errorResponses('unauthorized', 'ledger_unavailable', 'internal'),

@@ -17,14 +17,16 @@ describe('backlog and drain estimate', () => {
     expect(api['rate_bytes_per_sec']).toBe(10_000);
     expect(api['drain_eta_seconds']).toBe(60);
 
-    const out = execFileSync(process.execPath, [CLI, 'status', '--json'], { env: { PATH: process.env['PATH'] ?? '', SPOOL_DIR: svc.spoolDir, UPLOAD_BWLIMIT: '10KB' } });
-    const cli = JSON.parse(out.toString()) as Record<string, number | null>;
-    expect(cli).toMatchObject({ backlog_bytes: 600_000, rate_bytes_per_sec: 10_000, drain_eta_seconds: 60 });
+    // PORT=9 (nothing listens): the CLI reads the ledger, as for a stopped service (a synchronous child is safe then).
+    const env = { PATH: process.env['PATH'] ?? '', SPOOL_DIR: svc.spoolDir, UPLOAD_BWLIMIT: '10KB', PORT: '9' };
+    const out = execFileSync(process.execPath, [CLI, 'status', '--json'], { env });
+    const cli = JSON.parse(out.toString()) as { backlog: { bytes: number }; cap: { rate_bytes_per_sec: number }; drain_eta_seconds: number };
+    expect(cli).toMatchObject({ backlog: { bytes: 600_000 }, cap: { rate_bytes_per_sec: 10_000 }, drain_eta_seconds: 60 });
 
     // An operator override changes the estimate, and the CLI reads it from the ledger.
     svc.service.bandwidth.setOverride('100KB');
-    const after = JSON.parse(execFileSync(process.execPath, [CLI, 'status', '--json'], { env: { PATH: process.env['PATH'] ?? '', SPOOL_DIR: svc.spoolDir, UPLOAD_BWLIMIT: '10KB' } }).toString()) as Record<string, number>;
-    expect(after['rate_bytes_per_sec']).toBe(100_000);
-    expect(after['drain_eta_seconds']).toBeLessThanOrEqual(6);
+    const after = JSON.parse(execFileSync(process.execPath, [CLI, 'status', '--json'], { env }).toString()) as typeof cli;
+    expect(after.cap.rate_bytes_per_sec).toBe(100_000);
+    expect(after.drain_eta_seconds).toBeLessThanOrEqual(6);
   });
 });

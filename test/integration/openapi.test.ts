@@ -32,6 +32,7 @@ const README_ENDPOINTS: ReadonlyArray<readonly [HttpMethod, string]> = [
   ['put', '/admin/bwlimit'],
   ['post', '/admin/requeue'],
   ['get', '/admin/stats'],
+  ['get', '/admin/status'],
   ['post', '/admin/links'],
   ['get', '/admin/links'],
   ['delete', '/admin/links/{token_id}'],
@@ -374,6 +375,7 @@ describe('GET /openapi.json', () => {
     expect((await call('put', '/admin/bwlimit', '/admin/bwlimit', admin({ speed: 1 }))).status).toBe(400);
     expect((await call('put', '/admin/bwlimit', '/admin/bwlimit', admin({ rate: null }))).status).toBe(200);
     expect((await call('get', '/admin/stats', '/admin/stats', admin())).status).toBe(200);
+    expect((await call('get', '/admin/status', '/admin/status', admin())).status).toBe(200);
     expect((await call('post', '/admin/requeue', '/admin/requeue', admin({ ids: [id, '01M84CWPD0SMD5ZBY79VQQHV2V'] }))).status).toBe(200);
     expect((await call('post', '/admin/requeue', '/admin/requeue', admin({ state: 'dead' }))).status).toBe(200);
     expect((await call('post', '/admin/requeue', '/admin/requeue', admin({ ids: [] }))).status).toBe(400);
