@@ -57,6 +57,17 @@ export interface Config {
   readonly metricsAuth: 'off' | 'admin';
   /** STATUS_PAGE: serve the read-only status page (`GET /`, `GET /status.json`) without credentials. */
   readonly statusPage: boolean;
+  /** What systemd sets for a Type=notify unit (src/systemd/); all null when not run by systemd. */
+  readonly systemd: SystemdSettings;
+}
+
+export interface SystemdSettings {
+  /** NOTIFY_SOCKET: where READY=1, WATCHDOG=1, STOPPING=1 and STATUS= go (a path, or `@` for an abstract socket). */
+  readonly notifySocket: string | null;
+  /** WATCHDOG_USEC: WatchdogSec= in microseconds; a ping must reach systemd within it. */
+  readonly watchdogUsec: number | null;
+  /** WATCHDOG_PID: the process the watchdog is meant for; another process must not ping for it. */
+  readonly watchdogPid: number | null;
 }
 
 export interface NotifySettings {
@@ -139,6 +150,7 @@ export function loadConfig(env: Env = process.env): Config {
     notifyKeepHours: r.int('NOTIFY_KEEP_HOURS', 72, 1, 87_600),
     metricsAuth: r.oneOf('METRICS_AUTH', 'off', ['off', 'admin'] as const),
     statusPage: r.bool('STATUS_PAGE', true),
+    systemd: systemdSettings(r),
   };
   return Object.freeze(config);
 }
@@ -153,6 +165,17 @@ function notifySettings(r: EnvReader): NotifySettings | null {
   if (url === undefined) return null;
   if (secret === undefined) throw new SpoolError('config_invalid', 'NOTIFY_SECRET is required when NOTIFY_URL is set (at least 16 characters)');
   return { url, secret, maxAttempts, retryBaseMs, retryMaxMs };
+}
+
+/** Set by systemd, not by operators; checked all the same, so a broken unit fails at start with the variable named. */
+function systemdSettings(r: EnvReader): SystemdSettings {
+  const notifySocket = r.optional('NOTIFY_SOCKET') ?? null;
+  if (notifySocket !== null && !/^[/@]/.test(notifySocket)) {
+    throw invalid('NOTIFY_SOCKET', notifySocket, 'expected an absolute socket path or an abstract socket name starting with @');
+  }
+  const watchdogUsec = r.optional('WATCHDOG_USEC') === undefined ? null : r.int('WATCHDOG_USEC', 0, 1, Number.MAX_SAFE_INTEGER);
+  const watchdogPid = r.optional('WATCHDOG_PID') === undefined ? null : r.int('WATCHDOG_PID', 0, 1, 2 ** 22);
+  return { notifySocket, watchdogUsec, watchdogPid };
 }
 
 class EnvReader {

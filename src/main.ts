@@ -7,6 +7,7 @@ import { GetObjectCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
 import { getRequestListener } from '@hono/node-server';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
+import { ledgerWritable } from './http/health.js';
 import { GroupCommitter } from './ledger/group-commit.js';
 import { ImageLedger } from './ledger/images.js';
 import { MultipartLedger } from './ledger/multipart.js';
@@ -22,9 +23,12 @@ import { createS3Client } from './s3/client.js';
 import { startLocalS3, type LocalS3 } from './s3/local-server.js';
 import { Admission, cachedFreeBytes, SpoolUsage } from './spool/admission.js';
 import { evictOldest } from './spool/evict.js';
+import { spoolFault } from './spool/health.js';
 import { recoverSpool } from './spool/recovery.js';
 import { SpoolStore } from './spool/store.js';
 import { serviceStatus } from './admin/status.js';
+import { startSystemdLink } from './systemd/lifecycle.js';
+import { statusLine } from './systemd/status-line.js';
 import { loadAdminToken } from './admin/token.js';
 import { LinkLedger } from './links/ledger.js';
 import { UploadLinks } from './links/links.js';
@@ -178,7 +182,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
     },
     readiness: {
       spoolProblem: async () => {
-        if (store.degraded) return `spool degraded (${store.degraded}); restart required`;
+        const fault = await spoolFault(store);
+        if (fault !== null) return fault;
         const over = await admission.overshoot();
         return over > 0 ? `spool full: ${Math.ceil(over / 1e6)} MB over SPOOL_MAX_BYTES or SPOOL_MIN_FREE_BYTES` : null;
       },
@@ -215,11 +220,23 @@ export async function startService(config: Config, log: Logger): Promise<Running
   uploader.start();
   notifications.start();
   log.info({ host: config.host, port, bucket: config.s3.bucket, endpoint: s3Settings.endpoint ?? 'aws', bwlimit: bandwidth.state().rate, concurrency: concurrency.describe(), uplink_share: config.uplinkShare }, 'image-spool listening');
+  // READY=1 only now: recovery is done and the port takes connections. Then the watchdog's ticks.
+  const systemd = startSystemdLink({
+    settings: config.systemd,
+    log,
+    checks: {
+      ledger: () => { const check = ledgerWritable(db); return check.ok ? null : check.message; },
+      spool: () => spoolFault(store),
+    },
+    status: () => statusLine(ledger.summary(), bandwidth.effectiveRate()),
+    listening: `${config.host}:${port}`,
+  });
 
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       draining = true;
+      const toldSystemd = systemd.stopping();
       log.info({ in_flight_ingests: inFlight.size, active_uploads: uploader.active }, 'draining: refusing new images, finishing in-flight work');
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
@@ -235,6 +252,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       client.destroy();
       await localS3?.close();
       db.close();
+      await toldSystemd;
       log.info('stopped');
     })();
     return stopping;

@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import { probeLedgerWrite } from '../ledger/health-probe.js';
 import type { Db } from '../ledger/open.js';
 import type { AppEnv } from './env.js';
 
@@ -22,34 +23,42 @@ export interface ReadinessDeps {
   uploaderProblem: () => string | null;
 }
 
-interface Check {
+export interface Check {
   ok: boolean;
   message: string;
 }
 
+type CheckName = 'ledger' | 'spool' | 'uploader';
+
 /**
- * GET /readyz: ready means an image sent now would be accepted and eventually uploaded: the ledger takes
- * a write lock, the spool has room, the uploader is not paused. 503 names the check that failed.
+ * GET /readyz: ready means an image sent now would be accepted and eventually uploaded: the ledger commits
+ * a write, the spool takes files and has room, the uploader is not paused. 503 names the check that failed.
  */
 export function readinessHandler(deps: ReadinessDeps) {
   return async function ready(c: Context<AppEnv>): Promise<Response> {
     const spool = await deps.spoolProblem().catch((err: unknown) => `spool check failed: ${(err as Error).message}`);
     const uploader = deps.uploaderProblem();
-    const checks: Record<'ledger' | 'spool' | 'uploader', Check> = {
+    const checks: Record<CheckName, Check> = {
       ledger: ledgerWritable(deps.db),
       spool: spool === null ? { ok: true, message: 'room for images' } : { ok: false, message: spool },
       uploader: uploader === null ? { ok: true, message: 'uploading' } : { ok: false, message: `paused: ${uploader}` },
     };
-    const ok = Object.values(checks).every((check) => check.ok);
-    return c.json({ status: ok ? 'ready' : 'not_ready', checks }, ok ? 200 : 503);
+    const failed = (Object.keys(checks) as CheckName[]).filter((name) => !checks[name].ok);
+    return c.json({ status: failed.length === 0 ? 'ready' : 'not_ready', failed, checks }, failed.length === 0 ? 200 : 503);
   };
 }
 
-/** BEGIN IMMEDIATE takes the write lock (a locked, read-only or broken ledger fails here) and writes nothing. */
-function ledgerWritable(db: Db): Check {
+/** How long the check waits for another process's write lock (ingest's own writes wait busy_timeout, 5 s). */
+const LOCK_WAIT_MS = 1000;
+
+/**
+ * The ledger commits a write and reads it back (src/ledger/health-probe.ts). Also the systemd watchdog's
+ * ledger check. The lock wait is short because it blocks the event loop: in WAL mode writers hold the
+ * lock for milliseconds, so a second means something is wrong.
+ */
+export function ledgerWritable(db: Db): Check {
   try {
-    db.exec('BEGIN IMMEDIATE');
-    db.exec('ROLLBACK');
+    probeLedgerWrite(db, LOCK_WAIT_MS);
     return { ok: true, message: 'writable' };
   } catch (err) {
     return { ok: false, message: (err as Error).message };

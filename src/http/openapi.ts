@@ -584,15 +584,16 @@ const schemas: Record<string, Schema> = {
   Readiness: {
     type: 'object',
     description: 'Ready: an image sent now would be accepted and uploaded.',
-    required: ['status', 'checks'],
+    required: ['status', 'failed', 'checks'],
     additionalProperties: false,
     properties: {
       status: { type: 'string', enum: ['ready', 'not_ready'] },
+      failed: { type: 'array', items: { type: 'string', enum: ['ledger', 'spool', 'uploader'] }, description: 'The checks that failed (empty when ready).' },
       checks: {
         type: 'object', required: ['ledger', 'spool', 'uploader'], additionalProperties: false,
         properties: {
           ledger: { ...ref('ReadinessCheck'), description: 'The ledger takes its write lock.' },
-          spool: { ...ref('ReadinessCheck'), description: 'Room under `SPOOL_MAX_BYTES` and `SPOOL_MIN_FREE_BYTES`, not degraded.' },
+          spool: { ...ref('ReadinessCheck'), description: 'Not degraded, a file can be created in the images directory, room under `SPOOL_MAX_BYTES` and `SPOOL_MIN_FREE_BYTES`.' },
           uploader: { ...ref('ReadinessCheck'), description: 'Not paused by a systemic S3 failure (credentials, bucket, clock, endpoint).' },
         },
       },
@@ -803,8 +804,8 @@ const paths: Record<string, PathItem> = {
       description: '`200` when an image sent now would be accepted and uploaded; `503` names the check that failed and why.',
       security: PUBLIC,
       responses: {
-        '200': { description: 'Ready.', content: json(ref('Readiness'), { status: 'ready', checks: { ledger: { ok: true, message: 'writable' }, spool: { ok: true, message: 'room for images' }, uploader: { ok: true, message: 'uploading' } } }) },
-        '503': { description: 'Not ready.', content: json(ref('Readiness'), { status: 'not_ready', checks: { ledger: { ok: true, message: 'writable' }, spool: { ok: true, message: 'room for images' }, uploader: { ok: false, message: 'paused: InvalidAccessKeyId: The AWS Access Key Id you provided does not exist in our records.' } } }) },
+        '200': { description: 'Ready.', content: json(ref('Readiness'), { status: 'ready', failed: [], checks: { ledger: { ok: true, message: 'writable' }, spool: { ok: true, message: 'room for images' }, uploader: { ok: true, message: 'uploading' } } }) },
+        '503': { description: 'Not ready.', content: json(ref('Readiness'), { status: 'not_ready', failed: ['uploader'], checks: { ledger: { ok: true, message: 'writable' }, spool: { ok: true, message: 'room for images' }, uploader: { ok: false, message: 'paused: InvalidAccessKeyId: The AWS Access Key Id you provided does not exist in our records.' } } }) },
       },
     },
   },
