@@ -21,7 +21,8 @@ export interface StatusSnapshot {
     oldest_queued_at: string | null;
     oldest_queued_age_seconds: number | null;
   };
-  totals: { uploaded: number; dead: number; evicted: number };
+  /** `duplicates`: receipts of bytes another receipt holds (stored and uploaded once). */
+  totals: { uploaded: number; dead: number; evicted: number; duplicates: number };
   /** Bytes/s through the shared budget over the last ~5 s; null when the service is down. */
   egress_bytes_per_sec: number | null;
   cap: {
@@ -80,7 +81,7 @@ export function buildStatus(i: StatusInputs): StatusSnapshot {
       oldest_queued_at: oldest,
       oldest_queued_age_seconds: oldest === null ? null : Math.max(0, Math.floor((i.now.getTime() - Date.parse(oldest)) / 1000)),
     },
-    totals: { uploaded: report.uploaded, dead: report.dead, evicted: report.evicted },
+    totals: { uploaded: report.uploaded, dead: report.dead, evicted: report.evicted, duplicates: report.duplicate },
     egress_bytes_per_sec: i.egressBytesPerSec === null ? null : Math.round(i.egressBytesPerSec),
     cap: {
       rate_bytes_per_sec: report.rate_bytes_per_sec,

@@ -21,7 +21,7 @@ export function formatStatus(s: StatusSnapshot, where: string): string {
     `drain ETA  ${eta}`,
     `disk       spool holds ${formatBytes(d.spool_bytes)}${d.spool_max_bytes === null ? '' : ` of ${formatBytes(d.spool_max_bytes)} (SPOOL_MAX_BYTES)`}; ` +
       `filesystem ${formatBytes(d.free_bytes)} free of ${formatBytes(d.total_bytes)} (${used}% used)`,
-    `totals     uploaded ${s.totals.uploaded}, dead ${s.totals.dead}, evicted ${s.totals.evicted}`,
+    `totals     uploaded ${s.totals.uploaded}, dead ${s.totals.dead}, evicted ${s.totals.evicted}, duplicates ${s.totals.duplicates}`,
   ].join('\n');
 }
 

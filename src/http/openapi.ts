@@ -477,7 +477,7 @@ const schemas: Record<string, Schema> = {
           oldest_queued_age_seconds: { type: ['integer', 'null'], minimum: 0 },
         },
       },
-      totals: { type: 'object', required: ['uploaded', 'dead', 'evicted'], additionalProperties: false, properties: { uploaded: COUNT, dead: COUNT, evicted: COUNT } },
+      totals: { type: 'object', required: ['uploaded', 'dead', 'evicted', 'duplicates'], additionalProperties: false, properties: { uploaded: COUNT, dead: COUNT, evicted: COUNT, duplicates: { ...COUNT, description: 'Receipts of bytes another receipt holds: stored and uploaded once.' } } },
       egress_bytes_per_sec: { type: ['integer', 'null'], minimum: 0, description: 'Bytes per second through the upload budget (bodies and request overhead) over the last ~5 s; null when the service is down.' },
       cap: {
         type: 'object',
@@ -883,7 +883,7 @@ const paths: Record<string, PathItem> = {
           content: json(ref('Status'), {
             service: 'up', at: '2026-11-23T10:20:30.123Z',
             backlog: { images: 1204, bytes: 4_812_000_000, queued: 1200, uploading: 4, oldest_queued_at: '2026-11-23T08:02:11.000Z', oldest_queued_age_seconds: 8299 },
-            totals: { uploaded: 98000, dead: 2, evicted: 0 },
+            totals: { uploaded: 98000, dead: 2, evicted: 0, duplicates: 106 },
             egress_bytes_per_sec: 12_480_000,
             cap: { rate_bytes_per_sec: 12_500_000, rate: '100Mbit/s', configured_rate_bytes_per_sec: 12_500_000, source: 'schedule', limited_by: 'cap', schedule: '08:00,40Mbit 18:00,100Mbit', override: null },
             drain_eta_seconds: 385,

@@ -89,7 +89,7 @@ export const STATUS_PATHS: Record<string, PathItem> = {
   },
   '/status.json': {
     get: {
-      operationId: 'getStatus',
+      operationId: 'getStatusPageData',
       summary: 'What the status page shows',
       tags: ['operations'],
       description: 'No secrets (no tokens, link secrets or credentials). Device ids and camera models are whatever devices sent: escape them. `STATUS_PAGE=off` removes it (then `404`).',

@@ -15,7 +15,7 @@ interface LoadedPage {
 
 let loaded: LoadedPage | null = null;
 
-/** `page.html` sits beside this file in `src/status/`; the compiled `dist/src/status/` reads it from there too. */
+/** `page.html` sits beside this file: `npm run build` copies it into `dist/src/status/` (tsc copies no HTML). */
 function loadPage(): LoadedPage {
   if (loaded) return loaded;
   const here = path.dirname(fileURLToPath(import.meta.url));

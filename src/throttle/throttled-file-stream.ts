@@ -49,7 +49,14 @@ async function* releaseChunks(options: ThrottledFileOptions): AsyncGenerator<Buf
   let sent = 0;
   const release = async (piece: Buffer, train: boolean): Promise<Buffer> => {
     options.onThrottleWait?.(true);
-    await (train ? bucket.takeTrain(piece.length, signal) : bucket.take(piece.length, signal));
+    if (train) await bucket.takeTrain(piece.length, signal);
+    // A live rate drop shrinks the chunk below pieces cut before it (the held-back tail, or the piece being
+    // released): take them in chunks of the size in force at each take, never one the bucket refuses.
+    else for (let taken = 0; taken < piece.length;) {
+      const n = Math.min(bucket.chunkBytes, piece.length - taken);
+      await bucket.take(n, signal);
+      taken += n;
+    }
     options.onThrottleWait?.(false);
     sent += piece.length;
     options.onProgress?.(sent);

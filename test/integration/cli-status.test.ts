@@ -55,7 +55,7 @@ describe('image-spool status', () => {
     expect(s.backlog.bytes).toBe(after.backlog_bytes);
     expect(s.backlog.oldest_queued_at).toBe(after.oldest_queued_at);
     expect(s.backlog.oldest_queued_age_seconds).toBe(Math.max(0, Math.floor((Date.parse(s.at) - Date.parse(after.oldest_queued_at as string)) / 1000)));
-    expect(s.totals).toEqual({ uploaded: after.uploaded, dead: 0, evicted: 0 });
+    expect(s.totals).toEqual({ uploaded: after.uploaded, dead: 0, evicted: 0, duplicates: 0 });
     expect(s.cap).toMatchObject({ rate_bytes_per_sec: CAP, configured_rate_bytes_per_sec: CAP, source: 'schedule', schedule: '2MB', override: null, limited_by: 'cap' });
     expect(s.drain_eta_seconds).toBe(Math.ceil(s.backlog.bytes / CAP));
     expect(s.disk.spool_bytes).toBe(svc.service.ledger.localBytes(false));

@@ -125,8 +125,8 @@ describe('deploy/image-spool-cli (the CLI with the unit\'s settings)', () => {
       expect((await postImage(ctx.svc.baseUrl, 'cam-1', fakeJpeg(10_000))).status).toBe(202);
       const status = await run(envFile, ['status', '--json']);
       expect(status).toMatchObject({ code: 0, stderr: '' });
-      const report = JSON.parse(status.stdout) as Record<string, number>;
-      expect(report['queued']! + report['uploading']! + report['uploaded']!).toBe(1);
+      const report = JSON.parse(status.stdout) as { backlog: { queued: number; uploading: number }; totals: { uploaded: number } };
+      expect(report.backlog.queued + report.backlog.uploading + report.totals.uploaded).toBe(1);
       const bwlimit = await run(envFile, ['bwlimit']); // the admin API, with the token file in SPOOL_DIR
       expect(bwlimit).toMatchObject({ code: 0, stderr: '' });
       expect(JSON.parse(bwlimit.stdout)).toHaveProperty('rate_bytes_per_sec');

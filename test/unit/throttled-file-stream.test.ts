@@ -37,6 +37,22 @@ describe('throttledFileStream', () => {
     expect(result).toEqual({ bytes: data.length, error: null });
   });
 
+  it('survives a rate drop that shrinks the chunk below pieces already cut (the held-back tail included)', async () => {
+    const { file, data } = await setup(60_000);
+    // 1 MB/s with a 100 ms burst: 16 KiB chunks, so the file is cut into pieces of 16,384 bytes. After the
+    // first piece the rate drops to 50 kB/s: the chunk is now 2,500 bytes, smaller than every piece left.
+    const bucket = new TokenBucket({ rate: 1_000_000, burstMs: 100 });
+    expect(bucket.chunkBytes).toBe(16_384);
+    const stream = throttledFileStream({
+      path: file, expectedBytes: data.length, expectedSha256Hex: sha256Hex(data), bucket, signal: new AbortController().signal,
+      onProgress: () => bucket.setRate(50_000),
+    });
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
+    expect(bucket.chunkBytes).toBe(2_500);
+    expect(Buffer.concat(chunks).equals(data)).toBe(true);
+  });
+
   it('holds back the last chunk and fails when the file does not match the ledger', async () => {
     const { file, data } = await setup(300_000);
     const bucket = new TokenBucket({ rate: Infinity });
