@@ -20,6 +20,8 @@ export interface ReadinessDeps {
   spoolProblem: () => Promise<string | null>;
   /** Why uploads are paused, or null. */
   uploaderProblem: () => string | null;
+  /** BUDGET_BACKEND=redis: where upload budget comes from now; absent with the local budget. */
+  budgetMode?: () => 'shared' | 'fallback';
 }
 
 interface Check {
@@ -35,11 +37,16 @@ export function readinessHandler(deps: ReadinessDeps) {
   return async function ready(c: Context<AppEnv>): Promise<Response> {
     const spool = await deps.spoolProblem().catch((err: unknown) => `spool check failed: ${(err as Error).message}`);
     const uploader = deps.uploaderProblem();
-    const checks: Record<'ledger' | 'spool' | 'uploader', Check> = {
+    const checks: Partial<Record<'ledger' | 'spool' | 'uploader' | 'budget', Check>> = {
       ledger: ledgerWritable(deps.db),
       spool: spool === null ? { ok: true, message: 'room for images' } : { ok: false, message: spool },
       uploader: uploader === null ? { ok: true, message: 'uploading' } : { ok: false, message: `paused: ${uploader}` },
     };
+    // Informational: without Redis the gateway still takes and uploads images safely (at cap / GATEWAY_COUNT),
+    // so a load balancer must keep sending it devices. Readiness is for what stops ingest.
+    if (deps.budgetMode) {
+      checks.budget = { ok: true, message: deps.budgetMode() === 'shared' ? 'shared (redis)' : 'local fallback (redis unreachable)' };
+    }
     const ok = Object.values(checks).every((check) => check.ok);
     return c.json({ status: ok ? 'ready' : 'not_ready', checks }, ok ? 200 : 503);
   };
