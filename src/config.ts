@@ -57,6 +57,8 @@ export interface Config {
   readonly metricsAuth: 'off' | 'admin';
   /** STATUS_PAGE: serve the read-only status page (`GET /`, `GET /status.json`) without credentials. */
   readonly statusPage: boolean;
+  /** BUDGET_BACKEND: this gateway's own upload budget, or one shared by several gateways through Redis. */
+  readonly budget: BudgetSettings;
   /** What systemd sets for a Type=notify unit (src/systemd/); all null when not run by systemd. */
   readonly systemd: SystemdSettings;
 }
@@ -69,6 +71,18 @@ export interface SystemdSettings {
   /** WATCHDOG_PID: the process the watchdog is meant for; another process must not ping for it. */
   readonly watchdogPid: number | null;
 }
+
+export type BudgetSettings =
+  | { readonly backend: 'local' }
+  | {
+    readonly backend: 'redis';
+    /** REDIS_URL: redis:// or rediss://, credentials allowed (never logged). */
+    readonly redisUrl: string;
+    /** GATEWAY_COUNT: gateways sharing the cap; without Redis each uses cap / this. */
+    readonly gatewayCount: number;
+    /** BUDGET_REDIS_KEY: the hash holding the bucket and the override (one per site). */
+    readonly key: string;
+  };
 
 export interface NotifySettings {
   /** NOTIFY_URL: an http(s) URL POSTed on `uploaded` and `dead`. */
@@ -151,8 +165,27 @@ export function loadConfig(env: Env = process.env): Config {
     metricsAuth: r.oneOf('METRICS_AUTH', 'off', ['off', 'admin'] as const),
     statusPage: r.bool('STATUS_PAGE', true),
     systemd: systemdSettings(r),
+    budget: budgetSettings(r),
   };
   return Object.freeze(config);
+}
+
+/** Every variable is read and checked even with the local budget, so a typo fails startup. */
+function budgetSettings(r: EnvReader): BudgetSettings {
+  const backend = r.oneOf('BUDGET_BACKEND', 'local', ['local', 'redis'] as const);
+  const redisUrl = r.redisUrl('REDIS_URL');
+  const gatewayCount = r.optional('GATEWAY_COUNT') === undefined ? undefined : r.int('GATEWAY_COUNT', 1, 1, 1000);
+  const key = r.string('BUDGET_REDIS_KEY', 'image-spool:budget');
+  if (!/^[A-Za-z0-9:._{}-]{1,200}$/.test(key)) throw invalid('BUDGET_REDIS_KEY', key, 'expected 1-200 characters of A-Z a-z 0-9 : . _ - { }');
+  if (backend === 'local') return { backend };
+  if (redisUrl === undefined) throw new SpoolError('config_invalid', 'REDIS_URL is required with BUDGET_BACKEND=redis (e.g. redis://10.0.0.5:6379)');
+  if (gatewayCount === undefined) {
+    throw new SpoolError('config_invalid', 'GATEWAY_COUNT is required with BUDGET_BACKEND=redis: the number of gateways sharing the cap (without Redis each uploads at cap / GATEWAY_COUNT)');
+  }
+  if (r.optional('UPLINK_SHARE') !== undefined && r.optional('UPLINK_SHARE')?.toLowerCase() !== 'off') {
+    throw new SpoolError('config_invalid', 'UPLINK_SHARE is not supported with BUDGET_BACKEND=redis: each gateway would estimate the shared uplink on its own; set UPLINK_SHARE=off or BUDGET_BACKEND=local');
+  }
+  return { backend, redisUrl, gatewayCount, key };
 }
 
 /** Every NOTIFY_* variable is read and checked even without NOTIFY_URL, so a typo fails startup. */
@@ -274,6 +307,23 @@ class EnvReader {
     }
     if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
       throw invalid(name, raw, 'expected an http:// or https:// URL such as "https://example.com/hooks/image-spool"');
+    }
+    return url.href;
+  }
+
+  /** A redis:// or rediss:// URL, or undefined when unset; the error never shows a password. */
+  redisUrl(name: string): string | undefined {
+    const raw = this.optional(name);
+    if (raw === undefined) return undefined;
+    let url: URL | null = null;
+    try {
+      url = new URL(raw);
+    } catch {
+      // reported below
+    }
+    if (url === null || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '') {
+      const shown = url && url.password ? raw.replace(`:${url.password}@`, ':***@') : raw;
+      throw invalid(name, shown, 'expected a redis:// or rediss:// URL such as "redis://10.0.0.5:6379" or "rediss://:password@redis.site:6380/0"');
     }
     return url.href;
   }

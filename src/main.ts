@@ -35,6 +35,8 @@ import { UploadLinks } from './links/links.js';
 import { SettingsStore } from './ledger/settings.js';
 import { BandwidthController } from './throttle/bandwidth-controller.js';
 import { EgressMeter } from './throttle/egress-meter.js';
+import { createSharedBudget } from './budget/create.js';
+import { registerBudgetMetrics } from './metrics/budget-metrics.js';
 import { TokenBucket } from './throttle/token-bucket.js';
 import { UplinkEstimator } from './throttle/uplink-estimator.js';
 import { createStatusPage } from './status/status-page.js';
@@ -112,9 +114,11 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const s3Settings = localS3 ? { ...config.s3, endpoint: `http://127.0.0.1:${localS3.port}` } : config.s3;
   const concurrency = config.uploadConcurrency === 'auto' ? new AutoConcurrency() : fixedConcurrency(config.uploadConcurrency);
   const client = createS3Client(s3Settings, concurrency.max * 2);
-  const throttle = new TokenBucket({ rate: Infinity, burstMs: config.uploadBurstMs });
+  const budget = createSharedBudget(config, log);
+  const throttle = new TokenBucket({ rate: Infinity, burstMs: config.uploadBurstMs, gate: budget ?? undefined });
+  await budget?.start(); // at most ~1 s; without Redis it starts in its local fallback
   const estimator = config.uplinkShare === null ? null : new UplinkEstimator({ share: config.uplinkShare });
-  const bandwidth = new BandwidthController(throttle, config.uploadSchedule, new SettingsStore(db), log, estimator);
+  const bandwidth = new BandwidthController(throttle, config.uploadSchedule, new SettingsStore(db), log, estimator, undefined, budget);
   bandwidth.start(); // sets the bucket's rate before any upload starts
   const egress = new EgressMeter(() => throttle.granted);
   egress.start();
@@ -170,6 +174,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     pausedReason: () => uploader.paused?.reason ?? null,
   }, { requireAdmin: config.metricsAuth === 'admin' });
   metrics.events.watchUploader(uploader);
+  registerBudgetMetrics(metrics.registry, budget);
   const committer = new GroupCommitter((rows) => ledger.insertMany(rows), metrics.events.ledgerCommit);
   const links = new UploadLinks(new LinkLedger(db, ledger));
   const app = createApp({
@@ -188,6 +193,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
         return over > 0 ? `spool full: ${Math.ceil(over / 1e6)} MB over SPOOL_MAX_BYTES or SPOOL_MIN_FREE_BYTES` : null;
       },
       uploaderProblem: () => uploader.paused?.reason ?? null,
+      ...(budget ? { budgetMode: () => budget.mode } : {}),
     },
     s3Prefix: config.s3.prefix,
     maxImageBytes: config.maxImageBytes,
@@ -219,7 +225,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   statusPage?.start(); // before the uploader, so no upload error is missed
   uploader.start();
   notifications.start();
-  log.info({ host: config.host, port, bucket: config.s3.bucket, endpoint: s3Settings.endpoint ?? 'aws', bwlimit: bandwidth.state().rate, concurrency: concurrency.describe(), uplink_share: config.uplinkShare }, 'image-spool listening');
+  log.info({ host: config.host, port, bucket: config.s3.bucket, endpoint: s3Settings.endpoint ?? 'aws', bwlimit: bandwidth.state().rate, budget: budget ? `${budget.mode} (redis, ${budget.gatewayCount} gateways)` : 'local', concurrency: concurrency.describe(), uplink_share: config.uplinkShare }, 'image-spool listening');
   // READY=1 only now: recovery is done and the port takes connections. Then the watchdog's ticks.
   const systemd = startSystemdLink({
     settings: config.systemd,
@@ -247,6 +253,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       statusPage?.stop();
       bandwidth.stop();
       egress.stop();
+      await budget?.stop();
       server.closeAllConnections();
       await closed;
       client.destroy();

@@ -34,7 +34,7 @@ export function adminRoutes(deps: AdminDeps): Hono<AppEnv> {
   admin.put('/bwlimit', async (c) => {
     const rate = parseRateBody(await c.req.json().catch(() => undefined));
     try {
-      deps.bandwidth.setOverride(rate);
+      await deps.bandwidth.changeOverride(rate);
     } catch (err) {
       if (err instanceof RateParseError) throw new SpoolError('invalid_rate', err.message, { cause: err });
       throw err;

@@ -21,6 +21,8 @@ export interface ReadinessDeps {
   spoolProblem: () => Promise<string | null>;
   /** Why uploads are paused, or null. */
   uploaderProblem: () => string | null;
+  /** BUDGET_BACKEND=redis: where upload budget comes from now; absent with the local budget. */
+  budgetMode?: () => 'shared' | 'fallback';
 }
 
 export interface Check {
@@ -28,7 +30,7 @@ export interface Check {
   message: string;
 }
 
-type CheckName = 'ledger' | 'spool' | 'uploader';
+type CheckName = 'ledger' | 'spool' | 'uploader' | 'budget';
 
 /**
  * GET /readyz: ready means an image sent now would be accepted and eventually uploaded: the ledger commits
@@ -38,12 +40,17 @@ export function readinessHandler(deps: ReadinessDeps) {
   return async function ready(c: Context<AppEnv>): Promise<Response> {
     const spool = await deps.spoolProblem().catch((err: unknown) => `spool check failed: ${(err as Error).message}`);
     const uploader = deps.uploaderProblem();
-    const checks: Record<CheckName, Check> = {
+    const checks: Partial<Record<CheckName, Check>> & Record<'ledger' | 'spool' | 'uploader', Check> = {
       ledger: ledgerWritable(deps.db),
       spool: spool === null ? { ok: true, message: 'room for images' } : { ok: false, message: spool },
       uploader: uploader === null ? { ok: true, message: 'uploading' } : { ok: false, message: `paused: ${uploader}` },
     };
-    const failed = (Object.keys(checks) as CheckName[]).filter((name) => !checks[name].ok);
+    // Informational: without Redis the gateway still takes and uploads images safely (at cap / GATEWAY_COUNT),
+    // so a load balancer must keep sending it devices. Readiness is for what stops ingest.
+    if (deps.budgetMode) {
+      checks.budget = { ok: true, message: deps.budgetMode() === 'shared' ? 'shared (redis)' : 'local fallback (redis unreachable)' };
+    }
+    const failed = (Object.keys(checks) as CheckName[]).filter((name) => checks[name]?.ok === false);
     return c.json({ status: failed.length === 0 ? 'ready' : 'not_ready', failed, checks }, failed.length === 0 ? 200 : 503);
   };
 }

@@ -32,7 +32,7 @@ export const STATUS_SCHEMAS: Record<string, Schema> = {
       rate_bytes_per_sec: RATE_OR_NULL,
       rate: { type: 'string' },
       source: { type: 'string', enum: ['schedule', 'override'] },
-      limited_by: { type: 'string', enum: ['cap', 'uplink_share'] },
+      limited_by: { type: 'string', enum: ['cap', 'uplink_share', 'budget_fallback'] },
       schedule: { type: 'string', description: 'UPLOAD_BWLIMIT as configured.' },
       override: TEXT_OR_NULL,
       timetable: list(object({ entry: { type: 'string' }, rate: { type: 'string' }, active: { type: 'boolean' } }), 'The entries of UPLOAD_BWLIMIT; `active` marks the one in force (none while an override is).'),

@@ -16,7 +16,7 @@ export interface StatusReport {
     rate_bytes_per_sec: number | null;
     rate: string;
     source: 'schedule' | 'override';
-    limited_by: 'cap' | 'uplink_share';
+    limited_by: 'cap' | 'uplink_share' | 'budget_fallback';
     schedule: string;
     override: string | null;
     /** UPLOAD_BWLIMIT's entries, the one in force marked. */

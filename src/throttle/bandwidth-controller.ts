@@ -1,3 +1,4 @@
+import type { BudgetState, SharedBudget } from '../budget/shared-budget.js';
 import type { Logger } from '../log.js';
 import type { BacklogSummary } from '../ledger/images.js';
 import type { SettingsStore } from '../ledger/settings.js';
@@ -39,16 +40,21 @@ export interface BandwidthState {
   /** Where the configured cap comes from. */
   source: 'schedule' | 'override';
   configured_rate_bytes_per_sec: number | null;
-  limited_by: 'cap' | 'uplink_share';
+  /** `budget_fallback`: BUDGET_BACKEND=redis without Redis, this gateway's share is cap / GATEWAY_COUNT. */
+  limited_by: 'cap' | 'uplink_share' | 'budget_fallback';
   schedule: string;
   override: string | null;
   /** Null unless UPLINK_SHARE is set. */
   uplink: UplinkState | null;
+  /** Null unless BUDGET_BACKEND=redis. */
+  budget: BudgetState | null;
 }
 
 /**
  * Decides the shared bucket's rate: an operator override (kept in the ledger, so it survives restarts)
  * or else the timetable entry in force; with UPLINK_SHARE, at most that share of the estimated uplink.
+ * With BUDGET_BACKEND=redis the override lives in Redis, shared by every gateway (`shared`), and while
+ * Redis is unreachable this gateway's rate is the cap / GATEWAY_COUNT.
  * Re-evaluated every second and on each minute boundary (a timetable switch lands within ms of its time),
  * at once after an override, and at once after a new estimate.
  */
@@ -66,9 +72,19 @@ export class BandwidthController implements LinkObserver {
     private readonly log: Logger,
     private readonly estimator: UplinkEstimator | null = null,
     private readonly now: () => Date = () => new Date(),
+    private readonly shared: SharedBudget | null = null,
   ) {
     this.override = settings.get(OVERRIDE_KEY) ?? null;
+    if (shared && this.override !== null) {
+      log.warn({ ledger_override: this.override }, 'BUDGET_BACKEND=redis: the override kept in this gateway\'s ledger is ignored; the shared one in Redis applies (set it with PUT /admin/bwlimit)');
+    }
     estimator?.onEstimate(() => this.apply());
+    shared?.onChange(() => this.apply());
+  }
+
+  /** The override in force: the shared one with BUDGET_BACKEND=redis, else this gateway's. */
+  private currentOverride(): string | null {
+    return this.shared ? this.shared.override : this.override;
   }
 
   start(): void {
@@ -99,7 +115,21 @@ export class BandwidthController implements LinkObserver {
     this.rateListeners.push(listener);
   }
 
-  /** Sets (text) or clears (null) the override; throws RateParseError on a bad rate. Applies at once. */
+  /**
+   * PUT /admin/bwlimit: with the shared budget, writes the override to Redis for every gateway (throws
+   * SpoolError budget_unavailable when it cannot); else setOverride. Throws RateParseError on a bad rate.
+   */
+  async changeOverride(rate: string | null): Promise<void> {
+    if (!this.shared) {
+      this.setOverride(rate);
+      return;
+    }
+    if (rate !== null) parseRate(rate);
+    await this.shared.setOverride(rate);
+    this.apply();
+  }
+
+  /** Sets (text) or clears (null) this gateway's override; throws RateParseError on a bad rate. Applies at once. */
   setOverride(rate: string | null): void {
     if (rate !== null) parseRate(rate);
     this.override = rate;
@@ -111,21 +141,23 @@ export class BandwidthController implements LinkObserver {
   state(): BandwidthState {
     const configured = this.configuredRate();
     const rate = this.limit(configured);
+    const override = this.currentOverride();
     return {
       rate_bytes_per_sec: rateOrNull(rate),
       rate: formatRate(rate),
-      source: this.override === null ? 'schedule' : 'override',
+      source: override === null ? 'schedule' : 'override',
       configured_rate_bytes_per_sec: rateOrNull(configured),
-      limited_by: rate < configured ? 'uplink_share' : 'cap',
+      limited_by: rate < configured ? (this.shared ? 'budget_fallback' : 'uplink_share') : 'cap',
       schedule: this.schedule.text,
-      override: this.override,
+      override,
       uplink: this.estimator?.state(configured) ?? null,
+      budget: this.shared?.state() ?? null,
     };
   }
 
   /** The operator's cap: override, else timetable. */
   configuredRate(): BytesPerSecond {
-    return effectiveRate(this.schedule, this.override, this.now());
+    return effectiveRate(this.schedule, this.currentOverride(), this.now());
   }
 
   effectiveRate(): BytesPerSecond {
@@ -133,6 +165,8 @@ export class BandwidthController implements LinkObserver {
   }
 
   private limit(configured: BytesPerSecond): BytesPerSecond {
+    // Without Redis no gateway knows what the others send: each keeps to its equal share, so all together stay under the cap.
+    if (this.shared?.mode === 'fallback') return configured / this.shared.gatewayCount;
     return this.estimator ? this.estimator.limit(configured) : configured;
   }
 
@@ -156,9 +190,9 @@ export class BandwidthController implements LinkObserver {
     if (rate === this.bucket.rate) return;
     this.bucket.setRate(rate);
     for (const listener of this.rateListeners) listener(rate);
-    const fields = { bwlimit: formatRate(rate), configured: formatRate(configured), source: this.override === null ? 'schedule' : 'override' };
+    const fields = { bwlimit: formatRate(rate), configured: formatRate(configured), source: this.currentOverride() === null ? 'schedule' : 'override', ...(this.shared ? { budget_mode: this.shared.mode } : {}) };
     // Estimates move the rate at every probe: the operator's changes are info, the estimator's are debug.
-    if (operatorChange) this.log.info(fields, 'upload budget changed');
+    if (operatorChange || this.shared) this.log.info(fields, 'upload budget changed');
     else this.log.debug({ ...fields, uplink_capacity: this.estimator?.capacity() }, 'upload budget follows the uplink estimate');
   }
 }

@@ -10,6 +10,18 @@ export interface TokenBucketOptions {
   /** Largest grant handed out at once; smaller grants interleave waiting streams more finely. @default 16384 */
   maxChunkBytes?: number;
   clock?: Clock;
+  /** A budget beyond this bucket's own (the shared one in Redis): every grant must also pass it. */
+  gate?: BudgetGate;
+}
+
+/**
+ * A second budget every grant must pass, after the bucket's own pacing: `BUDGET_BACKEND=redis` leases
+ * bytes from a bucket shared by several gateways (src/budget/shared-budget.ts).
+ */
+export interface BudgetGate {
+  /** Takes `bytes` if held now; otherwise false, and the gate calls the `onAvailable` callback once it may hold them. */
+  tryTake(bytes: number): boolean;
+  onAvailable(wake: () => void): void;
 }
 
 interface Waiter {
@@ -41,6 +53,9 @@ export class TokenBucket {
   private readonly queue: Waiter[] = [];
   private timer: unknown = null;
   private grantedTotal = 0;
+  private readonly gate: BudgetGate | undefined;
+  /** The head has its own tokens but waits for the gate, which will wake the bucket: no timer meanwhile. */
+  private gateBlocked = false;
 
   constructor(options: TokenBucketOptions) {
     assertRate(options.rate);
@@ -51,6 +66,11 @@ export class TokenBucket {
     this.clock = options.clock ?? systemClock;
     this.lastRefill = this.clock.now();
     this.tokens = this.capacity;
+    this.gate = options.gate;
+    this.gate?.onAvailable(() => {
+      this.gateBlocked = false;
+      this.pump();
+    });
   }
 
   get rate(): number {
@@ -156,6 +176,11 @@ export class TokenBucket {
       const head = this.queue[0] as Waiter;
       const need = this.need(head);
       if (this.tokens < need) break;
+      if (this.gate && Number.isFinite(this.rateValue) && !this.gate.tryTake(head.bytes)) {
+        this.gateBlocked = true;
+        break;
+      }
+      this.gateBlocked = false;
       // A train leaves its debt behind: the silence after it is as long as the silence before it.
       this.tokens -= head.train ? 2 * head.bytes : head.bytes;
       this.queue.shift();
@@ -178,7 +203,11 @@ export class TokenBucket {
       this.timer = null;
     }
     const head = this.queue[0];
-    if (!head) return;
+    if (!head) {
+      this.gateBlocked = false;
+      return;
+    }
+    if (this.gateBlocked) return;
     this.refill();
     const need = this.need(head) - this.tokens;
     const waitMs = need <= 0 ? 0 : Math.ceil((need * 1000) / this.rateValue);
