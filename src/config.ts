@@ -297,22 +297,15 @@ class EnvReader {
 
   /** An absolute http:// or https:// URL, or undefined when unset. */
   httpUrl(name: string): string | undefined {
-    const raw = this.optional(name);
-    if (raw === undefined) return undefined;
-    let url: URL | null = null;
-    try {
-      url = new URL(raw);
-    } catch {
-      // reported below
-    }
-    if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
-      throw invalid(name, raw, 'expected an http:// or https:// URL such as "https://example.com/hooks/image-spool"');
-    }
-    return url.href;
+    return this.url(name, ['http:', 'https:'], 'an http:// or https:// URL such as "https://example.com/hooks/image-spool"');
   }
 
   /** A redis:// or rediss:// URL, or undefined when unset; the error never shows a password. */
   redisUrl(name: string): string | undefined {
+    return this.url(name, ['redis:', 'rediss:'], 'a redis:// or rediss:// URL such as "redis://10.0.0.5:6379" or "rediss://:password@redis.site:6380/0"');
+  }
+
+  private url(name: string, protocols: readonly string[], expected: string): string | undefined {
     const raw = this.optional(name);
     if (raw === undefined) return undefined;
     let url: URL | null = null;
@@ -321,9 +314,9 @@ class EnvReader {
     } catch {
       // reported below
     }
-    if (url === null || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '') {
+    if (url === null || !protocols.includes(url.protocol) || url.hostname === '') {
       const shown = url && url.password ? raw.replace(`:${url.password}@`, ':***@') : raw;
-      throw invalid(name, shown, 'expected a redis:// or rediss:// URL such as "redis://10.0.0.5:6379" or "rediss://:password@redis.site:6380/0"');
+      throw invalid(name, shown, `expected ${expected}`);
     }
     return url.href;
   }
