@@ -7,6 +7,8 @@ import { GetObjectCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
 import { getRequestListener } from '@hono/node-server';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
+import { BodyGate } from './http/body-gate.js';
+import { Checkpointer } from './ledger/checkpointer.js';
 import { GroupCommitter } from './ledger/group-commit.js';
 import { ImageLedger } from './ledger/images.js';
 import { MultipartLedger } from './ledger/multipart.js';
@@ -88,15 +90,23 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, log: Logg
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
+/** A body bringing under 64 KiB in 100 ms (~5 Mbit/s) while the service could take more is slow: it gives up its read slot. */
+const SLOW_BODY = { checkMs: 100, minBytes: 64 * 1024 };
+
 /** Composition root: config -> ledger -> recovery -> HTTP + uploader. */
 export async function startService(config: Config, log: Logger): Promise<RunningService> {
   await mkdir(config.spoolDir, { recursive: true, mode: 0o700 });
-  const db = openLedger(path.join(config.spoolDir, 'ledger.db'));
+  const unsafeNoFsync = config.benchmark?.noFsync === true;
+  if (config.benchmark) log.error({ alert: 'benchmark_mode', benchmark: config.benchmark }, 'ALERT benchmark switches are on (NODE_ENV=benchmark): never run this in production');
+  const ledgerFile = path.join(config.spoolDir, 'ledger.db');
+  const db = openLedger(ledgerFile, { unsafeNoSync: unsafeNoFsync });
   const { applied, version } = migrate(db);
   log.info({ schema_version: version, applied }, 'ledger ready');
+  const checkpointer = new Checkpointer(db, ledgerFile, log);
+  checkpointer.start();
   const ledger = new ImageLedger(db);
   const notifications = createNotifications({ settings: config.notify, keepHours: config.notifyKeepHours, db, images: ledger, log });
-  const store = new SpoolStore(config.spoolDir, config.maxImageBytes);
+  const store = new SpoolStore(config.spoolDir, config.maxImageBytes, { fsync: !unsafeNoFsync });
   await store.init();
   await recoverSpool({ ledger, spoolDir: config.spoolDir, imagesDir: store.imagesDir, keepUploadedFiles: config.keepUploadedFiles, log });
 
@@ -162,7 +172,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     pausedReason: () => uploader.paused?.reason ?? null,
   }, { requireAdmin: config.metricsAuth === 'admin' });
   metrics.events.watchUploader(uploader);
-  const committer = new GroupCommitter((rows) => ledger.insertMany(rows), metrics.events.ledgerCommit);
+  const committer = new GroupCommitter((rows) => ledger.insertMany(rows), metrics.events.ledgerCommit, config.benchmark?.commitBatchMax);
   const links = new UploadLinks(new LinkLedger(db, ledger));
   const app = createApp({
     db, ledger, log, store, committer, bandwidth, adminToken, admission, links, status,
@@ -173,6 +183,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     },
     readiness: {
       spoolProblem: async () => {
+        if (unsafeNoFsync) return 'BENCH_UNSAFE_NO_FSYNC: acknowledged images are not durable (benchmark only)';
         if (store.degraded) return `spool degraded (${store.degraded}); restart required`;
         const over = await admission.overshoot();
         return over > 0 ? `spool full: ${Math.ceil(over / 1e6)} MB over SPOOL_MAX_BYTES or SPOOL_MIN_FREE_BYTES` : null;
@@ -184,6 +195,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     authenticateDevice: config.deviceAuth === 'token' ? deviceAuthenticator(new DeviceTokens(db)) : null,
     bodyPace: { windowMs: config.ingestBodyWindowMs, minBytesPerSec: config.ingestMinBodyRate, onBytes: metrics.events.bodyBytes },
     isDraining: () => draining,
+    bodyGate: new BodyGate({ slots: config.ingestReadSlots, ...SLOW_BODY }),
     onQueued: () => uploader.notify(),
     onStored: (id, relPath, format) => metadata.enqueue(id, relPath, format),
     track: (work) => {
@@ -209,7 +221,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   status?.start(); // before the uploader, so no upload error is missed
   uploader.start();
   notifications.start();
-  log.info({ host: config.host, port, bucket: config.s3.bucket, endpoint: s3Settings.endpoint ?? 'aws', bwlimit: bandwidth.state().rate, concurrency: concurrency.describe(), uplink_share: config.uplinkShare }, 'image-spool listening');
+  log.info({ host: config.host, port, bucket: config.s3.bucket, endpoint: s3Settings.endpoint ?? 'aws', bwlimit: bandwidth.state().rate, concurrency: concurrency.describe(), uplink_share: config.uplinkShare, ...(config.benchmark ? { benchmark: config.benchmark } : {}) }, 'image-spool listening');
 
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {
@@ -228,6 +240,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       await closed;
       client.destroy();
       await localS3?.close();
+      await checkpointer.stop();
       db.close();
       log.info('stopped');
     })();
