@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -100,6 +101,26 @@ export async function startS3(cleanup: Cleanup, bucket = 'images'): Promise<Benc
       return out;
     },
   };
+}
+
+/**
+ * A TCP server that accepts connections and never answers: as S3 endpoint, every upload stalls after its
+ * claim, so a fixed UPLOAD_CONCURRENCY of uploads sits idle in every service alike, whatever its backlog.
+ */
+export async function startBlackHole(cleanup: Cleanup): Promise<number> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+    socket.resume();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanup.add(() => new Promise<void>((resolve) => {
+    for (const s of sockets) s.destroy();
+    server.close(() => resolve());
+  }));
+  return (server.address() as net.AddressInfo).port;
 }
 
 export interface ServiceChild {

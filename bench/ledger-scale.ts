@@ -17,7 +17,7 @@ import { openLedger, type Db } from '../src/ledger/open.js';
 import type { UploadOrder } from '../src/ledger/types.js';
 import { createLogger } from '../src/log.js';
 import { recoverSpool } from '../src/spool/recovery.js';
-import { Cleanup, infoRow, median, percentile, ratioRow, startS3, startService, targetRow, type Row } from './harness.js';
+import { Cleanup, infoRow, median, percentile, ratioRow, startBlackHole, startService, targetRow, type Row } from './harness.js';
 import { fillLedger, queuedFiles } from './ledger-fill.js';
 import { runWrk, writeWrkScript, wrkMissing } from './wrk.js';
 
@@ -27,6 +27,7 @@ export interface ScaleOptions {
   claims: number;
   wrkRounds: number;
   wrkSeconds: number;
+  warmupSeconds: number;
   /** Where the query plans are written (markdown). */
   plansFile: string;
 }
@@ -41,7 +42,13 @@ const HOT = ['claimOldest', 'claimNewest', 'claimFair', 'nextDue', 'byKey', 'byS
 export async function runLedgerScale(o: ScaleOptions, cleanup: Cleanup): Promise<Row[]> {
   const bench = 'scale';
   const rows: Row[] = [];
-  const spoolDir = await cleanup.tempDir('bench-scale-');
+  // Both spools side by side in one fresh directory, so ext4 places them in the same block group: creating a
+  // file costs more in a group with many recently deleted inodes (docs/BENCHMARKS.md), and the ingest
+  // comparison must be of ledgers, not of where the filesystem happened to put each spool.
+  const parent = await cleanup.tempDir('bench-scale-');
+  const spoolDir = path.join(parent, 'big');
+  const emptySpool = path.join(parent, 'empty');
+  await mkdir(emptySpool);
   const imagesDir = path.join(spoolDir, 'images');
   await mkdir(imagesDir, { recursive: true });
   let db = openLedger(path.join(spoolDir, 'ledger.db'));
@@ -115,18 +122,21 @@ export async function runLedgerScale(o: ScaleOptions, cleanup: Cleanup): Promise
   rows.push(infoRow(bench, 'ledger stats() in-process, p50 / p99 of 30', `${percentile(stats, 50).toFixed(2)} / ${percentile(stats, 99).toFixed(2)} ms`));
   db.close();
 
-  rows.push(...(await serviceOnLedger(o, spoolDir, cleanup)));
+  rows.push(...(await serviceOnLedger(o, spoolDir, emptySpool, cleanup)));
   return rows;
 }
 
 /** The service started on the big spool, against an empty one: start-up, GET /admin/stats, ingest rate. */
-async function serviceOnLedger(o: ScaleOptions, spoolDir: string, cleanup: Cleanup): Promise<Row[]> {
+async function serviceOnLedger(o: ScaleOptions, spoolDir: string, emptySpool: string, cleanup: Cleanup): Promise<Row[]> {
   const bench = 'scale';
-  const s3 = await startS3(cleanup);
-  // A trickle of upload budget for both: the big one has 100,000 queued images, which must not take the CPU.
-  const env = { S3_BUCKET: s3.bucket, S3_ENDPOINT: `http://127.0.0.1:${s3.port}`, UPLOAD_BWLIMIT: '1KB', ADMIN_TOKEN };
+  // Uploads that never finish, four in each service: the big one has 100,000 queued images, the empty one
+  // claims each new image as it is acknowledged; with a working S3 the empty one would be verifying and
+  // uploading what wrk sends while the big one works through old rows, and the comparison would be of
+  // uploaders, not of ledger sizes (measured: the empty one then ingests at about half the rate).
+  const blackHole = await startBlackHole(cleanup);
+  const env = { S3_BUCKET: 'images', S3_ENDPOINT: `http://127.0.0.1:${blackHole}`, UPLOAD_CONCURRENCY: '4', UPLOAD_STALL_TIMEOUT_MS: '3600000', ADMIN_TOKEN };
   const big = await startService(cleanup, { ...env, SPOOL_DIR: spoolDir });
-  const empty = await startService(cleanup, env);
+  const empty = await startService(cleanup, { ...env, SPOOL_DIR: emptySpool });
   const rows: Row[] = [infoRow(bench, `service start on the ${o.rows.toLocaleString('en')}-row spool, to listening (recovery included)`, `${(big.startMs / 1000).toFixed(2)} s`)];
   const get = async (): Promise<void> => {
     const res = await fetch(`${big.baseUrl}/admin/stats`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
@@ -148,7 +158,7 @@ async function serviceOnLedger(o: ScaleOptions, spoolDir: string, cleanup: Clean
     rows.push(infoRow(bench, 'ingest on a big ledger SKIPPED', missing));
   } else {
     const script = await writeWrkScript(cleanup);
-    for (const s of [big, empty]) await runWrk({ baseUrl: s.baseUrl, script, seconds: 2, connections: 150 }); // JIT warm-up
+    for (const s of [big, empty]) await runWrk({ baseUrl: s.baseUrl, script, seconds: o.warmupSeconds, connections: 150 }); // JIT warm-up
     const rates = { big: [] as number[], empty: [] as number[] };
     for (let round = 0; round < o.wrkRounds; round++) {
       // Alternate which goes first, so neither always runs right after the other's writeback.

@@ -39,21 +39,21 @@ type Bench = (cleanup: Cleanup) => Promise<Row[]>;
 // In run order. `stats` is part of `scale` (same million-row ledger); alone it builds its own.
 const BENCHES: Record<string, Bench> = {
   egress: (c) => runEgress(quick
-    ? { images: 8, afterIdleImages: 3, imageBytes: IMAGE_BYTES, idleMs: 5_000, traceDir: OUT_DIR }
+    ? { images: 7, afterIdleImages: 3, imageBytes: IMAGE_BYTES, idleMs: 3_000, traceDir: OUT_DIR }
     : { images: 25, afterIdleImages: 5, imageBytes: IMAGE_BYTES, idleMs: 10_000, traceDir: OUT_DIR }, c),
   ingest: (c) => runIngestMemory({ posts: 150, imageBytes: IMAGE_BYTES, rounds: quick ? 1 : 3 }, c),
-  small: (c) => runSmallImages({ rounds: quick ? 2 : 5, seconds: quick ? 3 : 6, connections: 150 }, c),
-  seed: (c) => runSeedScript({ identical: quick ? 1_000 : 100_000, distinct: quick ? 500 : 10_000, parallel: 150 }, c),
+  small: (c) => runSmallImages({ rounds: quick ? 2 : 5, seconds: quick ? 2 : 6, connections: 150, warmupSeconds: quick ? 1 : 2 }, c),
+  seed: (c) => runSeedScript({ identical: quick ? 600 : 100_000, distinct: quick ? 300 : 10_000, parallel: 150 }, c),
   scale: (c) => runLedgerScale({
-    rows: quick ? 100_000 : 1_000_000, queued: quick ? 10_000 : 100_000, claims: quick ? 300 : 2_000,
-    wrkRounds: quick ? 2 : 4, wrkSeconds: quick ? 3 : 6, plansFile: path.join(OUT_DIR, `plans-${STAMP}.md`),
+    rows: quick ? 60_000 : 1_000_000, queued: quick ? 6_000 : 100_000, claims: quick ? 200 : 2_000,
+    wrkRounds: quick ? 2 : 4, wrkSeconds: quick ? 2 : 6, warmupSeconds: quick ? 1 : 2, plansFile: path.join(OUT_DIR, `plans-${STAMP}.md`),
   }, c),
   rtt: async (c) => {
     const rows = await runRttFill({ images: quick ? 20 : 40, imageBytes: IMAGE_BYTES, rttMs: 60 }, c);
     await c.run();
     // BENCH_SMALL_BYTES, BENCH_SMALL_N and BENCH_SMALL_CONC (e.g. "4,auto,32") vary the small-image case by hand.
     return [...rows, ...(await runRttFillSmall({
-      images: Number(process.env['BENCH_SMALL_N'] ?? (quick ? 200 : 700)), imageBytes: Number(process.env['BENCH_SMALL_BYTES'] ?? 250_000), rttMs: 60,
+      images: Number(process.env['BENCH_SMALL_N'] ?? (quick ? 160 : 700)), imageBytes: Number(process.env['BENCH_SMALL_BYTES'] ?? 250_000), rttMs: 60,
     }, c))];
   },
   bwlimit: (c) => runBwlimitLatency({ imageBytes: IMAGE_BYTES, spareImages: quick ? 6 : 10, timetableSwitch: !quick }, c),

@@ -14,6 +14,8 @@ export interface SmallImagesOptions {
   rounds: number;
   seconds: number;
   connections: number;
+  /** wrk run against each service first, unmeasured (JIT, page cache). */
+  warmupSeconds: number;
 }
 
 const RATIO_TARGET = 0.5;
@@ -38,7 +40,7 @@ export async function runSmallImages(o: SmallImagesOptions, cleanup: Cleanup): P
     services.set(v.key, await startService(cleanup, { S3_BUCKET: s3.bucket, S3_ENDPOINT: `http://127.0.0.1:${s3.port}`, UPLOAD_BWLIMIT: '100KB', ...v.env }));
   }
   const results = new Map<Key, WrkResult[]>(VARIANTS.map((v) => [v.key, []]));
-  for (const v of VARIANTS) await runWrk({ baseUrl: (services.get(v.key) as ServiceChild).baseUrl, script, seconds: 2, connections: o.connections }); // JIT warm-up
+  for (const v of VARIANTS) await runWrk({ baseUrl: (services.get(v.key) as ServiceChild).baseUrl, script, seconds: o.warmupSeconds, connections: o.connections }); // JIT warm-up
   for (let round = 0; round < o.rounds; round++) {
     for (const v of VARIANTS) {
       const r = await runWrk({ baseUrl: (services.get(v.key) as ServiceChild).baseUrl, script, seconds: o.seconds, connections: o.connections });

@@ -64,6 +64,7 @@ export class Checkpointer {
     this.worker = null;
     if (!worker) return;
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    worker.ref(); // unref'd while running; waiting for its exit must keep the process up
     worker.postMessage('stop');
     await exited;
     this.db.pragma(`wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
