@@ -34,11 +34,11 @@ export function openLedger(file: string, options: { readonly?: boolean; /** BENC
  */
 export function withoutFsync<T>(db: Db, fn: () => T): T {
   const before = db.pragma('synchronous', { simple: true }) as number;
-  if (before !== 2) return fn();
+  if (before !== 2) return fn(); // already without fsyncs (BENCH_UNSAFE_NO_FSYNC)
   db.pragma('synchronous = NORMAL');
   try {
     return fn();
   } finally {
-    db.pragma('synchronous = FULL');
+    db.pragma(`synchronous = ${before}`);
   }
 }
