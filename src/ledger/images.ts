@@ -1,5 +1,6 @@
 import { SpoolError } from '../errors.js';
 import type { ImageMetadata } from '../meta/extract.js';
+import type { Statement } from 'better-sqlite3';
 import { withoutFsync, type Db } from './open.js';
 import { ROW_STATES, TRANSITIONS, type EarlierReceipt, type ImageRow, type ImageState, type InsertResult, type LedgerRow, type NewImage, type Resolved, type RowState, type UploadOrder } from './types.js';
 
@@ -46,6 +47,7 @@ export class ImageLedger {
   /** Last device served by the fair order; in memory, since a restart may start the round anywhere. */
   private fairCursor = '';
   private readonly outcomeHooks: OutcomeHook[] = [];
+  private nextDue: Statement | null = null;
 
   constructor(private readonly db: Db) {
     this.stmts = {
@@ -68,9 +70,6 @@ export class ImageLedger {
       claimOldest: db.prepare(claimSql('ORDER BY received_at, id')),
       claimNewest: db.prepare(claimSql('ORDER BY received_at DESC, id DESC')),
       claimFair: db.prepare(claimSql('AND device_id > @cursor ORDER BY device_id, received_at, id')),
-      // One seek in the partial index of queued rows (migration 0014), whatever the size of the backlog. Named,
-      // because the planner prefers the full (state, ...) indexes and would read every queued row (31 ms at 100k).
-      nextDue: db.prepare(`SELECT min(next_attempt_at) AS t FROM images INDEXED BY images_queued_due WHERE state = 'queued'`),
       uploaded: db.prepare(`UPDATE images SET state = 'uploaded', uploaded_at = @now, last_error = NULL
         WHERE id = @id AND state = 'uploading'`),
       retry: db.prepare(`UPDATE images SET state = 'queued', next_attempt_at = @next, last_error = @error,
@@ -107,7 +106,7 @@ export class ImageLedger {
 
   /** The SQL of every statement by name, for query-plan checks (bench/ledger-scale.ts, tests). */
   get statements(): Record<string, string> {
-    return Object.fromEntries(Object.entries(this.stmts).map(([name, stmt]) => [name, stmt.source]));
+    return { ...Object.fromEntries(Object.entries(this.stmts).map(([name, stmt]) => [name, stmt.source])), nextDue: NEXT_DUE_SQL };
   }
 
   /**
@@ -199,7 +198,10 @@ export class ImageLedger {
 
   /** When the earliest queued image becomes due (it may already be), or null with an empty queue. */
   nextDueAt(): Date | null {
-    const row = this.stmts.nextDue.get() as { t: string | null };
+    // Prepared on first use: `image-spool status` may read a ledger the running (older) service has not yet
+    // migrated to 0014, and must not fail on an index it never uses.
+    this.nextDue ??= this.db.prepare(NEXT_DUE_SQL);
+    const row = this.nextDue.get() as { t: string | null };
     return row.t === null ? null : new Date(row.t);
   }
 
@@ -365,6 +367,13 @@ export class ImageLedger {
     return summary;
   }
 }
+
+/**
+ * One seek in the partial index of queued rows (migration 0014), whatever the size of the backlog. The index
+ * is named because the planner prefers the full (state, ...) indexes and would read every queued row: 70-140 ms
+ * at 100,000 queued (docs/BENCHMARKS.md, issue 7), on every idle turn of the uploader.
+ */
+const NEXT_DUE_SQL = `SELECT min(next_attempt_at) AS t FROM images INDEXED BY images_queued_due WHERE state = 'queued'`;
 
 /** States whose image file stays in the spool (dead ones too: an operator may requeue them). */
 const LOCAL_FILE_STATES = `'queued', 'uploading', 'dead'`;

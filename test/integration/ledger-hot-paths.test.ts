@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GroupCommitter } from '../../src/ledger/group-commit.js';
 import { ImageLedger } from '../../src/ledger/images.js';
-import { migrate } from '../../src/ledger/migrate.js';
+import { loadMigrations, migrate } from '../../src/ledger/migrate.js';
 import { openLedger, withoutFsync, type Db } from '../../src/ledger/open.js';
 import type { NewImage } from '../../src/ledger/types.js';
 
@@ -66,6 +66,18 @@ describe('ledger hot paths', () => {
     expect(ledger.nextDueAt()?.toISOString()).toBe('2026-11-23T10:00:02.000Z');
     expect(ledger.claimNext(new Date(t0.getTime() + 5000))?.id).toBe('N3');
     expect(ledger.nextDueAt()?.toISOString()).toBe('2026-11-23T11:00:00.000Z');
+  });
+
+  it('reads a ledger an older running service has not migrated to 0014 yet (image-spool status)', () => {
+    const older = openLedger(path.join(dir, 'v13.db'));
+    try {
+      migrate(older, loadMigrations().filter((m) => m.version <= 13));
+      const view = new ImageLedger(older);
+      expect(view.summary()).toMatchObject({ queued: 0, uploaded: 0 });
+      expect(() => view.nextDueAt()).toThrow(/no such index: images_queued_due/);
+    } finally {
+      older.close();
+    }
   });
 
   it('claims and metadata skip their own fsync but leave synchronous=FULL for acknowledged writes', () => {
