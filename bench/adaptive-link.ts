@@ -162,7 +162,7 @@ export async function runAdaptiveBench(cleanup: Cleanup, outDir: string, quick: 
   if (unavailable) return [row('UPLINK_SHARE on an emulated link', `SKIPPED: ${unavailable}`, '-', '')];
   console.log('adaptive: UPLINK_SHARE=50%, UPLOAD_BWLIMIT=100Mbit, link 200 -> 100 -> 200 Mbit/s (tbf), 60 ms RTT ...');
   const r = await runAdaptiveLink({
-    phases: [{ mbit: 200, seconds: 15 }, { mbit: 100, seconds: quick ? 15 : 20 }, { mbit: 200, seconds: quick ? 25 : 32 }],
+    phases: [{ mbit: 200, seconds: quick ? 12 : 15 }, { mbit: 100, seconds: quick ? 11 : 20 }, { mbit: 200, seconds: quick ? 19 : 32 }],
     cap: '100Mbit', share: '50%', oneWayDelayMs: 30, imageBytes: 4_000_000,
   }, cleanup);
   await mkdir(outDir, { recursive: true });

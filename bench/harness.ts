@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +15,33 @@ import S3rver from 's3rver';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const ROOT = path.basename(path.dirname(HERE)) === 'dist' ? path.resolve(HERE, '../..') : path.resolve(HERE, '..');
 const CLI = path.join(ROOT, 'bin/image-spool.cjs');
+const UNIT_FILE = path.join(ROOT, 'deploy/image-spool.service');
+
+/**
+ * How deploy/image-spool.service runs node: its `Environment=` settings (SPOOL_DIR aside) and the node flags
+ * of `ExecStart=`. Every bench starts the service with these, so the numbers are those of the shipped unit.
+ */
+export function unitSettings(unitText = readFileSync(UNIT_FILE, 'utf8')): { env: Record<string, string>; nodeFlags: string[] } {
+  const env: Record<string, string> = {};
+  let nodeFlags: string[] = [];
+  for (const raw of unitText.split('\n')) {
+    const line = raw.trim();
+    const environment = /^Environment=(.*)$/.exec(line);
+    if (environment) {
+      // One or more KEY=VALUE, each possibly in double quotes.
+      for (const m of (environment[1] ?? '').matchAll(/"([^"=]+)=([^"]*)"|([^\s"=]+)=(\S*)/g)) {
+        const key = m[1] ?? m[3] ?? '';
+        if (key !== 'SPOOL_DIR') env[key] = m[2] ?? m[4] ?? '';
+      }
+    }
+    const exec = /^ExecStart=\S*node\s+(.*)$/.exec(line);
+    if (exec) {
+      const args = (exec[1] ?? '').split(/\s+/);
+      nodeFlags = args.slice(0, args.findIndex((a) => !a.startsWith('-')));
+    }
+  }
+  return { env, nodeFlags };
+}
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -75,9 +103,32 @@ export async function startS3(cleanup: Cleanup, bucket = 'images'): Promise<Benc
   };
 }
 
+/**
+ * A TCP server that accepts connections and never answers: as S3 endpoint, every upload stalls after its
+ * claim, so a fixed UPLOAD_CONCURRENCY of uploads sits idle in every service alike, whatever its backlog.
+ */
+export async function startBlackHole(cleanup: Cleanup): Promise<number> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+    socket.resume();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanup.add(() => new Promise<void>((resolve) => {
+    for (const s of sockets) s.destroy();
+    server.close(() => resolve());
+  }));
+  return (server.address() as net.AddressInfo).port;
+}
+
 export interface ServiceChild {
   pid: number;
   baseUrl: string;
+  spoolDir: string;
+  /** Milliseconds from spawn to the "listening" log line (start-up recovery included). */
+  startMs: number;
   /** Number of "upload ok" log lines so far. */
   uploaded(): number;
   logTail(lines: number): string;
@@ -86,19 +137,20 @@ export interface ServiceChild {
 
 /** Runs `node bin/image-spool.cjs serve` with `env`; resolves once it logs its port. */
 export async function startService(cleanup: Cleanup, env: Record<string, string>): Promise<ServiceChild> {
-  const spoolDir = await cleanup.tempDir('bench-spool-');
-  const child: ChildProcess = spawn(process.execPath, [CLI, 'serve'], {
+  const spoolDir = env['SPOOL_DIR'] ?? await cleanup.tempDir('bench-spool-');
+  const unit = unitSettings();
+  const child: ChildProcess = spawn(process.execPath, [...unit.nodeFlags, CLI, 'serve'], {
     env: {
       PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', SPOOL_DIR: spoolDir,
       AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      // As deploy/image-spool.service sets it. src/cli.ts assigns it too, but too late to take effect
-      // (the libuv pool already runs with 4 threads by then; see docs/BENCHMARKS.md).
-      UV_THREADPOOL_SIZE: '16',
+      // As deploy/image-spool.service runs it (UV_THREADPOOL_SIZE and the memory settings; see docs/BENCHMARKS.md).
+      ...unit.env,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const spawnedAt = performance.now();
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let running = true;
   void exited.then(() => { running = false; });
@@ -138,6 +190,8 @@ export async function startService(cleanup: Cleanup, env: Record<string, string>
   return {
     pid: child.pid as number,
     baseUrl: `http://127.0.0.1:${port}`,
+    spoolDir,
+    startMs: performance.now() - spawnedAt,
     uploaded: () => uploads,
     logTail: (n) => lines.slice(-n).join('\n'),
     stop,
@@ -212,6 +266,13 @@ export function percentile(values: number[], p: number): number {
   return sorted[rank] ?? NaN;
 }
 
+/** The middle value (the mean of the two middle ones for an even count). */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
 /** One line of the final table. */
 export interface Row {
   bench: string;
@@ -221,14 +282,44 @@ export interface Row {
   spoolResult: string;
   rclone: string;
   rcloneResult: string;
+  /** For the summary: the same-run baseline the measurement is compared with, and the ratio. */
+  baseline?: string;
+  ratio?: string;
+}
+
+/** A row with a target, compared with a baseline measured in the same run. */
+export function ratioRow(bench: string, metric: string, o: { measured: string; baseline: string; ratio: number; target: string; pass: boolean; digits?: number }): Row {
+  return {
+    bench, metric, spool: o.measured, target: o.target, spoolResult: o.pass ? 'PASS' : 'FAIL', rclone: '-', rcloneResult: '',
+    baseline: o.baseline, ratio: `${o.ratio.toFixed(o.digits ?? 2)}x`,
+  };
+}
+
+/** A row with a target and no baseline (an absolute bound, such as a latency or a peak RSS). */
+export function targetRow(bench: string, metric: string, measured: string, target: string, pass: boolean): Row {
+  return { bench, metric, spool: measured, target, spoolResult: pass ? 'PASS' : 'FAIL', rclone: '-', rcloneResult: '' };
+}
+
+export function infoRow(bench: string, metric: string, measured: string): Row {
+  return { bench, metric, spool: measured, target: 'info', spoolResult: '', rclone: '-', rcloneResult: '' };
+}
+
+/** The summary: every row with a target, as name, measured, baseline, ratio, target, PASS/FAIL. */
+export function printRatioTable(rows: Row[]): string {
+  const header = ['name', 'measured', 'baseline (same run)', 'ratio', 'target', 'result'];
+  const cells = rows.filter((r) => r.target !== 'info' && r.spoolResult !== '')
+    .map((r) => [`${r.bench}: ${r.metric}`, r.spool, r.baseline ?? '-', r.ratio ?? '-', r.target, r.spoolResult]);
+  return formatTable([header, ...cells]);
+}
+
+function formatTable(all: string[][]): string {
+  const widths = (all[0] as string[]).map((_, i) => Math.max(...all.map((c) => (c[i] as string).length)));
+  const line = (c: string[]): string => `| ${c.map((s, i) => s.padEnd(widths[i] as number)).join(' | ')} |`;
+  return [line(all[0] as string[]), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...all.slice(1).map(line)].join('\n');
 }
 
 export function printTable(rows: Row[]): string {
   const header = ['bench', 'metric', 'image-spool', 'target', 'result', 'rclone', 'result'];
   const cells = (r: Row): string[] => [r.bench, r.metric, r.spool, r.target, r.spoolResult, r.rclone, r.rcloneResult];
-  const all = [header, ...rows.map(cells)];
-  const widths = (all[0] as string[]).map((_, i) => Math.max(...all.map((c) => (c[i] as string).length)));
-  const line = (c: string[]): string => `| ${c.map((s, i) => s.padEnd(widths[i] as number)).join(' | ')} |`;
-  const out = [line(all[0] as string[]), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...all.slice(1).map(line)];
-  return out.join('\n');
+  return formatTable([header, ...rows.map(cells)]);
 }

@@ -1,7 +1,9 @@
 /**
- * `npm run bench` (builds first) or `node dist/bench/run.js [--quick] [--only egress|ingest|rtt|bwlimit|adaptive|stats]`.
- * Runs each bench with its own s3rver, service process and temp dirs, prints one table, and saves it
- * under bench/out/. Exit code 0 when the benches ran (targets may still FAIL: read the table), 1 on error.
+ * `npm run bench` (builds first) or `node dist/bench/run.js [--quick] [--soak] [--only NAME[,NAME...]]`.
+ * Runs each bench with its own s3rver, service process and temp dirs, prints the detailed table, then one
+ * summary of every targeted figure (measured, same-run baseline, ratio, target, PASS/FAIL), and saves both
+ * under bench/out/. The 30-minute soak runs only with --soak (--quick --soak: a 2-minute soak).
+ * Exit code 0 when the benches ran (targets may still FAIL: read the table), 1 on error.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -10,9 +12,13 @@ import { fileURLToPath } from 'node:url';
 import { runAdaptiveBench } from './adaptive-link.js';
 import { runBwlimitLatency } from './bwlimit-latency.js';
 import { runEgress } from './egress.js';
-import { Cleanup, printTable, type Row } from './harness.js';
+import { Cleanup, printRatioTable, printTable, unitSettings, type Row } from './harness.js';
 import { runIngestMemory } from './ingest-memory.js';
+import { runLedgerScale } from './ledger-scale.js';
 import { runRttFill, runRttFillSmall } from './rtt-fill.js';
+import { runSeedScript } from './seed-script.js';
+import { runSmallImages } from './small-images.js';
+import { runSoak } from './soak.js';
 import { runStatsScale } from './stats-scale.js';
 
 // The bench's own S3 client would print the SDK's Node 22 notice (see README) in the middle of the output.
@@ -20,25 +26,53 @@ process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const OUT_DIR = path.join(ROOT, 'bench/out');
+const STAMP = new Date().toISOString().replace(/[:.]/g, '-');
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
+const soak = args.includes('--soak');
 const onlyIndex = args.indexOf('--only');
-const only = onlyIndex >= 0 ? args[onlyIndex + 1] : undefined;
-if (only !== undefined && only !== 'egress' && only !== 'ingest' && only !== 'rtt' && only !== 'bwlimit' && only !== 'adaptive' && only !== 'stats') {
-  console.error('usage: node dist/bench/run.js [--quick] [--only egress|ingest|rtt|bwlimit|adaptive|stats]');
-  process.exit(2);
-}
+const only = onlyIndex >= 0 ? (args[onlyIndex + 1] ?? '').split(',') : undefined;
 
 const IMAGE_BYTES = 4_000_000;
-const egressOptions = quick
-  ? { images: 8, afterIdleImages: 3, imageBytes: IMAGE_BYTES, idleMs: 5_000, traceDir: OUT_DIR }
-  : { images: 25, afterIdleImages: 5, imageBytes: IMAGE_BYTES, idleMs: 10_000, traceDir: OUT_DIR };
-const ingestOptions = { posts: quick ? 50 : 150, imageBytes: IMAGE_BYTES };
-const rttOptions = { images: quick ? 20 : 40, imageBytes: IMAGE_BYTES, rttMs: 60 };
-// BENCH_SMALL_BYTES, BENCH_SMALL_N and BENCH_SMALL_CONC (e.g. "4,auto,32") vary the small-image case by hand.
-const rttSmallOptions = { images: Number(process.env['BENCH_SMALL_N'] ?? (quick ? 300 : 700)), imageBytes: Number(process.env['BENCH_SMALL_BYTES'] ?? 250_000), rttMs: 60 };
-const bwlimitOptions = { imageBytes: IMAGE_BYTES, spareImages: quick ? 6 : 10 };
+type Bench = (cleanup: Cleanup) => Promise<Row[]>;
+// In run order. `stats` is part of `scale` (same million-row ledger); alone it builds its own.
+const BENCHES: Record<string, Bench> = {
+  egress: (c) => runEgress(quick
+    ? { images: 7, afterIdleImages: 3, imageBytes: IMAGE_BYTES, idleMs: 3_000, traceDir: OUT_DIR }
+    : { images: 25, afterIdleImages: 5, imageBytes: IMAGE_BYTES, idleMs: 10_000, traceDir: OUT_DIR }, c),
+  ingest: (c) => runIngestMemory({ posts: 150, imageBytes: IMAGE_BYTES, rounds: quick ? 1 : 3 }, c),
+  small: (c) => runSmallImages({ rounds: quick ? 2 : 5, seconds: quick ? 2 : 6, connections: 150, warmupSeconds: quick ? 1 : 2 }, c),
+  seed: (c) => runSeedScript({ identical: quick ? 600 : 100_000, distinct: quick ? 300 : 10_000, parallel: 150 }, c),
+  scale: (c) => runLedgerScale({
+    rows: quick ? 60_000 : 1_000_000, queued: quick ? 6_000 : 100_000, claims: quick ? 200 : 2_000,
+    wrkRounds: quick ? 2 : 4, wrkSeconds: quick ? 2 : 6, warmupSeconds: quick ? 1 : 2, plansFile: path.join(OUT_DIR, `plans-${STAMP}.md`),
+  }, c),
+  rtt: async (c) => {
+    const rows = await runRttFill({ images: quick ? 20 : 40, imageBytes: IMAGE_BYTES, rttMs: 60 }, c);
+    await c.run();
+    // BENCH_SMALL_BYTES, BENCH_SMALL_N and BENCH_SMALL_CONC (e.g. "4,auto,32") vary the small-image case by hand.
+    return [...rows, ...(await runRttFillSmall({
+      images: Number(process.env['BENCH_SMALL_N'] ?? (quick ? 160 : 700)), imageBytes: Number(process.env['BENCH_SMALL_BYTES'] ?? 250_000), rttMs: 60,
+    }, c))];
+  },
+  bwlimit: (c) => runBwlimitLatency({ imageBytes: IMAGE_BYTES, spareImages: quick ? 6 : 10, timetableSwitch: !quick }, c),
+  adaptive: (c) => runAdaptiveBench(c, OUT_DIR, quick),
+  stats: () => runStatsScale(quick ? 100_000 : 1_000_000),
+  soak: (c) => runSoak({ minutes: quick ? 2 : 30, sampleMs: quick ? 1_000 : 5_000 }, c),
+};
+
+function selected(name: string): boolean {
+  if (only !== undefined) return only.includes(name);
+  if (name === 'stats') return false; // measured inside `scale`
+  if (name === 'soak') return soak;
+  return true;
+}
+
+if (only !== undefined && (only.length === 0 || only.some((n) => !(n in BENCHES)))) {
+  console.error(`usage: node dist/bench/run.js [--quick] [--soak] [--only ${Object.keys(BENCHES).join('|')}[,...]]`);
+  process.exit(2);
+}
 
 function machine(): string {
   const kernel = os.release();
@@ -53,50 +87,37 @@ function loadavg(): string {
 
 async function main(): Promise<void> {
   const rows: Row[] = [];
+  const timings: string[] = [];
   const cleanup = new Cleanup();
   process.once('SIGINT', () => {
     void cleanup.run().finally(() => process.exit(130));
   });
   const started = Date.now();
   const startLoad = loadavg();
-  console.log(`image-spool bench${quick ? ' (--quick: shortened, not the reference numbers)' : ''}: ${machine()}`);
+  const unit = unitSettings();
+  const mode = `${quick ? ' (--quick: shortened, not the reference numbers)' : ''}${soak ? ' --soak' : ''}`;
+  console.log(`image-spool bench${mode}: ${machine()}`);
+  console.log(`service run as deploy/image-spool.service runs it: ${JSON.stringify(unit.env)} node flags ${JSON.stringify(unit.nodeFlags)}`);
+  await mkdir(OUT_DIR, { recursive: true });
   try {
-    if (only === undefined || only === 'egress') {
-      rows.push(...(await runEgress(egressOptions, cleanup)));
+    for (const [name, bench] of Object.entries(BENCHES)) {
+      if (!selected(name)) continue;
+      const t = Date.now();
+      const load = loadavg();
+      rows.push(...(await bench(cleanup)));
       await cleanup.run();
-    }
-    if (only === undefined || only === 'ingest') {
-      rows.push(...(await runIngestMemory(ingestOptions, cleanup)));
-      await cleanup.run();
-    }
-    if (only === undefined || only === 'rtt') {
-      rows.push(...(await runRttFill(rttOptions, cleanup)));
-      await cleanup.run();
-      rows.push(...(await runRttFillSmall(rttSmallOptions, cleanup)));
-      await cleanup.run();
-    }
-    if (only === undefined || only === 'bwlimit') {
-      rows.push(...(await runBwlimitLatency(bwlimitOptions, cleanup)));
-      await cleanup.run();
-    }
-    if (only === undefined || only === 'stats') {
-      rows.push(...(await runStatsScale(quick ? 100_000 : 1_000_000)));
-    }
-    if (only === undefined || only === 'adaptive') {
-      rows.push(...(await runAdaptiveBench(cleanup, OUT_DIR, quick)));
-      await cleanup.run();
+      timings.push(`${name} ${((Date.now() - t) / 1000).toFixed(0)} s (load ${load} -> ${loadavg()})`);
     }
   } finally {
     await cleanup.run();
   }
   const table = printTable(rows);
+  const summary = printRatioTable(rows);
   const seconds = ((Date.now() - started) / 1000).toFixed(0);
-  const footer = `bench finished in ${seconds} s; load average at start ${startLoad}, at end ${loadavg()}`;
-  console.log(`\n${table}\n\n${footer}`);
-  await mkdir(OUT_DIR, { recursive: true });
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const header = `image-spool bench ${new Date().toISOString()}${quick ? ' --quick' : ''}\n${machine()}\n\n`;
-  await writeFile(path.join(OUT_DIR, `bench-${stamp}.md`), `${header}${table}\n\n${footer}\n`);
+  const footer = `bench finished in ${seconds} s; load average at start ${startLoad}, at end ${loadavg()}\nper bench: ${timings.join('; ')}`;
+  console.log(`\n${table}\n\nSummary (every figure with a target; baselines measured in the same run):\n\n${summary}\n\n${footer}`);
+  const header = `image-spool bench ${new Date().toISOString()}${mode}\n${machine()}\nunit settings: ${JSON.stringify(unit)}\n\n`;
+  await writeFile(path.join(OUT_DIR, `bench-${STAMP}.md`), `${header}${table}\n\n${summary}\n\n${footer}\n`);
 }
 
 main().catch((err: unknown) => {

@@ -41,6 +41,8 @@ export interface Config {
   readonly spoolFullPolicy: SpoolFullPolicy;
   /** MAX_CONCURRENT_UPLOADS: device uploads in progress at once; beyond it, 503 + Retry-After. */
   readonly maxConcurrentIngests: number;
+  /** INGEST_READ_SLOTS: request bodies read at the same time; the others wait unread (src/http/body-gate.ts). */
+  readonly ingestReadSlots: number;
   /** DEVICE_AUTH: `off` (the seed devices send no credential) or `token` (each device its own bearer token). */
   readonly deviceAuth: 'off' | 'token';
   /** UPLOAD_PART_SIZE: images above it are uploaded as multipart in parts of this size (S3 needs >= 5 MiB). */
@@ -61,6 +63,19 @@ export interface Config {
   readonly budget: BudgetSettings;
   /** What systemd sets for a Type=notify unit (src/systemd/); all null when not run by systemd. */
   readonly systemd: SystemdSettings;
+  /** BENCH_*: switches for bench/ only; null in any real deployment (see benchmarkSwitches). */
+  readonly benchmark: BenchmarkSwitches | null;
+}
+
+/**
+ * What bench/ switches off to measure what a safeguard costs. Never for production: an ack then no longer
+ * means the image survives a power cut.
+ */
+export interface BenchmarkSwitches {
+  /** BENCH_UNSAFE_NO_FSYNC: skip every fsync (image file, spool directory, ledger WAL). */
+  readonly noFsync: boolean;
+  /** BENCH_COMMIT_BATCH_MAX: rows per ledger transaction; 1 = no group commit (one transaction and WAL fsync per ingest). */
+  readonly commitBatchMax: number;
 }
 
 export interface SystemdSettings {
@@ -155,6 +170,7 @@ export function loadConfig(env: Env = process.env): Config {
     spoolMinFreeBytes: r.bytes('SPOOL_MIN_FREE_BYTES', 2 ** 30),
     spoolFullPolicy: r.oneOf('SPOOL_FULL_POLICY', 'reject', SPOOL_FULL_POLICIES),
     maxConcurrentIngests: r.int('MAX_CONCURRENT_UPLOADS', 256, 1, 100_000),
+    ingestReadSlots: r.int('INGEST_READ_SLOTS', 16, 1, 100_000),
     deviceAuth: r.oneOf('DEVICE_AUTH', 'off', ['off', 'token'] as const),
     uploadPartSize: r.partSize('UPLOAD_PART_SIZE', 8 * 2 ** 20),
     ingestHeadersTimeoutMs: r.int('INGEST_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
@@ -166,6 +182,7 @@ export function loadConfig(env: Env = process.env): Config {
     statusPage: r.bool('STATUS_PAGE', true),
     systemd: systemdSettings(r),
     budget: budgetSettings(r),
+    benchmark: benchmarkSwitches(r),
   };
   return Object.freeze(config);
 }
@@ -186,6 +203,27 @@ function budgetSettings(r: EnvReader): BudgetSettings {
     throw new SpoolError('config_invalid', 'UPLINK_SHARE is not supported with BUDGET_BACKEND=redis: each gateway would estimate the shared uplink on its own; set UPLINK_SHARE=off or BUDGET_BACKEND=local');
   }
   return { backend, redisUrl, gatewayCount, key };
+}
+
+export const BENCHMARK_NODE_ENV = 'benchmark';
+
+/**
+ * BENCH_* take effect only together with NODE_ENV=benchmark, a value no deployment sets; one without the
+ * other stops startup. So a BENCH_ line left in /etc/image-spool/env, or NODE_ENV=benchmark copied from a
+ * bench script, refuses to start instead of silently acknowledging images that are not yet durable.
+ */
+function benchmarkSwitches(r: EnvReader): BenchmarkSwitches | null {
+  const set = ['BENCH_UNSAFE_NO_FSYNC', 'BENCH_COMMIT_BATCH_MAX'].filter((name) => r.optional(name) !== undefined);
+  const benchmarkEnv = r.optional('NODE_ENV') === BENCHMARK_NODE_ENV;
+  if (set.length > 0 && !benchmarkEnv) {
+    throw new SpoolError('config_invalid',
+      `${set.join(' and ')} ${set.length > 1 ? 'are' : 'is a'} benchmark-only switch${set.length > 1 ? 'es' : ''}, refused unless NODE_ENV=${BENCHMARK_NODE_ENV}: remove ${set.length > 1 ? 'them' : 'it'} from the environment`);
+  }
+  if (set.length === 0) return null;
+  return {
+    noFsync: r.bool('BENCH_UNSAFE_NO_FSYNC', false),
+    commitBatchMax: r.int('BENCH_COMMIT_BATCH_MAX', Number.MAX_SAFE_INTEGER, 1, Number.MAX_SAFE_INTEGER),
+  };
 }
 
 /** Every NOTIFY_* variable is read and checked even without NOTIFY_URL, so a typo fails startup. */

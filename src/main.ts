@@ -8,6 +8,8 @@ import { getRequestListener } from '@hono/node-server';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
 import { ledgerWritable } from './http/health.js';
+import { BodyGate } from './http/body-gate.js';
+import { Checkpointer } from './ledger/checkpointer.js';
 import { GroupCommitter } from './ledger/group-commit.js';
 import { ImageLedger } from './ledger/images.js';
 import { MultipartLedger } from './ledger/multipart.js';
@@ -96,15 +98,23 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, log: Logg
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
+/** A body bringing under 64 KiB in 100 ms (~5 Mbit/s) while the service could take more is slow: it gives up its read slot. */
+const SLOW_BODY = { checkMs: 100, minBytes: 64 * 1024 };
+
 /** Composition root: config -> ledger -> recovery -> HTTP + uploader. */
 export async function startService(config: Config, log: Logger): Promise<RunningService> {
   await mkdir(config.spoolDir, { recursive: true, mode: 0o700 });
-  const db = openLedger(path.join(config.spoolDir, 'ledger.db'));
+  const unsafeNoFsync = config.benchmark?.noFsync === true;
+  if (config.benchmark) log.error({ alert: 'benchmark_mode', benchmark: config.benchmark }, 'ALERT benchmark switches are on (NODE_ENV=benchmark): never run this in production');
+  const ledgerFile = path.join(config.spoolDir, 'ledger.db');
+  const db = openLedger(ledgerFile, { unsafeNoSync: unsafeNoFsync });
   const { applied, version } = migrate(db);
   log.info({ schema_version: version, applied }, 'ledger ready');
+  const checkpointer = new Checkpointer(db, ledgerFile, log);
+  checkpointer.start();
   const ledger = new ImageLedger(db);
   const notifications = createNotifications({ settings: config.notify, keepHours: config.notifyKeepHours, db, images: ledger, log });
-  const store = new SpoolStore(config.spoolDir, config.maxImageBytes);
+  const store = new SpoolStore(config.spoolDir, config.maxImageBytes, { fsync: !unsafeNoFsync });
   await store.init();
   await recoverSpool({ ledger, spoolDir: config.spoolDir, imagesDir: store.imagesDir, keepUploadedFiles: config.keepUploadedFiles, log });
 
@@ -175,7 +185,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   }, { requireAdmin: config.metricsAuth === 'admin' });
   metrics.events.watchUploader(uploader);
   registerBudgetMetrics(metrics.registry, budget);
-  const committer = new GroupCommitter((rows) => ledger.insertMany(rows), metrics.events.ledgerCommit);
+  const committer = new GroupCommitter((rows) => ledger.insertMany(rows), metrics.events.ledgerCommit, config.benchmark?.commitBatchMax);
   const links = new UploadLinks(new LinkLedger(db, ledger));
   const app = createApp({
     db, ledger, log, store, committer, bandwidth, adminToken, admission, links, statusPage,
@@ -187,6 +197,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     },
     readiness: {
       spoolProblem: async () => {
+        if (unsafeNoFsync) return 'BENCH_UNSAFE_NO_FSYNC: acknowledged images are not durable (benchmark only)';
         const fault = await spoolFault(store);
         if (fault !== null) return fault;
         const over = await admission.overshoot();
@@ -200,6 +211,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     authenticateDevice: config.deviceAuth === 'token' ? deviceAuthenticator(new DeviceTokens(db)) : null,
     bodyPace: { windowMs: config.ingestBodyWindowMs, minBytesPerSec: config.ingestMinBodyRate, onBytes: metrics.events.bodyBytes },
     isDraining: () => draining,
+    bodyGate: new BodyGate({ slots: config.ingestReadSlots, ...SLOW_BODY }),
     onQueued: () => uploader.notify(),
     onStored: (id, relPath, format) => metadata.enqueue(id, relPath, format),
     track: (work) => {
@@ -225,7 +237,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   statusPage?.start(); // before the uploader, so no upload error is missed
   uploader.start();
   notifications.start();
-  log.info({ host: config.host, port, bucket: config.s3.bucket, endpoint: s3Settings.endpoint ?? 'aws', bwlimit: bandwidth.state().rate, budget: budget ? `${budget.mode} (redis, ${budget.gatewayCount} gateways)` : 'local', concurrency: concurrency.describe(), uplink_share: config.uplinkShare }, 'image-spool listening');
+  log.info({ host: config.host, port, bucket: config.s3.bucket, endpoint: s3Settings.endpoint ?? 'aws', bwlimit: bandwidth.state().rate, budget: budget ? `${budget.mode} (redis, ${budget.gatewayCount} gateways)` : 'local', concurrency: concurrency.describe(), uplink_share: config.uplinkShare, ...(config.benchmark ? { benchmark: config.benchmark } : {}) }, 'image-spool listening');
   // READY=1 only now: recovery is done and the port takes connections. Then the watchdog's ticks.
   const systemd = startSystemdLink({
     settings: config.systemd,
@@ -258,6 +270,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       await closed;
       client.destroy();
       await localS3?.close();
+      await checkpointer.stop();
       db.close();
       await toldSystemd;
       log.info('stopped');

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
 import { SpoolError, errnoCode } from '../errors.js';
 import { newId } from '../ids.js';
@@ -8,6 +9,7 @@ import type { ImageFormat } from '../meta/sniff.js';
 import { imageKey } from '../s3/keys.js';
 import type { Admission } from '../spool/admission.js';
 import type { SpoolStore } from '../spool/store.js';
+import type { BodyGate } from './body-gate.js';
 import type { AppEnv } from './env.js';
 import { maxJsonBodyBytes, receiveJson } from './json-upload.js';
 import { receiveMultipart, type BodyPace } from './multipart.js';
@@ -31,6 +33,8 @@ export interface IngestDeps {
   onStored?: (id: string, relPath: string, format: ImageFormat['name']) => void;
   /** Tracks requests in progress so shutdown can wait for them. */
   track: <T>(work: Promise<T>) => Promise<T>;
+  /** Bounds the bodies read at once (INGEST_READ_SLOTS); absent = no bound. */
+  bodyGate?: BodyGate;
 }
 
 /** Multipart framing and the device_id field: a generous allowance on top of the image itself. */
@@ -64,7 +68,7 @@ async function accept(c: Context<AppEnv>, deps: IngestDeps, idempotencyKey: stri
   const receivedAt = new Date();
   const id = newId(receivedAt.getTime());
   const receive = isJson(c.req.header('content-type')) ? receiveJson : receiveMultipart;
-  const { deviceId, file } = await receive(c.env.incoming, deps.store, id, deps.maxImageBytes, deps.bodyPace, tokenDevice);
+  const { deviceId, file } = await readBody(deps, () => receive(c.env.incoming, deps.store, id, deps.maxImageBytes, deps.bodyPace, tokenDevice), c.env.incoming);
   // A device that never got its ack resends: answer with the first receipt, keep no second copy.
   const earlier = deps.ledger.earlierReceipt({ device_id: deviceId, sha256: file.sha256, idempotency_key: idempotencyKey });
   if (earlier) {
@@ -93,6 +97,19 @@ async function accept(c: Context<AppEnv>, deps: IngestDeps, idempotencyKey: stri
   if (result.kind === 'duplicate_of') return { receipt: duplicateReceipt(row(null), result.original), status: 202 };
   if (result.kind === 'resend' || result.kind === 'key_conflict') return answerEarlier(result);
   throw new SpoolError('ledger_unavailable', `image ${id}: the ledger asked for a stored file twice`);
+}
+
+/** Reads the body in a read slot, given back once the last byte is read: the fsyncs that follow hold no buffers. */
+async function readBody<T>(deps: IngestDeps, read: () => Promise<T>, req: IncomingMessage): Promise<T> {
+  if (!deps.bodyGate) return read();
+  const leave = await deps.bodyGate.enter({ bytesRead: () => req.socket.bytesRead, heldBack: () => req.isPaused() });
+  req.once('end', leave);
+  try {
+    return await read();
+  } finally {
+    req.off('end', leave);
+    leave();
+  }
 }
 
 interface Outcome {

@@ -16,11 +16,17 @@ export class GroupCommitter {
   private scheduled = false;
   private batches = 0;
 
-  /** `onCommit` hears how long each committed transaction took (its WAL fsync included), for metrics. */
+  /**
+   * `onCommit` hears how long each committed transaction took (its WAL fsync included), for metrics.
+   * `maxBatch` caps the rows of one transaction; 1 is the naive one-fsync-per-ingest baseline of bench/.
+   */
   constructor(
     private readonly insertMany: (rows: readonly NewImage[]) => InsertResult[],
     private readonly onCommit: (seconds: number, rows: number) => void = () => undefined,
-  ) {}
+    private readonly maxBatch = Infinity,
+  ) {
+    if (!(maxBatch >= 1)) throw new RangeError(`expected maxBatch to be at least 1, got ${maxBatch}`);
+  }
 
   /** Number of transactions committed so far (to see the batching in tests and benchmarks). */
   get commits(): number {
@@ -38,9 +44,11 @@ export class GroupCommitter {
   }
 
   private flush(): void {
-    const batch = this.pending;
-    this.pending = [];
-    this.scheduled = false;
+    const batch = this.pending.length > this.maxBatch ? this.pending.splice(0, this.maxBatch) : this.pending;
+    if (batch === this.pending) this.pending = [];
+    // Rows beyond the cap go in the next transaction, one event-loop turn later.
+    this.scheduled = this.pending.length > 0;
+    if (this.scheduled) setImmediate(() => this.flush());
     const started = performance.now();
     let results: InsertResult[];
     try {

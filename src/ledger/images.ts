@@ -1,6 +1,7 @@
 import { SpoolError } from '../errors.js';
 import type { ImageMetadata } from '../meta/extract.js';
-import type { Db } from './open.js';
+import type { Statement } from 'better-sqlite3';
+import { withoutFsync, type Db } from './open.js';
 import { ROW_STATES, TRANSITIONS, type EarlierReceipt, type ImageRow, type ImageState, type InsertResult, type LedgerRow, type NewImage, type Resolved, type RowState, type UploadOrder } from './types.js';
 
 export interface LedgerStats {
@@ -46,6 +47,7 @@ export class ImageLedger {
   /** Last device served by the fair order; in memory, since a restart may start the round anywhere. */
   private fairCursor = '';
   private readonly outcomeHooks: OutcomeHook[] = [];
+  private nextDue: Statement | null = null;
 
   constructor(private readonly db: Db) {
     this.stmts = {
@@ -68,7 +70,6 @@ export class ImageLedger {
       claimOldest: db.prepare(claimSql('ORDER BY received_at, id')),
       claimNewest: db.prepare(claimSql('ORDER BY received_at DESC, id DESC')),
       claimFair: db.prepare(claimSql('AND device_id > @cursor ORDER BY device_id, received_at, id')),
-      nextDue: db.prepare(`SELECT min(next_attempt_at) AS t FROM images WHERE state = 'queued'`),
       uploaded: db.prepare(`UPDATE images SET state = 'uploaded', uploaded_at = @now, last_error = NULL
         WHERE id = @id AND state = 'uploading'`),
       retry: db.prepare(`UPDATE images SET state = 'queued', next_attempt_at = @next, last_error = @error,
@@ -101,6 +102,11 @@ export class ImageLedger {
       localBytesWithUploaded: db.prepare(`SELECT coalesce(sum(bytes), 0) AS b FROM stat_counts WHERE kind = 'state' AND key IN (${LOCAL_FILE_STATES}, 'uploaded')`),
       stateCounts: db.prepare(`SELECT key, n, bytes FROM stat_counts WHERE kind = 'state'`),
     };
+  }
+
+  /** The SQL of every statement by name, for query-plan checks (bench/ledger-scale.ts, tests). */
+  get statements(): Record<string, string> {
+    return { ...Object.fromEntries(Object.entries(this.stmts).map(([name, stmt]) => [name, stmt.source])), nextDue: NEXT_DUE_SQL };
   }
 
   /**
@@ -170,8 +176,16 @@ export class ImageLedger {
     return { row, blob };
   }
 
-  /** Claims the next due image in the given order, or returns undefined when none is due. */
+  /**
+   * Claims the next due image in the given order, or returns undefined when none is due. Without a WAL fsync
+   * of its own (withoutFsync): a claim lost to a power cut leaves the row queued, which is what start-up
+   * recovery makes of every `uploading` row anyway; the upload's outcome is committed with one.
+   */
   claimNext(now: Date, order: UploadOrder = 'oldest'): ImageRow | undefined {
+    return withoutFsync(this.db, () => this.claim(now, order));
+  }
+
+  private claim(now: Date, order: UploadOrder): ImageRow | undefined {
     const at = now.toISOString();
     if (order === 'oldest') return this.stmts.claimOldest.get({ now: at }) as ImageRow | undefined;
     if (order === 'newest') return this.stmts.claimNewest.get({ now: at }) as ImageRow | undefined;
@@ -184,7 +198,10 @@ export class ImageLedger {
 
   /** When the earliest queued image becomes due (it may already be), or null with an empty queue. */
   nextDueAt(): Date | null {
-    const row = this.stmts.nextDue.get() as { t: string | null };
+    // Prepared on first use: `image-spool status` may read a ledger the running (older) service has not yet
+    // migrated to 0014, and must not fail on an index it never uses.
+    this.nextDue ??= this.db.prepare(NEXT_DUE_SQL);
+    const row = this.nextDue.get() as { t: string | null };
     return row.t === null ? null : new Date(row.t);
   }
 
@@ -258,9 +275,9 @@ export class ImageLedger {
     })();
   }
 
-  /** Stores what extraction found (nulls included), and that it ran. */
+  /** Stores what extraction found (nulls included), and that it ran. No fsync of its own: see withoutFsync. */
   setMetadata(id: string, meta: ImageMetadata, at: Date): void {
-    this.stmts.setMetadata.run({ id, ...meta, at: at.toISOString() });
+    withoutFsync(this.db, () => this.stmts.setMetadata.run({ id, ...meta, at: at.toISOString() }));
   }
 
   /** Rows whose metadata was never extracted (a crash between ingest and extraction). */
@@ -350,6 +367,13 @@ export class ImageLedger {
     return summary;
   }
 }
+
+/**
+ * One seek in the partial index of queued rows (migration 0014), whatever the size of the backlog. The index
+ * is named because the planner prefers the full (state, ...) indexes and would read every queued row: 70-140 ms
+ * at 100,000 queued (docs/BENCHMARKS.md, issue 7), on every idle turn of the uploader.
+ */
+const NEXT_DUE_SQL = `SELECT min(next_attempt_at) AS t FROM images INDEXED BY images_queued_due WHERE state = 'queued'`;
 
 /** States whose image file stays in the spool (dead ones too: an operator may requeue them). */
 const LOCAL_FILE_STATES = `'queued', 'uploading', 'dead'`;

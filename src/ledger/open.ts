@@ -8,7 +8,7 @@ export type Db = Database.Database;
  * better-sqlite3's bundled SQLite defaults WAL connections to synchronous=NORMAL, which does not fsync
  * each commit: an acknowledged row could vanish on power loss. FULL (2) fsyncs the WAL on every commit.
  */
-export function openLedger(file: string, options: { readonly?: boolean } = {}): Db {
+export function openLedger(file: string, options: { readonly?: boolean; /** BENCH_UNSAFE_NO_FSYNC only (config.ts): commits without fsync. */ unsafeNoSync?: boolean } = {}): Db {
   const db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
   db.pragma('busy_timeout = 5000');
   if (options.readonly) return db;
@@ -21,5 +21,24 @@ export function openLedger(file: string, options: { readonly?: boolean } = {}): 
     db.close();
     throw new SpoolError('ledger_unavailable', `ledger ${file} opened with journal_mode=${String(journal)} synchronous=${String(sync)}, need wal/2 (FULL)`);
   }
+  if (options.unsafeNoSync === true) db.pragma('synchronous = OFF');
   return db;
+}
+
+/**
+ * Runs `fn`, one write a restart redoes anyway, with synchronous=NORMAL: its commit skips the WAL fsync,
+ * which runs on the event loop and, while 150 images are being fsynced, can block it for many milliseconds.
+ * Nothing acknowledged depends on it: the WAL is written in order, so the next FULL commit's fsync covers
+ * these frames too. Used for extracted metadata (rows with metadata_at NULL are extracted again at start)
+ * and upload claims (every `uploading` row is queued again at start).
+ */
+export function withoutFsync<T>(db: Db, fn: () => T): T {
+  const before = db.pragma('synchronous', { simple: true }) as number;
+  if (before !== 2) return fn(); // already without fsyncs (BENCH_UNSAFE_NO_FSYNC)
+  db.pragma('synchronous = NORMAL');
+  try {
+    return fn();
+  } finally {
+    db.pragma(`synchronous = ${before}`);
+  }
 }

@@ -61,12 +61,19 @@ async function readHead(path: string): Promise<Buffer> {
   }
 }
 
+/**
+ * One object for every call: exifr keeps the options it builds from each options object in a Map keyed by
+ * that object, forever (`Options.useCached`). A literal per call leaked ~30 Sets and ~10 objects per image
+ * (~11 MB a minute at 20 images/s in the soak, docs/BENCHMARKS.md, issue 7).
+ */
+const EXIF_OPTIONS = Object.freeze({
+  tiff: true, exif: true, gps: true, ifd1: false, xmp: false, icc: false, iptc: false, jfif: false, ihdr: false,
+  translateValues: false, reviveValues: false, mergeOutput: true,
+});
+
 async function readExif(head: Buffer): Promise<Record<string, unknown>> {
   try {
-    const out = (await exifr.parse(head, {
-      tiff: true, exif: true, gps: true, ifd1: false, xmp: false, icc: false, iptc: false, jfif: false, ihdr: false,
-      translateValues: false, reviveValues: false, mergeOutput: true,
-    })) as Record<string, unknown> | undefined;
+    const out = (await exifr.parse(head, EXIF_OPTIONS)) as Record<string, unknown> | undefined;
     return out ?? {};
   } catch {
     return {}; // corrupt metadata never fails anything

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { SpoolError, errnoCode } from '../errors.js';
-import { SNIFF_BYTES, sniffImage, type ImageFormat } from '../meta/sniff.js';
+import type { ImageFormat } from '../meta/sniff.js';
 import { DirSync, fsyncPath } from './dir-sync.js';
+import { SpoolFileSink } from './file-sink.js';
 
 /** An image written and fsynced under its temporary name, not yet visible to recovery as a real file. */
 export interface SpooledFile {
@@ -20,6 +20,8 @@ export interface SpoolFileOps {
 }
 
 export const IMAGES_SUBDIR = 'images';
+/** Bytes gathered (as received, uncopied) before each write: fewer thread-pool round trips per image. */
+const SINK_MIN_WRITE = 256 * 1024;
 export const PART_SUFFIX = '.part';
 
 /**
@@ -34,7 +36,11 @@ export class SpoolStore {
   /** Replaceable only to inject I/O faults in tests (test/integration/spool-eio.test.ts). */
   fileOps: SpoolFileOps = { open };
 
-  constructor(readonly spoolDir: string, private readonly maxImageBytes: number) {
+  /** False only under BENCH_UNSAFE_NO_FSYNC (config.ts): the bench's measure of what durability costs. */
+  private readonly fsync: boolean;
+
+  constructor(readonly spoolDir: string, private readonly maxImageBytes: number, options: { fsync?: boolean } = {}) {
+    this.fsync = options.fsync ?? true;
     this.imagesDir = path.join(spoolDir, IMAGES_SUBDIR);
     this.dirSync = new DirSync(this.imagesDir);
   }
@@ -69,7 +75,9 @@ export class SpoolStore {
     const tmpPath = path.join(this.imagesDir, id + PART_SUFFIX);
     const handle = await this.openExclusive(tmpPath);
     try {
-      const result = await this.writeAll(handle, source);
+      const sink = new SpoolFileSink(handle, this.maxImageBytes, SINK_MIN_WRITE);
+      for await (const chunk of source) await sink.write(chunk as Buffer);
+      const result = await sink.end();
       await this.syncFile(handle);
       await handle.close();
       return { id, tmpPath, ...result };
@@ -85,7 +93,7 @@ export class SpoolStore {
     const finalPath = this.finalPath(file.id, file.format);
     try {
       await rename(file.tmpPath, finalPath);
-      await this.dirSync.sync();
+      if (this.fsync) await this.dirSync.sync();
     } catch (err) {
       await unlinkQuietly(file.tmpPath);
       await unlinkQuietly(finalPath);
@@ -107,29 +115,8 @@ export class SpoolStore {
     }
   }
 
-  private async writeAll(handle: FileHandle, source: AsyncIterable<Buffer>): Promise<Omit<SpooledFile, 'id' | 'tmpPath'>> {
-    const hash = createHash('sha256');
-    let bytes = 0;
-    let format: ImageFormat | null = null;
-    let head = Buffer.alloc(0);
-    for await (const chunk of source) {
-      bytes += chunk.length;
-      if (bytes > this.maxImageBytes) {
-        throw new SpoolError('image_too_large', `image exceeds MAX_IMAGE_BYTES (${this.maxImageBytes} bytes)`);
-      }
-      if (!format) {
-        head = Buffer.concat([head, chunk.subarray(0, SNIFF_BYTES)]);
-        if (head.length >= SNIFF_BYTES) format = requireImage(head);
-      }
-      hash.update(chunk);
-      await writeFully(handle, chunk);
-    }
-    if (bytes === 0) throw new SpoolError('missing_image', 'the image part is empty');
-    format ??= requireImage(head);
-    return { bytes, sha256: hash.digest('hex'), format };
-  }
-
   private async syncFile(handle: FileHandle): Promise<void> {
+    if (!this.fsync) return;
     try {
       await handle.sync();
     } catch (err) {
@@ -150,22 +137,6 @@ export class SpoolStore {
       return new SpoolError('spool_degraded', 'I/O error on the spool disk', { cause: err });
     }
     return err;
-  }
-}
-
-function requireImage(head: Buffer): ImageFormat {
-  const format = sniffImage(head);
-  if (!format) throw new SpoolError('not_an_image', 'image is not JPEG, PNG, WebP, GIF, TIFF or HEIC (checked by its first bytes)');
-  return format;
-}
-
-/** FileHandle.write may write fewer bytes than asked (a full disk can do this without throwing). */
-async function writeFully(handle: FileHandle, chunk: Buffer): Promise<void> {
-  let offset = 0;
-  while (offset < chunk.length) {
-    const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
-    if (bytesWritten <= 0) throw Object.assign(new Error('short write: no bytes written'), { code: 'ENOSPC' });
-    offset += bytesWritten;
   }
 }
 

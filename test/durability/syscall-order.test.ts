@@ -66,6 +66,8 @@ async function buildVariant(name: string, patches: readonly Patch[]): Promise<st
   await cp(path.join(ROOT, 'bin'), path.join(dir, 'bin'), { recursive: true });
   await cp(path.join(ROOT, 'migrations'), path.join(dir, 'migrations'), { recursive: true });
   await cp(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
+  // The status page's HTML is read from src/ at start (tsc does not copy it to dist/).
+  await cp(path.join(ROOT, 'src/status/page.html'), path.join(dir, 'src/status/page.html'), { recursive: true });
   await symlink(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
   for (const p of patches) {
     const file = path.join(dir, p.file);

@@ -22,8 +22,8 @@ const compose = read('deploy/compose.yaml');
 const unit = read('deploy/image-spool.service');
 const configSource = read('src/config.ts');
 
-/** Read by the AWS SDK's credential chain, libuv, or Node, not by src/config.ts. */
-const READ_ELSEWHERE = new Set(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'UV_THREADPOOL_SIZE', 'NODE_ENV']);
+/** Read by the AWS SDK's credential chain, libuv, glibc or Node, not by src/config.ts. */
+const READ_ELSEWHERE = new Set(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'UV_THREADPOOL_SIZE', 'MALLOC_ARENA_MAX', 'NODE_OPTIONS', 'NODE_ENV']);
 const readByService = (name: string): boolean => READ_ELSEWHERE.has(name) || configSource.includes(`'${name}'`);
 
 /** A service's block of compose.yaml (two-space indented under `services:`). */
@@ -48,6 +48,15 @@ describe('deploy/Dockerfile', () => {
     expect(Object.keys(env).filter((name) => !readByService(name))).toEqual([]);
     expect(runtime).toContain(`VOLUME ${env['SPOOL_DIR']}`);
     expect(runtime.find((l) => l.startsWith('ENTRYPOINT '))).toBe('ENTRYPOINT ["node", "bin/image-spool.cjs"]');
+  });
+
+  it('runs with the memory and thread-pool settings of the systemd unit (what bench/ measures)', () => {
+    const env = Object.fromEntries(runtime.filter((l) => l.startsWith('ENV ')).flatMap((l) => [...l.slice(4).matchAll(/([A-Z_][A-Z0-9_]*)=(\S+)/g)].map((m) => [m[1]!, m[2]!])));
+    for (const name of ['UV_THREADPOOL_SIZE', 'MALLOC_ARENA_MAX', 'NODE_OPTIONS']) {
+      const inUnit = new RegExp(`^Environment=${name}=(\\S+)$`, 'm').exec(unit)?.[1];
+      expect(inUnit, name).toBeDefined();
+      expect(env[name], name).toBe(inUnit);
+    }
   });
 
   it('copies paths that exist in the repository', () => {
