@@ -21,6 +21,13 @@ const MB = 1e6;
 const PEAK_TARGET = 200 * MB;
 const RATIO_TARGET = 0.7;
 
+/** A 16-byte JPEG-signed head, so every post's bytes are distinct. */
+function distinctHead(): Buffer {
+  const head = randomBytes(16);
+  head.set([0xff, 0xd8, 0xff, 0xe0], 0);
+  return head;
+}
+
 export async function runIngestMemory(o: IngestOptions, cleanup: Cleanup): Promise<Row[]> {
   const s3 = await startS3(cleanup);
   const service = await startService(cleanup, {
@@ -30,6 +37,9 @@ export async function runIngestMemory(o: IngestOptions, cleanup: Cleanup): Promi
   const shared = fakeJpeg(o.imageBytes).subarray(16);
   await sleep(2000); // let start-up settle before the idle baseline
   const idle = readRss(service.pid).rss;
+  // A long-running service has its hot paths compiled: one unmeasured burst first, as a fresh process's first
+  // burst runs ~30% slower while V8 optimizes (its peak RSS still counts: VmHWM covers it).
+  await Promise.all(Array.from({ length: o.posts }, (_, i) => postImage(service.baseUrl, `warm-${i % 50}`, [distinctHead(), shared])));
 
   let sampledPeak = idle;
   let samples = 0;
@@ -44,11 +54,7 @@ export async function runIngestMemory(o: IngestOptions, cleanup: Cleanup): Promi
     for (let round = 0; round < o.rounds; round++) {
       const disk = await measureDiskBaseline(service.spoolDir, o.posts, o.imageBytes);
       baselines.push(disk.filesPerSec);
-      const heads = Array.from({ length: o.posts }, () => {
-        const head = randomBytes(16);
-        head.set([0xff, 0xd8, 0xff, 0xe0], 0);
-        return head;
-      });
+      const heads = Array.from({ length: o.posts }, distinctHead);
       const started = performance.now();
       const round_ = await Promise.all(heads.map((head, i) => postImage(service.baseUrl, `cam-${i % 50}`, [head, shared])));
       const seconds = (performance.now() - started) / 1000;
@@ -76,7 +82,7 @@ export async function runIngestMemory(o: IngestOptions, cleanup: Cleanup): Promi
       baseline: `${baseline.toFixed(1)} files/s (${baselines.map((r) => r.toFixed(0)).join(', ')})`,
       ratio: rate / baseline, target: `>= ${RATIO_TARGET}x`, pass: rate / baseline >= RATIO_TARGET,
     }),
-    targetRow(bench, `peak RSS, ${o.posts} concurrent 4 MB posts (VmHWM, all rounds)`, `${(peak / MB).toFixed(1)} MB`, '<= 200 MB', peak <= PEAK_TARGET),
+    targetRow(bench, `peak RSS, ${o.posts} concurrent 4 MB posts (VmHWM, warm-up and all rounds)`, `${(peak / MB).toFixed(1)} MB`, '<= 200 MB', peak <= PEAK_TARGET),
     targetRow(bench, 'posts acked 202', `${acked.length}/${total}`, `= ${total}`, acked.length === total),
     infoRow(bench, 'latency p50 / p99 / max', `${percentile(latencies, 50).toFixed(0)} / ${percentile(latencies, 99).toFixed(0)} / ${Math.max(...latencies).toFixed(0)} ms`),
     infoRow(bench, 'service RSS idle / right after the last ack', `${(idle / MB).toFixed(1)} / ${(after / MB).toFixed(1)} MB`),

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Checkpointer } from '../src/ledger/checkpointer.js';
+import { IoThread } from '../src/background/io-thread.js';
 import { ImageLedger } from '../src/ledger/images.js';
 import { migrate } from '../src/ledger/migrate.js';
 import { openLedger, type Db } from '../src/ledger/open.js';
@@ -63,9 +63,8 @@ export async function runLedgerScale(o: ScaleOptions, cleanup: Cleanup): Promise
     `${fillSeconds.toFixed(1)} s / ${o.queued.toLocaleString('en')} sparse files in ${filesSeconds.toFixed(1)} s`));
 
   const ledger = new ImageLedger(db);
-  // As the service runs: WAL checkpoints on their own thread (src/ledger/checkpointer.ts).
-  const checkpointer = new Checkpointer(db, path.join(spoolDir, 'ledger.db'), createLogger('warn'));
-  checkpointer.start();
+  // As the service runs: WAL checkpoints on its I/O thread (src/background/io-thread.ts).
+  const checkpointer = new IoThread(createLogger('warn'), { db, file: path.join(spoolDir, 'ledger.db') });
   const plans = explainHot(db, ledger);
   await writeFile(o.plansFile, plansMarkdown(plans, o.rows));
   // "SCAN images USING INDEX x" walks an index (a partial one, for metadataPending); a bare "SCAN images" reads every row.
@@ -103,7 +102,7 @@ export async function runLedgerScale(o: ScaleOptions, cleanup: Cleanup): Promise
     await writeFile(path.join(imagesDir, `01BENCHPART${String(i).padStart(14, '0')}.part`), 'x');
     await writeFile(path.join(imagesDir, `01BENCHORPHAN${String(i).padStart(13, '0')}.jpg`), 'x');
   }
-  await checkpointer.stop();
+  await checkpointer.close();
   db.close();
   const recoveryStarted = performance.now();
   db = openLedger(path.join(spoolDir, 'ledger.db'));
@@ -192,8 +191,7 @@ async function ledgerInsertRate(bigLedger: ImageLedger, emptyFile: string, rows:
   const emptyDb = openLedger(emptyFile);
   migrate(emptyDb);
   const emptyLedger = new ImageLedger(emptyDb);
-  const checkpointer = new Checkpointer(emptyDb, emptyFile, createLogger('warn'));
-  checkpointer.start();
+  const checkpointer = new IoThread(createLogger('warn'), { db: emptyDb, file: emptyFile });
   const ms = { big: 0, empty: 0 };
   let n = 0;
   const batch = (): NewImage[] => Array.from({ length: 16 }, () => {
@@ -208,7 +206,7 @@ async function ledgerInsertRate(bigLedger: ImageLedger, emptyFile: string, rows:
       ms[key] += performance.now() - t;
     }
   }
-  await checkpointer.stop();
+  await checkpointer.close();
   emptyDb.close();
   const rate = (t: number): number => (8 * 50 * 16) / (t / 1000);
   const ratio = rate(ms.big) / rate(ms.empty);

@@ -41,7 +41,7 @@ const BENCHES: Record<string, Bench> = {
   egress: (c) => runEgress(quick
     ? { images: 7, afterIdleImages: 3, imageBytes: IMAGE_BYTES, idleMs: 3_000, traceDir: OUT_DIR }
     : { images: 25, afterIdleImages: 5, imageBytes: IMAGE_BYTES, idleMs: 10_000, traceDir: OUT_DIR }, c),
-  ingest: (c) => runIngestMemory({ posts: 150, imageBytes: IMAGE_BYTES, rounds: quick ? 1 : 3 }, c),
+  ingest: (c) => runIngestMemory({ posts: 150, imageBytes: IMAGE_BYTES, rounds: quick ? 2 : 5 }, c),
   small: (c) => runSmallImages({ rounds: quick ? 2 : 5, seconds: quick ? 2 : 6, connections: 150, warmupSeconds: quick ? 1 : 2 }, c),
   seed: (c) => runSeedScript({ identical: quick ? 600 : 100_000, distinct: quick ? 300 : 10_000, parallel: 150 }, c),
   scale: (c) => runLedgerScale({

@@ -6,10 +6,10 @@ import { createServer, type ServerResponse } from 'node:http';
 import { GetObjectCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
 import { getRequestListener } from '@hono/node-server';
 import type { Config } from './config.js';
+import { IoThread } from './background/io-thread.js';
 import { createApp } from './http/app.js';
 import { ledgerWritable } from './http/health.js';
 import { BodyGate } from './http/body-gate.js';
-import { Checkpointer } from './ledger/checkpointer.js';
 import { GroupCommitter } from './ledger/group-commit.js';
 import { ImageLedger } from './ledger/images.js';
 import { MultipartLedger } from './ledger/multipart.js';
@@ -110,11 +110,11 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const db = openLedger(ledgerFile, { unsafeNoSync: unsafeNoFsync });
   const { applied, version } = migrate(db);
   log.info({ schema_version: version, applied }, 'ledger ready');
-  const checkpointer = new Checkpointer(db, ledgerFile, log);
-  checkpointer.start();
+  // WAL checkpoints and file hashes off the event loop (src/background/io-thread.ts).
+  const ioThread = new IoThread(log, { db, file: ledgerFile });
   const ledger = new ImageLedger(db);
   const notifications = createNotifications({ settings: config.notify, keepHours: config.notifyKeepHours, db, images: ledger, log });
-  const store = new SpoolStore(config.spoolDir, config.maxImageBytes, { fsync: !unsafeNoFsync });
+  const store = new SpoolStore(config.spoolDir, config.maxImageBytes, { fsync: !unsafeNoFsync, hasher: ioThread });
   await store.init();
   await recoverSpool({ ledger, spoolDir: config.spoolDir, imagesDir: store.imagesDir, keepUploadedFiles: config.keepUploadedFiles, log });
 
@@ -270,7 +270,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       await closed;
       client.destroy();
       await localS3?.close();
-      await checkpointer.stop();
+      await ioThread.close();
       db.close();
       await toldSystemd;
       log.info('stopped');

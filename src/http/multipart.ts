@@ -4,6 +4,7 @@ import busboy from 'busboy';
 import { SpoolError } from '../errors.js';
 import type { SpooledFile, SpoolStore } from '../spool/store.js';
 import { connectionGone, guardBodyPace, type BodyPace } from './body-pace.js';
+import { useNativeBoundarySearch } from './boundary-search.js';
 
 export type { BodyPace } from './body-pace.js';
 
@@ -43,6 +44,7 @@ export function receiveMultipart(req: IncomingMessage, store: SpoolStore, id: st
       reject(new SpoolError('unsupported_media_type', 'expected multipart/form-data with a boundary', { cause: err }));
       return;
     }
+    useNativeBoundarySearch(parser); // false only if busboy changed; a unit test pins it
     new UploadAssembly(req, parser, store, id, tokenDevice, resolve, reject).run(pace);
   });
 }

@@ -1,23 +1,20 @@
-import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { SpoolError } from '../errors.js';
 import { SNIFF_BYTES, sniffImage, type ImageFormat } from '../meta/sniff.js';
 
-/** What the sink learned about the bytes it wrote. */
+/** What the sink learned about the bytes it wrote (their SHA-256 is taken from the file: see file-hasher.ts). */
 export interface WrittenImage {
   bytes: number;
-  sha256: string;
   format: ImageFormat;
 }
 
 /**
- * Writes an image body to an open file, hashing, counting and sniffing on the way. Chunks are gathered, as
+ * Writes an image body to an open file, counting and sniffing on the way. Chunks are gathered, as
  * received (never copied or joined), until `minWrite` bytes are waiting, then leave in one writev: a 4 MB
  * image is ~16 thread-pool writes instead of one per socket chunk (~60), which matters when 150 bodies
  * arrive at once on a 2-core machine (docs/BENCHMARKS.md, issue 7).
  */
 export class SpoolFileSink {
-  private readonly hash = createHash('sha256');
   private bytes = 0;
   private format: ImageFormat | null = null;
   private head: Buffer = Buffer.alloc(0);
@@ -38,7 +35,7 @@ export class SpoolFileSink {
   async end(): Promise<WrittenImage> {
     if (this.gatheredBytes > 0) await this.flush();
     if (this.bytes === 0) throw new SpoolError('missing_image', 'the image part is empty');
-    return { bytes: this.bytes, sha256: this.hash.digest('hex'), format: this.format ?? requireImage(this.head) };
+    return { bytes: this.bytes, format: this.format ?? requireImage(this.head) };
   }
 
   private async flush(): Promise<void> {
@@ -57,7 +54,6 @@ export class SpoolFileSink {
       this.head = Buffer.concat([this.head, chunk.subarray(0, SNIFF_BYTES)]);
       if (this.head.length >= SNIFF_BYTES) this.format = requireImage(this.head);
     }
-    this.hash.update(chunk);
   }
 }
 

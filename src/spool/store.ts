@@ -3,6 +3,7 @@ import path from 'node:path';
 import { SpoolError, errnoCode } from '../errors.js';
 import type { ImageFormat } from '../meta/sniff.js';
 import { DirSync, fsyncPath } from './dir-sync.js';
+import { digestInline, type FileDigest, type FileHasher } from './file-hasher.js';
 import { SpoolFileSink } from './file-sink.js';
 
 /** An image written and fsynced under its temporary name, not yet visible to recovery as a real file. */
@@ -38,9 +39,12 @@ export class SpoolStore {
 
   /** False only under BENCH_UNSAFE_NO_FSYNC (config.ts): the bench's measure of what durability costs. */
   private readonly fsync: boolean;
+  /** Reads each written file back for its SHA-256; the service passes its I/O thread (src/background/). */
+  private readonly hasher: FileHasher;
 
-  constructor(readonly spoolDir: string, private readonly maxImageBytes: number, options: { fsync?: boolean } = {}) {
+  constructor(readonly spoolDir: string, private readonly maxImageBytes: number, options: { fsync?: boolean; hasher?: FileHasher } = {}) {
     this.fsync = options.fsync ?? true;
+    this.hasher = options.hasher ?? { digest: digestInline };
     this.imagesDir = path.join(spoolDir, IMAGES_SUBDIR);
     this.dirSync = new DirSync(this.imagesDir);
   }
@@ -69,7 +73,10 @@ export class SpoolStore {
     return path.join(this.imagesDir, `${id}.${format.ext}`);
   }
 
-  /** Streams `source` to `<id>.part`, hashing, counting and sniffing as it goes, and fsyncs it. */
+  /**
+   * Streams `source` to `<id>.part`, counting and sniffing as it goes, then fsyncs it while the hasher reads
+   * it back: the SHA-256 is of the bytes on disk, and costs the ack no time beyond the fsync's.
+   */
   async receive(id: string, source: AsyncIterable<Buffer>): Promise<SpooledFile> {
     if (this.degradedReason) throw new SpoolError('spool_degraded', `spool is degraded: ${this.degradedReason}`);
     const tmpPath = path.join(this.imagesDir, id + PART_SUFFIX);
@@ -77,10 +84,13 @@ export class SpoolStore {
     try {
       const sink = new SpoolFileSink(handle, this.maxImageBytes, SINK_MIN_WRITE);
       for await (const chunk of source) await sink.write(chunk as Buffer);
-      const result = await sink.end();
-      await this.syncFile(handle);
+      const { bytes, format } = await sink.end();
+      const [digest] = await Promise.all([this.hasher.digest(tmpPath), this.syncFile(handle)]);
       await handle.close();
-      return { id, tmpPath, ...result };
+      if (digest.bytes !== bytes) {
+        throw new SpoolError('spool_degraded', `image ${id}: ${bytes} bytes written but ${digest.bytes} read back from ${tmpPath}`);
+      }
+      return { id, tmpPath, bytes, format, sha256: digest.sha256 };
     } catch (err) {
       await handle.close().catch(() => undefined);
       await unlinkQuietly(tmpPath);
@@ -100,6 +110,11 @@ export class SpoolStore {
       throw this.classify(err);
     }
     return this.relativePath(finalPath);
+  }
+
+  /** SHA-256 and length of a spooled file, read back off the event loop when the hasher is a thread. */
+  digest(absolutePath: string): Promise<FileDigest> {
+    return this.hasher.digest(absolutePath);
   }
 
   /** Removes a file that will never be acknowledged (its row failed) or is no longer needed. */

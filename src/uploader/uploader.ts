@@ -169,7 +169,7 @@ export class Uploader extends EventEmitter<UploaderEvents> {
     let outcome: 'stored' | 'already-present';
     let timing: UploadTiming | null = null;
     try {
-      await verifySpooledFile(path, row.bytes, row.sha256);
+      await verifySpooledFile(path, row.bytes, row.sha256, (p) => this.o.store.digest(p));
       const result = await this.send(row, path, trainBytes);
       outcome = result.outcome;
       timing = result.timing;

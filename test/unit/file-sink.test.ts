@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { SpoolFileSink } from '../../src/spool/file-sink.js';
@@ -30,7 +30,7 @@ function jpegChunks(total: number, chunk: number): Buffer[] {
 }
 
 describe('SpoolFileSink', () => {
-  it('writes every byte in order through short writes, gathering chunks into few writes, and hashes them', async () => {
+  it('writes every byte in order through short writes, gathering chunks into few writes', async () => {
     const chunks = jpegChunks(300_000, 7_000);
     const file = shortWritingFile(50_000);
     const sink = new SpoolFileSink(file.handle, 1_000_000, 64 * 1024);
@@ -38,7 +38,7 @@ describe('SpoolFileSink', () => {
     const result = await sink.end();
     const body = Buffer.concat(chunks);
     expect(file.written().equals(body)).toBe(true);
-    expect(result).toEqual({ bytes: 300_000, sha256: createHash('sha256').update(body).digest('hex'), format: expect.objectContaining({ name: 'jpeg' }) });
+    expect(result).toEqual({ bytes: 300_000, format: expect.objectContaining({ name: 'jpeg' }) });
     // 43 chunks of 7 kB leave in writes of at most 50 kB (short), never one call per chunk.
     expect(file.calls.length).toBeLessThan(chunks.length / 2);
   });

@@ -1,0 +1,118 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { IoThread } from '../../src/background/io-thread.js';
+import { openLedger, type Db } from '../../src/ledger/open.js';
+import { digestInline } from '../../src/spool/file-hasher.js';
+import { waitFor } from '../helpers/in-process.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'io-thread-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+function file(name: string, bytes: Buffer): { path: string; sha256: string } {
+  const p = path.join(dir, name);
+  writeFileSync(p, bytes);
+  return { path: p, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+/** A logger whose lines (warn and above) the test can read. */
+function recordingLog(): { log: pino.Logger; lines: () => Array<Record<string, unknown>> } {
+  const raw: string[] = [];
+  const log = pino({ level: 'warn' }, { write: (line: string) => void raw.push(line) });
+  return { log, lines: () => raw.map((l) => JSON.parse(l) as Record<string, unknown>) };
+}
+
+describe('IoThread: file hashes', () => {
+  it('hashes files exactly as their bytes hash, many at once, larger than its read buffer', async () => {
+    const io = new IoThread(recordingLog().log);
+    try {
+      const files = [0, 1, 65_537, 1 << 20, 3_000_001].map((n, i) => ({ n, ...file(`f${i}`, randomBytes(n)) }));
+      const got = await Promise.all(files.map((f) => io.digest(f.path)));
+      expect(got).toEqual(files.map((f) => ({ sha256: f.sha256, bytes: f.n })));
+      await expect(digestInline(files[4]!.path)).resolves.toEqual(got[4]);
+    } finally {
+      await io.close();
+    }
+  });
+
+  it('reports a missing file with its errno code', async () => {
+    const io = new IoThread(recordingLog().log);
+    try {
+      await expect(io.digest(path.join(dir, 'absent'))).rejects.toMatchObject({ code: 'ENOENT' });
+    } finally {
+      await io.close();
+    }
+  });
+
+  it('when the thread dies, hashes the unanswered and all later files on the calling thread, and says so once', async () => {
+    const { log, lines } = recordingLog();
+    // A thread that takes its first job and exits without answering.
+    const dying = `require('node:worker_threads').parentPort.on('message', () => process.exit(3));`;
+    const io = new IoThread(log, null, dying);
+    try {
+      const a = file('a', randomBytes(200_000));
+      const b = file('b', randomBytes(10));
+      await expect(io.digest(a.path)).resolves.toEqual({ sha256: a.sha256, bytes: 200_000 });
+      await expect(io.digest(b.path)).resolves.toEqual({ sha256: b.sha256, bytes: 10 });
+      expect(lines()).toEqual([expect.objectContaining({ reason: 'exited with code 3' })]);
+    } finally {
+      await io.close();
+    }
+  });
+});
+
+describe('IoThread: WAL checkpoints', () => {
+  let file_: string;
+  let db: Db;
+  beforeEach(() => {
+    file_ = path.join(dir, 'ledger.db');
+    db = openLedger(file_);
+    db.exec('CREATE TABLE t (x TEXT)');
+  });
+  afterEach(() => db.close());
+
+  it('copies the WAL into the database while the service connection never checkpoints itself, and hashes meanwhile', async () => {
+    const io = new IoThread(recordingLog().log, { db, file: file_, intervalMs: 20 });
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+    const before = statSync(file_).size;
+    const insert = db.prepare('INSERT INTO t VALUES (?)');
+    db.transaction(() => { for (let i = 0; i < 20_000; i++) insert.run('x'.repeat(200)); })(); // ~1000 pages
+    // Only the other thread can have moved these pages into the database file.
+    await waitFor(() => (statSync(file_).size > before + 2_000_000 ? true : undefined), 10_000, 'a background checkpoint');
+    const f = file('img', randomBytes(5_000));
+    await expect(io.digest(f.path)).resolves.toEqual({ sha256: f.sha256, bytes: 5_000 });
+    await io.close();
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
+  });
+
+  it('gives checkpoints back to the service connection, loudly, when the ledger cannot be opened there; hashing stays on the thread', async () => {
+    const { log, lines } = recordingLog();
+    const io = new IoThread(log, { db, file: path.join(dir, 'missing', 'ledger.db'), intervalMs: 20 });
+    try {
+      await waitFor(() => (db.pragma('wal_autocheckpoint', { simple: true }) === 1000 ? true : undefined), 10_000, 'the fallback');
+      expect(lines().map((l) => l['msg'])).toEqual(['background WAL checkpoints could not start; checkpointing on the service thread']);
+      const f = file('img', randomBytes(5_000));
+      await expect(io.digest(f.path)).resolves.toEqual({ sha256: f.sha256, bytes: 5_000 });
+      expect(lines()).toHaveLength(1); // the thread itself did not fail
+    } finally {
+      await io.close();
+    }
+  });
+
+  it('gives checkpoints back when the whole thread fails', async () => {
+    const { log, lines } = recordingLog();
+    const io = new IoThread(log, { db, file: file_ }, `throw new Error('broken thread')`);
+    try {
+      await waitFor(() => (db.pragma('wal_autocheckpoint', { simple: true }) === 1000 ? true : undefined), 10_000, 'the fallback');
+      expect(lines()).toEqual([expect.objectContaining({ reason: 'broken thread' })]);
+    } finally {
+      await io.close();
+    }
+  });
+});
