@@ -3,7 +3,6 @@
  * question is one index seek, and writes that a restart redoes (claims, metadata) skip their own WAL fsync
  * but leave the connection at synchronous=FULL for everything else.
  */
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,11 +11,8 @@ import { GroupCommitter } from '../../src/ledger/group-commit.js';
 import { ImageLedger } from '../../src/ledger/images.js';
 import { loadMigrations, migrate } from '../../src/ledger/migrate.js';
 import { openLedger, withoutFsync, type Db } from '../../src/ledger/open.js';
-import type { NewImage } from '../../src/ledger/types.js';
+import { newImage } from '../helpers/ledger-rows.js';
 
-function newImage(id: string, receivedAt = new Date()): NewImage {
-  return { id, device_id: 'cam-1', sha256: createHash('sha256').update(id).digest('hex'), bytes: 10, content_type: 'image/jpeg', path: `images/${id}.jpg`, s3_key: `cam-1/${id}.jpg`, received_at: receivedAt.toISOString() };
-}
 
 const EMPTY_META = { width: null, height: null, camera_make: null, camera_model: 'X1', gps_lat: null, gps_lon: null, captured_at: null, captured_at_utc: null, orientation: null };
 

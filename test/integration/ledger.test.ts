@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,11 +6,8 @@ import { GroupCommitter } from '../../src/ledger/group-commit.js';
 import { ImageLedger } from '../../src/ledger/images.js';
 import { currentVersion, loadMigrations, migrate } from '../../src/ledger/migrate.js';
 import { openLedger, type Db } from '../../src/ledger/open.js';
-import type { NewImage } from '../../src/ledger/types.js';
+import { newImage } from '../helpers/ledger-rows.js';
 
-function newImage(id: string, receivedAt = new Date()): NewImage {
-  return { id, device_id: 'cam-1', sha256: createHash('sha256').update(id).digest('hex'), bytes: 10, content_type: 'image/jpeg', path: `images/${id}.jpg`, s3_key: `cam-1/${id}.jpg`, received_at: receivedAt.toISOString() };
-}
 
 describe('ledger', () => {
   let dir: string;
