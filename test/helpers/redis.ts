@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import { freePort } from './ports.js';
 
 /** Why Debian's redis-server cannot run here, or null when it can (`.ci/run` installs it when root). */
 export function redisServerMissing(): string | null {
@@ -26,16 +27,6 @@ export interface TestRedis {
   stop(): Promise<void>;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** One inline command over a fresh connection; rejects on a refused connection or after 1 s. */
 function send(port: number, line: string): Promise<string> {

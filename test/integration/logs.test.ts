@@ -5,7 +5,6 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +13,7 @@ import { openLedger } from '../../src/ledger/open.js';
 import { fakeJpeg, postImage } from '../helpers/images.js';
 import { waitFor } from '../helpers/in-process.js';
 import { parseExposition, sampleValue } from '../helpers/prometheus.js';
+import { freePort } from '../helpers/ports.js';
 import { startObservedService, type ObservedService } from '../helpers/raw-http.js';
 import { s3Env, startTestS3, type TestS3 } from '../helpers/s3.js';
 import { CLI } from '../helpers/service-process.js';
@@ -163,13 +163,3 @@ describe('LOG_LEVEL', () => {
   });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}

@@ -17,6 +17,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { fakeJpeg, postImage } from '../helpers/images.js';
 import { startInProcess, waitFor } from '../helpers/in-process.js';
 import { notifyReceiverMissing, startNotifyReceiver, type NotifyMessage, type NotifyReceiver } from '../helpers/notify-socket.js';
+import { freePort } from '../helpers/ports.js';
 import { s3Env, startTestS3, type TestS3 } from '../helpers/s3.js';
 import { startServiceProcess, type ServiceProcess } from '../helpers/service-process.js';
 
@@ -30,13 +31,6 @@ function chattr(flag: '+i' | '-i', file: string): string | null {
   return run.status === 0 ? null : `chattr ${flag} failed: ${(run.error?.message ?? run.stderr).trim()} (needs root and ext4, xfs or btrfs)`;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 const isPing = (m: NotifyMessage): boolean => m.fields['WATCHDOG'] === '1';
 const pingsAfter = (receiver: NotifyReceiver, t: number): NotifyMessage[] => receiver.messages.filter((m) => isPing(m) && m.at > t);
