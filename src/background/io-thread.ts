@@ -48,7 +48,6 @@ export class IoThread implements FileHasher {
   private readonly jobs = new Map<number, Job>();
   private nextId = 0;
   private closing = false;
-  private checkpointing = false;
 
   /** `source` replaces the thread's code in tests, to make it fail. */
   constructor(private readonly log: Logger, private readonly checkpoint: CheckpointRole | null = null, source = IO_THREAD_SOURCE) {
@@ -56,10 +55,7 @@ export class IoThread implements FileHasher {
       ? { checkpoint: { driver: createRequire(import.meta.url).resolve('better-sqlite3'), file: checkpoint.file, intervalMs: checkpoint.intervalMs ?? 200 } }
       : {};
     const worker = new Worker(source, { eval: true, workerData });
-    if (checkpoint) {
-      checkpoint.db.pragma('wal_autocheckpoint = 0');
-      this.checkpointing = true;
-    }
+    checkpoint?.db.pragma('wal_autocheckpoint = 0');
     worker.on('message', (reply: Reply) => this.onReply(reply));
     worker.once('error', (err) => this.fallBack(err.message));
     worker.once('exit', (code) => {
@@ -124,9 +120,9 @@ export class IoThread implements FileHasher {
     for (const job of pending) digestInline(job.path).then(job.resolve, job.reject);
   }
 
+  /** SQLite's own checkpoints on the service connection again; setting it twice is harmless. */
   private restoreAutoCheckpoint(): void {
-    if (!this.checkpoint || !this.checkpointing) return;
-    this.checkpointing = false;
+    if (!this.checkpoint) return;
     try {
       this.checkpoint.db.pragma(`wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
     } catch {

@@ -23,7 +23,10 @@ export class SpoolFileSink {
 
   constructor(private readonly handle: FileHandle, private readonly maxBytes: number, private readonly minWrite: number) {}
 
-  /** Takes the next chunk; resolves once it may be reused by the caller (written, or waiting with others). */
+  /**
+   * Takes the next chunk; resolves when the sink can take another. The chunk is kept, not copied, until it is
+   * written, so the caller must not reuse its memory (stream chunks are never reused).
+   */
   async write(chunk: Buffer): Promise<void> {
     this.take(chunk);
     this.gathered.push(chunk);

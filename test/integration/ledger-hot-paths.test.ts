@@ -3,34 +3,29 @@
  * question is one index seek, and writes that a restart redoes (claims, metadata) skip their own WAL fsync
  * but leave the connection at synchronous=FULL for everything else.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GroupCommitter } from '../../src/ledger/group-commit.js';
 import { ImageLedger } from '../../src/ledger/images.js';
 import { loadMigrations, migrate } from '../../src/ledger/migrate.js';
 import { openLedger, withoutFsync, type Db } from '../../src/ledger/open.js';
-import { newImage } from '../helpers/ledger-rows.js';
+import { newImage, tempLedger, type TempLedger } from '../helpers/ledger.js';
 
 
 const EMPTY_META = { width: null, height: null, camera_make: null, camera_model: 'X1', gps_lat: null, gps_lon: null, captured_at: null, captured_at_utc: null, orientation: null };
 
 describe('ledger hot paths', () => {
+  let temp: TempLedger;
   let dir: string;
   let db: Db;
   let ledger: ImageLedger;
 
   beforeEach(() => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'ledger-hot-'));
-    db = openLedger(path.join(dir, 'ledger.db'));
-    migrate(db);
+    temp = tempLedger('ledger-hot-');
+    ({ dir, db } = temp);
     ledger = new ImageLedger(db);
   });
-  afterEach(() => {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterEach(() => temp.remove());
 
   it('group commit batches concurrent inserts; maxBatch caps the rows per transaction', async () => {
     const commits = async (maxBatch: number | undefined, prefix: string): Promise<number> => {

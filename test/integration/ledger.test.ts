@@ -1,29 +1,24 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GroupCommitter } from '../../src/ledger/group-commit.js';
 import { ImageLedger } from '../../src/ledger/images.js';
 import { currentVersion, loadMigrations, migrate } from '../../src/ledger/migrate.js';
 import { openLedger, type Db } from '../../src/ledger/open.js';
-import { newImage } from '../helpers/ledger-rows.js';
+import { newImage, tempLedger, type TempLedger } from '../helpers/ledger.js';
 
 
 describe('ledger', () => {
+  let temp: TempLedger;
   let dir: string;
   let db: Db;
   let ledger: ImageLedger;
 
   beforeEach(() => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'ledger-'));
-    db = openLedger(path.join(dir, 'ledger.db'));
-    migrate(db);
+    temp = tempLedger('ledger-');
+    ({ dir, db } = temp);
     ledger = new ImageLedger(db);
   });
-  afterEach(() => {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterEach(() => temp.remove());
 
   it('opens in WAL with synchronous=FULL', () => {
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');

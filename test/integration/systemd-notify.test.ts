@@ -13,7 +13,7 @@ import { mkdtemp, open, rename, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, type TestContext } from 'vitest';
 import { fakeJpeg, postImage } from '../helpers/images.js';
 import { startInProcess, waitFor } from '../helpers/in-process.js';
 import { notifyReceiverMissing, startNotifyReceiver, type NotifyMessage, type NotifyReceiver } from '../helpers/notify-socket.js';
@@ -31,6 +31,16 @@ function chattr(flag: '+i' | '-i', file: string): string | null {
   return run.status === 0 ? null : `chattr ${flag} failed: ${(run.error?.message ?? run.stderr).trim()} (needs root and ext4, xfs or btrfs)`;
 }
 
+/** Skips the test (saying why) when the stand-in for systemd cannot run; else a temp dir with a notify socket in it. */
+async function notifySetup(ctx: TestContext): Promise<{ dir: string; receiver: NotifyReceiver } | null> {
+  if (missing) {
+    console.log(`SKIPPED sd_notify test: ${missing}`);
+    ctx.skip();
+    return null;
+  }
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sd-notify-'));
+  return { dir, receiver: await startNotifyReceiver(path.join(dir, 'notify.sock')) };
+}
 
 const isPing = (m: NotifyMessage): boolean => m.fields['WATCHDOG'] === '1';
 const pingsAfter = (receiver: NotifyReceiver, t: number): NotifyMessage[] => receiver.messages.filter((m) => isPing(m) && m.at > t);
@@ -59,14 +69,10 @@ describe('systemd notify and watchdog (child process)', () => {
   });
 
   it('READY=1 after listening, pings only while healthy, STOPPING=1 on SIGTERM', async (ctx) => {
-    if (missing) {
-      console.log(`SKIPPED sd_notify test: ${missing}`);
-      ctx.skip();
-      return;
-    }
-    dir = await mkdtemp(path.join(os.tmpdir(), 'sd-notify-'));
+    const setup = await notifySetup(ctx);
+    if (!setup) return;
+    ({ dir, receiver } = setup);
     const spoolDir = path.join(dir, 'spool');
-    receiver = await startNotifyReceiver(path.join(dir, 'notify.sock'));
     s3 = await startTestS3();
     const port = await freePort();
     const baseUrl = `http://127.0.0.1:${port}`;
@@ -138,13 +144,9 @@ describe('systemd notify and watchdog (child process)', () => {
 
 describe('no READY=1 when the service cannot listen', () => {
   it('exits on a port in use without ever telling systemd it is ready', async (ctx) => {
-    if (missing) {
-      console.log(`SKIPPED sd_notify test: ${missing}`);
-      ctx.skip();
-      return;
-    }
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'sd-notify-'));
-    const receiver = await startNotifyReceiver(path.join(dir, 'notify.sock'));
+    const setup = await notifySetup(ctx);
+    if (!setup) return;
+    const { dir, receiver } = setup;
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     try {
@@ -162,13 +164,9 @@ describe('no READY=1 when the service cannot listen', () => {
 
 describe('systemd watchdog (in process)', () => {
   it('stops pinging once an EIO has degraded the spool', async (ctx) => {
-    if (missing) {
-      console.log(`SKIPPED sd_notify test: ${missing}`);
-      ctx.skip();
-      return;
-    }
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'sd-notify-'));
-    const receiver = await startNotifyReceiver(path.join(dir, 'notify.sock'));
+    const setup = await notifySetup(ctx);
+    if (!setup) return;
+    const { dir, receiver } = setup;
     const s3 = await startTestS3();
     const svc = await startInProcess(s3, { SPOOL_MIN_FREE_BYTES: '0', NOTIFY_SOCKET: receiver.socketPath, WATCHDOG_USEC: String(WATCHDOG_USEC) });
     try {

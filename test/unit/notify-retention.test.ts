@@ -1,28 +1,21 @@
 /** NOTIFY_KEEP_HOURS: finished webhook deliveries are pruned after the retention; pending ones never are. */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { migrate } from '../../src/ledger/migrate.js';
-import { openLedger, type Db } from '../../src/ledger/open.js';
+import type { Db } from '../../src/ledger/open.js';
 import { DeliveryLedger } from '../../src/notify/deliveries.js';
 import { DeliveryRetention } from '../../src/notify/retention.js';
+import { tempLedger, type TempLedger } from '../helpers/ledger.js';
 
 describe('webhook delivery retention', () => {
-  let dir: string;
+  let temp: TempLedger;
   let db: Db;
   let deliveries: DeliveryLedger;
   beforeEach(() => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'retention-'));
-    db = openLedger(path.join(dir, 'ledger.db'));
-    migrate(db);
+    temp = tempLedger('retention-');
+    db = temp.db;
     deliveries = new DeliveryLedger(db);
   });
-  afterEach(() => {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterEach(() => temp.remove());
 
   it('deletes delivered and failed rows older than the retention, in batches, and keeps pending and recent ones', () => {
     const now = new Date('2026-11-23T12:00:00Z');

@@ -3,20 +3,17 @@
  * concurrent requests, the commit's re-check, revocation in the middle of a request) on a real ledger.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isSpoolError } from '../../src/errors.js';
 import { ImageLedger } from '../../src/ledger/images.js';
-import { migrate } from '../../src/ledger/migrate.js';
-import { openLedger, type Db } from '../../src/ledger/open.js';
+import type { Db } from '../../src/ledger/open.js';
 import type { NewImage } from '../../src/ledger/types.js';
 import { LinkLedger } from '../../src/links/ledger.js';
 import { UploadLinks } from '../../src/links/links.js';
 import { redactPath } from '../../src/links/redact.js';
 import { parseExpiresIn, parseLinkRequest } from '../../src/links/request.js';
 import { hashesMatch, secretHash } from '../../src/links/secret.js';
+import { tempLedger, type TempLedger } from '../helpers/ledger.js';
 
 let n = 0;
 function newImage(deviceId = 'cam-1'): NewImage {
@@ -75,22 +72,18 @@ describe('hashesMatch', () => {
 });
 
 describe('UploadLinks on a ledger', () => {
-  let dir: string;
+  let temp: TempLedger;
   let db: Db;
   let links: UploadLinks;
   let now: number;
 
   beforeEach(() => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'links-'));
-    db = openLedger(path.join(dir, 'ledger.db'));
-    migrate(db);
+    temp = tempLedger('links-');
+    db = temp.db;
     now = Date.parse('2026-01-01T00:00:00Z');
     links = new UploadLinks(new LinkLedger(db, new ImageLedger(db)), () => now);
   });
-  afterEach(() => {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterEach(() => temp.remove());
 
   it('opens a link by its secret only; unknown and malformed secrets are not_found', () => {
     const { secret, link } = links.create({ expiresInSeconds: 60, maxUploads: null, deviceId: 'kiosk' });
