@@ -53,8 +53,8 @@ export class Cleanup {
     this.steps.push(step);
   }
 
-  async tempDir(prefix: string): Promise<string> {
-    const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  async tempDir(prefix: string, parent = os.tmpdir()): Promise<string> {
+    const dir = await mkdtemp(path.join(parent, prefix));
     this.add(() => rm(dir, { recursive: true, force: true }));
     return dir;
   }
@@ -288,9 +288,10 @@ export interface Row {
 }
 
 /** A row with a target, compared with a baseline measured in the same run. */
-export function ratioRow(bench: string, metric: string, o: { measured: string; baseline: string; ratio: number; target: string; pass: boolean; digits?: number }): Row {
+/** `pass: null` records a ratio without judging it (target "info"). */
+export function ratioRow(bench: string, metric: string, o: { measured: string; baseline: string; ratio: number; target: string; pass: boolean | null; digits?: number }): Row {
   return {
-    bench, metric, spool: o.measured, target: o.target, spoolResult: o.pass ? 'PASS' : 'FAIL', rclone: '-', rcloneResult: '',
+    bench, metric, spool: o.measured, target: o.target, spoolResult: o.pass === null ? '' : o.pass ? 'PASS' : 'FAIL', rclone: '-', rcloneResult: '',
     baseline: o.baseline, ratio: `${o.ratio.toFixed(o.digits ?? 2)}x`,
   };
 }
@@ -304,10 +305,10 @@ export function infoRow(bench: string, metric: string, measured: string): Row {
   return { bench, metric, spool: measured, target: 'info', spoolResult: '', rclone: '-', rcloneResult: '' };
 }
 
-/** The summary: every row with a target, as name, measured, baseline, ratio, target, PASS/FAIL. */
+/** The summary: every row with a target or a ratio, as name, measured, baseline, ratio, target, PASS/FAIL. */
 export function printRatioTable(rows: Row[]): string {
   const header = ['name', 'measured', 'baseline (same run)', 'ratio', 'target', 'result'];
-  const cells = rows.filter((r) => r.target !== 'info' && r.spoolResult !== '')
+  const cells = rows.filter((r) => (r.target !== 'info' && r.spoolResult !== '') || r.ratio !== undefined)
     .map((r) => [`${r.bench}: ${r.metric}`, r.spool, r.baseline ?? '-', r.ratio ?? '-', r.target, r.spoolResult]);
   return formatTable([header, ...cells]);
 }

@@ -64,7 +64,7 @@ export async function runLedgerScale(o: ScaleOptions, cleanup: Cleanup): Promise
 
   const ledger = new ImageLedger(db);
   // As the service runs: WAL checkpoints on its I/O thread (src/background/io-thread.ts).
-  const checkpointer = new IoThread(createLogger('warn'), { db, file: path.join(spoolDir, 'ledger.db') });
+  const checkpointer = new IoThread(createLogger('warn'), { checkpoint: { db, file: path.join(spoolDir, 'ledger.db') } });
   const plans = explainHot(db, ledger);
   await writeFile(o.plansFile, plansMarkdown(plans, o.rows));
   // "SCAN images USING INDEX x" walks an index (a partial one, for metadataPending); a bare "SCAN images" reads every row.
@@ -191,7 +191,7 @@ async function ledgerInsertRate(bigDb: Db, bigLedger: ImageLedger, emptyFile: st
   const emptyDb = openLedger(emptyFile);
   migrate(emptyDb);
   const emptyLedger = new ImageLedger(emptyDb);
-  const checkpointer = new IoThread(createLogger('warn'), { db: emptyDb, file: emptyFile });
+  const checkpointer = new IoThread(createLogger('warn'), { checkpoint: { db: emptyDb, file: emptyFile } });
   const ms = { big: 0, empty: 0 };
   let n = 0;
   const batch = (): NewImage[] => Array.from({ length: 16 }, () => {

@@ -39,6 +39,8 @@ export interface Config {
   /** SPOOL_MIN_FREE_BYTES: free space (statfs) that must remain on the spool's filesystem after an ingest. */
   readonly spoolMinFreeBytes: number;
   readonly spoolFullPolicy: SpoolFullPolicy;
+  /** SPOOL_DIRECT_IO: `auto` writes images with O_DIRECT where the filesystem takes it; `off` uses the page cache. */
+  readonly spoolDirectIo: 'auto' | 'off';
   /** MAX_CONCURRENT_UPLOADS: device uploads in progress at once; beyond it, 503 + Retry-After. */
   readonly maxConcurrentIngests: number;
   /** INGEST_READ_SLOTS: request bodies read at the same time; the others wait unread (src/http/body-gate.ts). */
@@ -169,6 +171,7 @@ export function loadConfig(env: Env = process.env): Config {
     spoolMaxBytes: r.bytes('SPOOL_MAX_BYTES', Infinity),
     spoolMinFreeBytes: r.bytes('SPOOL_MIN_FREE_BYTES', 2 ** 30),
     spoolFullPolicy: r.oneOf('SPOOL_FULL_POLICY', 'reject', SPOOL_FULL_POLICIES),
+    spoolDirectIo: r.oneOf('SPOOL_DIRECT_IO', 'auto', ['auto', 'off'] as const),
     maxConcurrentIngests: r.int('MAX_CONCURRENT_UPLOADS', 256, 1, 100_000),
     ingestReadSlots: r.int('INGEST_READ_SLOTS', 16, 1, 100_000),
     deviceAuth: r.oneOf('DEVICE_AUTH', 'off', ['off', 'token'] as const),

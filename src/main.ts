@@ -27,6 +27,7 @@ import { Admission, cachedFreeBytes, SpoolUsage } from './spool/admission.js';
 import { evictOldest } from './spool/evict.js';
 import { spoolFault } from './spool/health.js';
 import { recoverSpool } from './spool/recovery.js';
+import { StagingPool } from './spool/staging.js';
 import { SpoolStore } from './spool/store.js';
 import { serviceStatus } from './admin/status.js';
 import { startSystemdLink } from './systemd/lifecycle.js';
@@ -111,11 +112,15 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const { applied, version } = migrate(db);
   log.info({ schema_version: version, applied }, 'ledger ready');
   // WAL checkpoints and file hashes off the event loop (src/background/io-thread.ts).
-  const ioThread = new IoThread(log, { db, file: ledgerFile });
+  // O_DIRECT staging blocks, shared with the I/O thread, which hashes them in place (src/spool/direct-sink.ts).
+  const staging = config.spoolDirectIo === 'off' ? null : new StagingPool();
+  const ioThread = new IoThread(log, { checkpoint: { db, file: ledgerFile }, staging });
   const ledger = new ImageLedger(db);
   const notifications = createNotifications({ settings: config.notify, keepHours: config.notifyKeepHours, db, images: ledger, log });
-  const store = new SpoolStore(config.spoolDir, config.maxImageBytes, { fsync: !unsafeNoFsync, hasher: ioThread });
-  await store.init();
+  const store = new SpoolStore(config.spoolDir, config.maxImageBytes, { fsync: !unsafeNoFsync, hasher: ioThread, staging });
+  const writeMode = await store.init();
+  if (writeMode.direct) log.info({ spool_writes: 'O_DIRECT' }, 'spool writes bypass the page cache (O_DIRECT)');
+  else log.warn({ spool_writes: 'page cache', reason: writeMode.reason }, `spool writes go through the page cache: ${writeMode.reason}`);
   await recoverSpool({ ledger, spoolDir: config.spoolDir, imagesDir: store.imagesDir, keepUploadedFiles: config.keepUploadedFiles, log });
 
   const localS3: LocalS3 | null = config.localS3

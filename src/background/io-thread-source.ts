@@ -1,8 +1,11 @@
 /**
  * The code of the I/O thread (CommonJS, inline so it runs the same from src/ under vitest and from dist/).
  *
- * - `{ id, path }`: SHA-256 and length of a file, read with one reused buffer and blocking reads (the thread
- *   has nothing else to do, and the thread pool stays free for the spool's writes and fsyncs).
+ * - `{ op: 'digest', id, path }`: SHA-256 and length of a file, read with one reused buffer and blocking
+ *   reads (the thread has nothing else to do, and the thread pool stays free for the spool's writes and fsyncs).
+ * - Hash sessions over `workerData.staging` (a shared WebAssembly.Memory): `{ op: 'update', id, sid, offset,
+ *   length }` hashes those bytes in place and answers `{ id }` once the block may be reused; `{ op: 'final',
+ *   id, sid }` answers `{ id, sha256 }`; `{ op: 'drop', sid }` forgets the session (no answer).
  * - With `workerData.checkpoint`: its own ledger connection copies the WAL into the database with PASSIVE
  *   checkpoints, which never wait for and never block the service's writes. Failures are reported; if the
  *   ledger cannot be opened, only this role ends.
@@ -26,6 +29,31 @@ function digest(path) {
     return { sha256: hash.digest('hex'), bytes };
   } finally {
     closeSync(fd);
+  }
+}
+
+const sessions = new Map();
+function sessionHash(sid) {
+  let hash = sessions.get(sid);
+  if (!hash) {
+    hash = createHash('sha256');
+    sessions.set(sid, hash);
+  }
+  return hash;
+}
+function job(m) {
+  switch (m.op) {
+    case 'digest': return digest(m.path);
+    case 'update':
+      // .buffer is read each time: the memory grows, and an older buffer object keeps its old length.
+      sessionHash(m.sid).update(new Uint8Array(workerData.staging.buffer, m.offset, m.length));
+      return {};
+    case 'final': {
+      const sha256 = sessionHash(m.sid).digest('hex');
+      sessions.delete(m.sid);
+      return { sha256 };
+    }
+    default: throw new Error('unknown job ' + m.op);
   }
 }
 
@@ -53,8 +81,12 @@ parentPort.on('message', (m) => {
     parentPort.close();
     return;
   }
+  if (m.op === 'drop') {
+    sessions.delete(m.sid);
+    return;
+  }
   try {
-    parentPort.postMessage({ id: m.id, ...digest(m.path) });
+    parentPort.postMessage({ id: m.id, ...job(m) });
   } catch (err) {
     parentPort.postMessage({ id: m.id, error: String(err && err.message), code: err && err.code });
   }

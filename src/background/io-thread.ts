@@ -2,7 +2,8 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Db } from '../ledger/open.js';
 import type { Logger } from '../log.js';
-import { digestInline, type FileDigest, type FileHasher } from '../spool/file-hasher.js';
+import { digestInline, inlineSession, type FileDigest, type FileHasher, type HashSession } from '../spool/file-hasher.js';
+import type { StagingBlock, StagingPool } from '../spool/staging.js';
 import { IO_THREAD_SOURCE } from './io-thread-source.js';
 
 /** SQLite's default: checkpoint once the WAL holds this many pages. */
@@ -15,16 +16,24 @@ export interface CheckpointRole {
   intervalMs?: number;
 }
 
-type Reply =
-  | { id: number; sha256: string; bytes: number }
-  | { id: number; error: string; code?: string }
-  | { checkpointError: string }
-  | { checkpointFailed: string };
+export interface IoThreadOptions {
+  /** Run the ledger's WAL checkpoints on the thread. */
+  checkpoint?: CheckpointRole | null;
+  /** Hash blocks of this pool in place (HashSession); without it, sessions hash on the calling thread. */
+  staging?: StagingPool | null;
+  /** Replaces the thread's code in tests, to make it fail. */
+  source?: string;
+}
+
+/** What the thread answers a job with; a job with an id gets exactly one reply. */
+type JobReply = { id: number; sha256?: string; bytes?: number } | { id: number; error: string; code?: string };
+type Reply = JobReply | { checkpointError: string } | { checkpointFailed: string };
 
 interface Job {
-  path: string;
-  resolve: (d: FileDigest) => void;
+  done: (reply: { sha256?: string; bytes?: number }) => void;
   reject: (err: Error) => void;
+  /** The thread is gone without answering: finish the job another way. */
+  orphaned: () => void;
 }
 
 /**
@@ -33,28 +42,38 @@ interface Job {
  * (docs/BENCHMARKS.md, issue 7).
  *
  * - **File hashes.** SHA-256 of a 4 MB image is ~2 ms of CPU; hashed on the event loop as the body streamed
- *   in, it was a quarter of the main thread's time under 150 concurrent uploads. The spool reads the file back
- *   here while it fsyncs it, so the ack waits no longer, and the hash is of the bytes on disk: what the
- *   uploader will send and check against.
+ *   in, it was a quarter of the main thread's time under 150 concurrent uploads. O_DIRECT writes are hashed
+ *   here block by block, in place in the shared staging pool, while a thread-pool thread writes the same
+ *   block (`session`). Whole files are read back here: the uploader's check before it sends a file, and the
+ *   spool's hash where the filesystem has no O_DIRECT (`digest`).
  * - **WAL checkpoints.** SQLite checkpoints inside whichever commit takes the WAL past 1000 pages; at a
  *   million rows about one claim in a hundred also copied the WAL into the database and fsynced it (claim
  *   p99 3-5 ms against 0.1-0.3 ms without). Here a connection of its own checkpoints every `intervalMs`.
  *
- * If the thread fails, both roles come back to the service thread (logged): hashing inline, and SQLite's
- * automatic checkpoints, so the WAL cannot grow without bound.
+ * If the thread fails, both roles come back to the service thread (logged): hashing inline (a session the
+ * thread held is finished by reading its file back), and SQLite's automatic checkpoints, so the WAL cannot
+ * grow without bound.
  */
 export class IoThread implements FileHasher {
   private worker: Worker | null;
   private readonly jobs = new Map<number, Job>();
   private nextId = 0;
+  private nextSession = 0;
   private closing = false;
+  private readonly checkpoint: CheckpointRole | null;
+  private readonly staging: StagingPool | null;
 
-  /** `source` replaces the thread's code in tests, to make it fail. */
-  constructor(private readonly log: Logger, private readonly checkpoint: CheckpointRole | null = null, source = IO_THREAD_SOURCE) {
-    const workerData = checkpoint
-      ? { checkpoint: { driver: createRequire(import.meta.url).resolve('better-sqlite3'), file: checkpoint.file, intervalMs: checkpoint.intervalMs ?? 200 } }
-      : {};
-    const worker = new Worker(source, { eval: true, workerData });
+  constructor(private readonly log: Logger, options: IoThreadOptions = {}) {
+    const checkpoint = options.checkpoint ?? null;
+    this.checkpoint = checkpoint;
+    this.staging = options.staging ?? null;
+    const workerData = {
+      checkpoint: checkpoint
+        ? { driver: createRequire(import.meta.url).resolve('better-sqlite3'), file: checkpoint.file, intervalMs: checkpoint.intervalMs ?? 200 }
+        : null,
+      staging: this.staging?.memory ?? null,
+    };
+    const worker = new Worker(options.source ?? IO_THREAD_SOURCE, { eval: true, workerData });
     checkpoint?.db.pragma('wal_autocheckpoint = 0');
     worker.on('message', (reply: Reply) => this.onReply(reply));
     worker.once('error', (err) => this.fallBack(err.message));
@@ -66,13 +85,29 @@ export class IoThread implements FileHasher {
   }
 
   digest(path: string): Promise<FileDigest> {
-    const worker = this.worker;
-    if (!worker) return digestInline(path);
+    if (!this.worker) return digestInline(path);
     return new Promise<FileDigest>((resolve, reject) => {
-      const id = this.nextId++;
-      this.jobs.set(id, { path, resolve, reject });
-      worker.postMessage({ id, path });
+      this.post({ op: 'digest', path }, {
+        done: (r) => resolve({ sha256: r.sha256 ?? '', bytes: r.bytes ?? 0 }),
+        reject,
+        orphaned: () => void digestInline(path).then(resolve, reject),
+      });
     });
+  }
+
+  session(path: string): HashSession {
+    if (!this.worker || !this.staging) return inlineSession();
+    return new ThreadSession(this, this.nextSession++, path);
+  }
+
+  /** Posts a job to the thread; false (and nothing posted) when the thread is gone. */
+  post(message: Record<string, unknown>, job: Job | null): boolean {
+    const worker = this.worker;
+    if (!worker) return false;
+    const id = this.nextId++;
+    if (job) this.jobs.set(id, job);
+    worker.postMessage({ ...message, id });
+    return true;
   }
 
   /** Stops the thread once its jobs are answered; the service's connection checkpoints again (and on close). */
@@ -101,7 +136,7 @@ export class IoThread implements FileHasher {
       if (!job) return;
       this.jobs.delete(reply.id);
       if ('error' in reply) job.reject(Object.assign(new Error(reply.error), { code: reply.code }));
-      else job.resolve({ sha256: reply.sha256, bytes: reply.bytes });
+      else job.done(reply);
     }
   }
 
@@ -117,7 +152,7 @@ export class IoThread implements FileHasher {
   private rehashInline(): void {
     const pending = [...this.jobs.values()];
     this.jobs.clear();
-    for (const job of pending) digestInline(job.path).then(job.resolve, job.reject);
+    for (const job of pending) job.orphaned();
   }
 
   /** SQLite's own checkpoints on the service connection again; setting it twice is harmless. */
@@ -128,5 +163,41 @@ export class IoThread implements FileHasher {
     } catch {
       // the ledger is closing
     }
+  }
+}
+
+/**
+ * A file's SHA-256 kept on the I/O thread, fed blocks of the shared staging pool. If the thread dies, the
+ * blocks it did not hash are gone, so the session is finished by reading the whole file back instead.
+ */
+class ThreadSession implements HashSession {
+  private lost = false;
+
+  constructor(private readonly io: IoThread, private readonly sid: number, private readonly path: string) {}
+
+  update(block: StagingBlock, length: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const lose = (): void => {
+        this.lost = true;
+        resolve();
+      };
+      if (this.lost) return resolve();
+      const posted = this.io.post({ op: 'update', sid: this.sid, offset: block.offset, length }, { done: () => resolve(), reject, orphaned: lose });
+      if (!posted) lose();
+    });
+  }
+
+  finish(): Promise<string> {
+    const readBack = (): Promise<string> => digestInline(this.path).then((d) => d.sha256);
+    if (this.lost) return readBack();
+    return new Promise<string>((resolve, reject) => {
+      const fallBack = (): void => void readBack().then(resolve, reject);
+      const posted = this.io.post({ op: 'final', sid: this.sid }, { done: (r) => resolve(r.sha256 ?? ''), reject, orphaned: fallBack });
+      if (!posted) fallBack();
+    });
+  }
+
+  abort(): void {
+    this.io.post({ op: 'drop', sid: this.sid }, null);
   }
 }

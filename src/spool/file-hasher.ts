@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import type { StagingBlock } from './staging.js';
 
 /** The SHA-256 and length of a file's bytes, as read back from the file. */
 export interface FileDigest {
@@ -7,8 +8,23 @@ export interface FileDigest {
   bytes: number;
 }
 
+/**
+ * The SHA-256 of a file written block by block from the staging pool (O_DIRECT writes leave nothing in the
+ * page cache to read back cheaply, so the blocks are hashed as they are written).
+ */
+export interface HashSession {
+  /** Hashes the first `length` bytes of `block`; resolves once the block may be reused. In file order. */
+  update(block: StagingBlock, length: number): Promise<void>;
+  /** The hex SHA-256 of every byte given to update(). */
+  finish(): Promise<string>;
+  /** The file will not be kept: forget the session. */
+  abort(): void;
+}
+
 export interface FileHasher {
   digest(path: string): Promise<FileDigest>;
+  /** A session for the file at `path` (read back whole if the session's state is lost, e.g. a dead thread). */
+  session(path: string): HashSession;
 }
 
 /** Reads the file back on the calling thread (SpoolStore's default; the service hashes on its I/O thread). */
@@ -21,3 +37,18 @@ export async function digestInline(path: string): Promise<FileDigest> {
   }
   return { sha256: hash.digest('hex'), bytes };
 }
+
+/** Hashes on the calling thread as the blocks are written. */
+export function inlineSession(): HashSession {
+  const hash = createHash('sha256');
+  return {
+    update: (block, length) => {
+      hash.update(block.buf.subarray(0, length));
+      return Promise.resolve();
+    },
+    finish: () => Promise.resolve(hash.digest('hex')),
+    abort: () => undefined,
+  };
+}
+
+export const inlineHasher: FileHasher = { digest: digestInline, session: inlineSession };

@@ -1,10 +1,14 @@
+import { constants } from 'node:fs';
 import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { SpoolError, errnoCode } from '../errors.js';
 import type { ImageFormat } from '../meta/sniff.js';
 import { DirSync, fsyncPath } from './dir-sync.js';
-import { digestInline, type FileDigest, type FileHasher } from './file-hasher.js';
+import { DirectFileSink } from './direct-sink.js';
+import { inlineHasher, type FileDigest, type FileHasher } from './file-hasher.js';
 import { SpoolFileSink } from './file-sink.js';
+import type { ImageSink } from './image-meter.js';
+import { DIRECT_ALIGN, type StagingPool } from './staging.js';
 
 /** An image written and fsynced under its temporary name, not yet visible to recovery as a real file. */
 export interface SpooledFile {
@@ -17,8 +21,18 @@ export interface SpooledFile {
 
 /** The file operations the write path uses: a seam so tests can inject EIO where no faulty disk exists. */
 export interface SpoolFileOps {
-  open(path: string, flags: string, mode: number): Promise<FileHandle>;
+  open(path: string, flags: string | number, mode: number): Promise<FileHandle>;
 }
+
+/** How image files are written, decided by SpoolStore.init(). */
+export type SpoolWriteMode =
+  | { direct: true }
+  /** Through the page cache: SPOOL_DIRECT_IO=off, or the filesystem refused O_DIRECT (`reason`). */
+  | { direct: false; reason: string };
+
+/** Linux's O_DIRECT (undefined on platforms without it). */
+const O_DIRECT: number | undefined = (constants as { O_DIRECT?: number }).O_DIRECT;
+const CREATE_EXCLUSIVE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
 
 export const IMAGES_SUBDIR = 'images';
 /** Bytes gathered (as received, uncopied) before each write: fewer thread-pool round trips per image. */
@@ -39,21 +53,33 @@ export class SpoolStore {
 
   /** False only under BENCH_UNSAFE_NO_FSYNC (config.ts): the bench's measure of what durability costs. */
   private readonly fsync: boolean;
-  /** Reads each written file back for its SHA-256; the service passes its I/O thread (src/background/). */
+  /** Hashes written files; the service passes its I/O thread (src/background/). */
   private readonly hasher: FileHasher;
+  /** Staging blocks for O_DIRECT writes; null = write through the page cache. */
+  private readonly staging: StagingPool | null;
+  private mode: SpoolWriteMode = { direct: false, reason: 'not initialised' };
 
-  constructor(readonly spoolDir: string, private readonly maxImageBytes: number, options: { fsync?: boolean; hasher?: FileHasher } = {}) {
+  constructor(readonly spoolDir: string, private readonly maxImageBytes: number,
+    options: { fsync?: boolean; hasher?: FileHasher; staging?: StagingPool | null } = {}) {
     this.fsync = options.fsync ?? true;
-    this.hasher = options.hasher ?? { digest: digestInline };
+    this.hasher = options.hasher ?? inlineHasher;
+    this.staging = options.staging ?? null;
     this.imagesDir = path.join(spoolDir, IMAGES_SUBDIR);
     this.dirSync = new DirSync(this.imagesDir);
   }
 
-  async init(): Promise<void> {
+  /** Creates the directories and decides whether image files are written with O_DIRECT. */
+  async init(): Promise<SpoolWriteMode> {
     await mkdir(this.imagesDir, { recursive: true, mode: 0o700 });
     // A directory created now must itself survive a crash: fsync its parent.
     await fsyncPath(this.spoolDir);
     await fsyncPath(this.imagesDir);
+    this.mode = await this.chooseWriteMode();
+    return this.mode;
+  }
+
+  get writeMode(): SpoolWriteMode {
+    return this.mode;
   }
 
   /** Set after an fsync or I/O error: the kernel may have dropped our pages, so stop accepting. */
@@ -74,24 +100,29 @@ export class SpoolStore {
   }
 
   /**
-   * Streams `source` to `<id>.part`, counting and sniffing as it goes, then fsyncs it while the hasher reads
-   * it back: the SHA-256 is of the bytes on disk, and costs the ack no time beyond the fsync's.
+   * Streams `source` to `<id>.part`, counting, sniffing and hashing as it goes, and fsyncs it. With O_DIRECT
+   * the blocks are hashed as they are written; through the page cache the file is read back for its hash
+   * while it is fsynced. Either way the length on disk is checked against the bytes received.
    */
   async receive(id: string, source: AsyncIterable<Buffer>): Promise<SpooledFile> {
     if (this.degradedReason) throw new SpoolError('spool_degraded', `spool is degraded: ${this.degradedReason}`);
     const tmpPath = path.join(this.imagesDir, id + PART_SUFFIX);
-    const handle = await this.openExclusive(tmpPath);
+    const direct = this.mode.direct ? this.staging : null;
+    const handle = await this.openExclusive(tmpPath, direct !== null);
+    const sink: ImageSink = direct
+      ? new DirectFileSink(handle, this.maxImageBytes, direct, this.hasher.session(tmpPath))
+      : new SpoolFileSink(handle, this.maxImageBytes, SINK_MIN_WRITE);
     try {
-      const sink = new SpoolFileSink(handle, this.maxImageBytes, SINK_MIN_WRITE);
       for await (const chunk of source) await sink.write(chunk as Buffer);
-      const { bytes, format } = await sink.end();
-      const [digest] = await Promise.all([this.hasher.digest(tmpPath), this.syncFile(handle)]);
+      const { bytes, format, sha256 } = await sink.end();
+      const [digest] = await Promise.all([sha256 === undefined ? this.hasher.digest(tmpPath) : onDisk(handle, sha256), this.syncFile(handle)]);
       await handle.close();
       if (digest.bytes !== bytes) {
-        throw new SpoolError('spool_degraded', `image ${id}: ${bytes} bytes written but ${digest.bytes} read back from ${tmpPath}`);
+        throw new SpoolError('spool_degraded', `image ${id}: ${bytes} bytes written but ${digest.bytes} on disk in ${tmpPath}`);
       }
       return { id, tmpPath, bytes, format, sha256: digest.sha256 };
     } catch (err) {
+      sink.abort();
       await handle.close().catch(() => undefined);
       await unlinkQuietly(tmpPath);
       throw this.classify(err);
@@ -122,11 +153,36 @@ export class SpoolStore {
     await unlinkQuietly(absolutePath);
   }
 
-  private async openExclusive(tmpPath: string): Promise<FileHandle> {
+  private async openExclusive(tmpPath: string, direct: boolean): Promise<FileHandle> {
     try {
-      return await this.fileOps.open(tmpPath, 'wx', 0o600);
+      return await this.fileOps.open(tmpPath, direct && O_DIRECT !== undefined ? CREATE_EXCLUSIVE | O_DIRECT : 'wx', 0o600);
     } catch (err) {
       throw this.classify(err);
+    }
+  }
+
+  /**
+   * O_DIRECT when there is a staging pool and the spool's filesystem takes an aligned O_DIRECT write (some
+   * do not: older tmpfs, some FUSE and network filesystems). The probe is a `.part` file, so a crash leaves
+   * nothing recovery would keep.
+   */
+  private async chooseWriteMode(): Promise<SpoolWriteMode> {
+    if (!this.staging) return { direct: false, reason: 'SPOOL_DIRECT_IO=off' };
+    if (O_DIRECT === undefined) return { direct: false, reason: `O_DIRECT is not available on ${process.platform}` };
+    const probe = path.join(this.imagesDir, `direct-io-probe${PART_SUFFIX}`);
+    const block = await this.staging.acquire();
+    let handle: FileHandle | null = null;
+    try {
+      handle = await this.fileOps.open(probe, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | O_DIRECT, 0o600);
+      block.buf.fill(0, 0, DIRECT_ALIGN);
+      await handle.write(block.buf, 0, DIRECT_ALIGN, 0);
+      return { direct: true };
+    } catch (err) {
+      return { direct: false, reason: `the spool's filesystem refused an O_DIRECT write (${errnoCode(err) ?? String(err)})` };
+    } finally {
+      this.staging.release(block);
+      await handle?.close().catch(() => undefined);
+      await unlinkQuietly(probe);
     }
   }
 
@@ -153,6 +209,12 @@ export class SpoolStore {
     }
     return err;
   }
+}
+
+/** The file's length as the filesystem has it, with the hash its sink took on the way. */
+async function onDisk(handle: FileHandle, sha256: string): Promise<FileDigest> {
+  const { size } = await handle.stat();
+  return { sha256, bytes: size };
 }
 
 export async function unlinkQuietly(p: string): Promise<void> {

@@ -17,6 +17,7 @@ describe('loadConfig', () => {
     expect(c.s3.endpoint).toBe('http://127.0.0.1:4568');
     expect(c.s3.forcePathStyle).toBe(true);
     expect(c.metricsAuth).toBe('off');
+    expect(c.spoolDirectIo).toBe('auto');
     expect(Object.isFrozen(c)).toBe(true);
   });
 
@@ -60,6 +61,7 @@ describe('loadConfig', () => {
     ['S3_PREFIX', '/abs'],
     ['LOG_LEVEL', 'loud'],
     ['METRICS_AUTH', 'token'],
+    ['SPOOL_DIRECT_IO', 'on'],
   ])('a bad %s=%s stops startup with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`invalid ${name}="${value.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}"`));
   });
