@@ -10,6 +10,8 @@
  *   checkpoints, which never wait for and never block the service's writes. Failures are reported; if the
  *   ledger cannot be opened, only this role ends.
  * - `'stop'`: closes the ledger connection and the port.
+ *
+ * Jobs arrive in arrays and each array is answered with one array.
  */
 export const IO_THREAD_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -74,21 +76,36 @@ if (cp) {
   }
 }
 
-parentPort.on('message', (m) => {
-  if (m === 'stop') {
-    if (timer) clearInterval(timer);
-    if (db) db.close();
-    parentPort.close();
-    return;
-  }
+let replies = [];
+function sendReplies() {
+  const batch = replies;
+  replies = [];
+  if (batch.length > 0) parentPort.postMessage(batch);
+}
+function answer(reply) {
+  if (replies.push(reply) === 1) queueMicrotask(sendReplies);
+}
+
+function handle(m) {
   if (m.op === 'drop') {
     sessions.delete(m.sid);
     return;
   }
   try {
-    parentPort.postMessage({ id: m.id, ...job(m) });
+    answer({ id: m.id, ...job(m) });
   } catch (err) {
-    parentPort.postMessage({ id: m.id, error: String(err && err.message), code: err && err.code });
+    answer({ id: m.id, error: String(err && err.message), code: err && err.code });
   }
+}
+
+parentPort.on('message', (m) => {
+  if (m === 'stop') {
+    if (timer) clearInterval(timer);
+    if (db) db.close();
+    sendReplies();
+    parentPort.close();
+    return;
+  }
+  for (const one of Array.isArray(m) ? m : [m]) handle(one);
 });
 `;

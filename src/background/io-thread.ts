@@ -59,6 +59,7 @@ export class IoThread implements FileHasher {
   private readonly jobs = new Map<number, Job>();
   private nextId = 0;
   private nextSession = 0;
+  private outbox: Array<Record<string, unknown>> = [];
   private closing = false;
   private readonly checkpoint: CheckpointRole | null;
   private readonly staging: StagingPool | null;
@@ -75,7 +76,9 @@ export class IoThread implements FileHasher {
     };
     const worker = new Worker(options.source ?? IO_THREAD_SOURCE, { eval: true, workerData });
     checkpoint?.db.pragma('wal_autocheckpoint = 0');
-    worker.on('message', (reply: Reply) => this.onReply(reply));
+    worker.on('message', (replies: Reply | Reply[]) => {
+      for (const reply of Array.isArray(replies) ? replies : [replies]) this.onReply(reply);
+    });
     worker.once('error', (err) => this.fallBack(err.message));
     worker.once('exit', (code) => {
       if (!this.closing) this.fallBack(`exited with code ${code}`);
@@ -100,14 +103,25 @@ export class IoThread implements FileHasher {
     return new ThreadSession(this, this.nextSession++, path);
   }
 
-  /** Posts a job to the thread; false (and nothing posted) when the thread is gone. */
+  /**
+   * Queues a job for the thread; false (and nothing queued) when the thread is gone. The jobs one callback
+   * queues leave in one message when it returns (a microtask: waiting for the next turn of the event loop
+   * batched more, but the added latency of every block's hash cost more throughput than it saved), and the
+   * thread answers each message's jobs in one message.
+   */
   post(message: Record<string, unknown>, job: Job | null): boolean {
-    const worker = this.worker;
-    if (!worker) return false;
+    if (!this.worker) return false;
     const id = this.nextId++;
     if (job) this.jobs.set(id, job);
-    worker.postMessage({ ...message, id });
+    if (this.outbox.push({ ...message, id }) === 1) queueMicrotask(() => this.flush());
     return true;
+  }
+
+  private flush(): void {
+    const batch = this.outbox;
+    this.outbox = [];
+    // A thread gone meanwhile: its jobs were handed to the fallback already (rehashInline).
+    if (batch.length > 0) this.worker?.postMessage(batch);
   }
 
   /** Stops the thread once its jobs are answered; the service's connection checkpoints again (and on close). */
@@ -118,6 +132,7 @@ export class IoThread implements FileHasher {
     if (worker) {
       const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
       worker.ref(); // unref'd while running; waiting for its exit must keep the process up
+      this.flush();
       worker.postMessage('stop'); // after every hash job already posted: the thread answers them first
       await exited;
     }
