@@ -74,7 +74,7 @@ export interface Config {
  * means the image survives a power cut.
  */
 export interface BenchmarkSwitches {
-  /** BENCH_UNSAFE_NO_FSYNC: skip every fsync (image file, spool directory, ledger WAL). */
+  /** BENCH_UNSAFE_NO_FSYNC: skip every fsync (image file, spool directory, ledger WAL) and write images through the page cache. */
   readonly noFsync: boolean;
   /** BENCH_COMMIT_BATCH_MAX: rows per ledger transaction; 1 = no group commit (one transaction and WAL fsync per ingest). */
   readonly commitBatchMax: number;

@@ -113,7 +113,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
   log.info({ schema_version: version, applied }, 'ledger ready');
   // WAL checkpoints and file hashes off the event loop (src/background/io-thread.ts).
   // O_DIRECT staging blocks, shared with the I/O thread, which hashes them in place (src/spool/direct-sink.ts).
-  const staging = config.spoolDirectIo === 'off' ? null : new StagingPool();
+  // BENCH_UNSAFE_NO_FSYNC measures the service at its fastest without durability: the page cache, no syncs.
+  const staging = config.spoolDirectIo === 'off' || unsafeNoFsync ? null : new StagingPool();
   const ioThread = new IoThread(log, { checkpoint: { db, file: ledgerFile }, staging });
   const ledger = new ImageLedger(db);
   const notifications = createNotifications({ settings: config.notify, keepHours: config.notifyKeepHours, db, images: ledger, log });

@@ -43,6 +43,23 @@ describe('ledger hot paths', () => {
     expect(() => new GroupCommitter((r) => ledger.insertMany(r), undefined, 0)).toThrow(/maxBatch to be at least 1, got 0/);
   });
 
+  it('finds an earlier receipt of the same bytes in receipt order from the index alone, no sort (migration 0015)', () => {
+    for (const name of ['bySha', 'liveOriginal']) {
+      const sql = ledger.statements[name] as string;
+      const params = (sql.match(/\?/g) ?? []).map(() => 'x');
+      const plan = (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as Array<{ detail: string }>).map((p) => p.detail);
+      expect(plan, name).toEqual([expect.stringMatching(/^SEARCH images USING INDEX images_(device_)?sha256 /)]);
+    }
+    // The earliest receipt comes first even when the rows were written out of order.
+    const sha = 'ab'.repeat(32);
+    ledger.insertMany([{ ...newImage('R2'), sha256: sha }]);
+    // An earlier id inserted after it (as rows of one group commit can land): a copy of R2's row as R1.
+    db.exec(`CREATE TEMP TABLE r AS SELECT * FROM images WHERE id = 'R2';
+      UPDATE r SET id = 'R1', s3_key = s3_key || '.r1', path = path || '.r1';
+      INSERT INTO images SELECT * FROM r; DROP TABLE r;`);
+    expect(ledger.liveOriginal(sha)?.id).toBe('R1');
+  });
+
   it('answers "when is the next image due" from the partial index of queued rows', () => {
     const plan = db.prepare(`EXPLAIN QUERY PLAN ${ledger.statements['nextDue']}`).all() as Array<{ detail: string }>;
     expect(plan.map((p) => p.detail)).toEqual(['SEARCH images USING COVERING INDEX images_queued_due']);
