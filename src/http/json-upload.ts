@@ -32,7 +32,7 @@ export async function receiveJson(req: IncomingMessage, store: SpoolStore, id: s
   const bytes = Buffer.from(image, 'base64');
   if (bytes.length === 0) throw new SpoolError('missing_image', '"image" is empty');
   if (bytes.length > maxImageBytes) throw new SpoolError('image_too_large', `image exceeds MAX_IMAGE_BYTES (${maxImageBytes} bytes)`);
-  const file = await store.receive(id, Readable.from([bytes]));
+  const file = await store.receive(id, Readable.from([bytes]), bytes.length);
   return { deviceId, file };
 }
 

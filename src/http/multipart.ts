@@ -138,7 +138,7 @@ class UploadAssembly {
       return;
     }
     this.source = source;
-    this.writing = this.store.receive(this.id, source);
+    this.writing = this.store.receive(this.id, source, declaredLength(this.req));
     // Failures surface in finish(); fail early too so the client is not kept sending a doomed body.
     this.writing.catch((err: unknown) => this.fail(err));
   }
@@ -183,6 +183,12 @@ class UploadAssembly {
     const cleanup = writing ? writing.then((f) => this.store.discard(f.tmpPath)).catch(() => undefined) : Promise.resolve();
     void cleanup.finally(() => this.reject(err));
   }
+}
+
+/** Content-Length when the request declares one (an upper bound of the image's size), else undefined. */
+function declaredLength(req: IncomingMessage): number | undefined {
+  const n = Number(req.headers['content-length']);
+  return Number.isFinite(n) && n >= 0 ? n : undefined;
 }
 
 function invalidDeviceId(value: string): SpoolError {

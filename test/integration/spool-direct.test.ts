@@ -97,20 +97,26 @@ describe('SpoolStore: O_DIRECT writes', () => {
     }
   });
 
-  it('opens each image file with O_DIRECT, and without it when SPOOL_DIRECT_IO=off', async () => {
-    for (const staging of [new StagingPool(2), null]) {
+  it('opens each image file with O_DIRECT; without it when SPOOL_DIRECT_IO=off or the body is declared smaller than a block', async () => {
+    const cases = [
+      { name: 'direct', staging: new StagingPool(2), hint: undefined, direct: true },
+      { name: 'declared-large', staging: new StagingPool(2), hint: 600_200, direct: true },
+      { name: 'declared-small', staging: new StagingPool(2), hint: 200_000, direct: false },
+      { name: 'off', staging: null, hint: undefined, direct: false },
+    ];
+    for (const { name, staging, hint, direct } of cases) {
       const store = await storeWith({ staging });
       const body = fakeJpeg(600_000);
       const { source, go } = pausedSource(body.subarray(0, 300_000), body.subarray(300_000));
-      const receiving = store.receive(`open-${staging ? 'direct' : 'buffered'}`, source);
-      const part = path.join(store.imagesDir, `open-${staging ? 'direct' : 'buffered'}.part`);
+      const receiving = store.receive(`open-${name}`, source, hint);
+      const part = path.join(store.imagesDir, `open-${name}.part`);
       let flags: number | null = null;
       for (let i = 0; i < 100 && flags === null; i++) {
         await new Promise((r) => setTimeout(r, 10));
         flags = openFlags(part);
       }
       expect(flags).not.toBeNull();
-      expect(((flags as number) & O_DIRECT) !== 0).toBe(staging !== null);
+      expect(((flags as number) & O_DIRECT) !== 0, name).toBe(direct);
       go();
       const file = await receiving;
       expect(file.sha256).toBe(sha256(body));
