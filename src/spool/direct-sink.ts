@@ -8,7 +8,7 @@ import { DIRECT_ALIGN, STAGING_BLOCK_BYTES, type StagingBlock, type StagingPool 
  * spooled image is written once and read once, minutes or hours later, so caching it only costs. Every byte
  * written through the page cache is first copied into a fresh page; on this machine kind (a VM whose free
  * memory is handed back to the host) that copy dominated the write path and swung the disk's rate by 2-3x
- * from round to round, while O_DIRECT writes held steady at several times the rate on a tenth of the CPU
+ * from round to round, while O_DIRECT writes held steady at 445-493 files/s on an eighth of the CPU
  * (docs/BENCHMARKS.md, issue 7). Databases write their own files this way for the same reason.
  *
  * Chunks are gathered as received (uncopied) until a staging block's worth has arrived, then copied into a

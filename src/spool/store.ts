@@ -35,8 +35,6 @@ const O_DIRECT: number | undefined = (constants as { O_DIRECT?: number }).O_DIRE
 const CREATE_EXCLUSIVE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
 
 export const IMAGES_SUBDIR = 'images';
-/** Bytes gathered (as received, uncopied) before each write: fewer thread-pool round trips per image. */
-const SINK_MIN_WRITE = 256 * 1024;
 export const PART_SUFFIX = '.part';
 
 /**
@@ -117,7 +115,7 @@ export class SpoolStore {
     const handle = await this.openExclusive(tmpPath, direct !== null);
     const sink: ImageSink = direct
       ? new DirectFileSink(handle, this.maxImageBytes, direct, this.hasher.session(tmpPath))
-      : new SpoolFileSink(handle, this.maxImageBytes, SINK_MIN_WRITE);
+      : new SpoolFileSink(handle, this.maxImageBytes, STAGING_BLOCK_BYTES); // the same 256 KiB gathers
     try {
       for await (const chunk of source) await sink.write(chunk as Buffer);
       const { bytes, format, sha256 } = await sink.end();
@@ -161,7 +159,8 @@ export class SpoolStore {
 
   private async openExclusive(tmpPath: string, direct: boolean): Promise<FileHandle> {
     try {
-      return await this.fileOps.open(tmpPath, direct && O_DIRECT !== undefined ? CREATE_EXCLUSIVE | O_DIRECT : 'wx', 0o600);
+      // direct only in the O_DIRECT mode, which chooseWriteMode() gives only where O_DIRECT is defined
+      return await this.fileOps.open(tmpPath, direct ? CREATE_EXCLUSIVE | (O_DIRECT as number) : 'wx', 0o600);
     } catch (err) {
       throw this.classify(err);
     }
