@@ -19,11 +19,10 @@ import { mkdtemp, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fsyncPath } from '../src/spool/dir-sync.js';
-import { DIRECT_ALIGN } from '../src/spool/staging.js';
+import { DIRECT_ALIGN, WASM_PAGE_BYTES } from '../src/spool/staging.js';
 import { unitSettings } from './harness.js';
 
 const SELF = fileURLToPath(import.meta.url);
-const WASM_PAGE = 64 * 1024;
 const O_DIRECT = (constants as { O_DIRECT?: number }).O_DIRECT ?? 0;
 
 export interface DiskBaseline {
@@ -93,8 +92,8 @@ async function writeDirect(dir: string, name: string, body: Body): Promise<void>
 /** Copies each body into its own page-aligned stretch of a WebAssembly memory (mmap'd, so page-aligned). */
 function alignedBodies(bodies: Buffer[], bytes: number): Body[] {
   const padded = Math.ceil(bytes / DIRECT_ALIGN) * DIRECT_ALIGN;
-  const stride = Math.ceil(padded / WASM_PAGE) * WASM_PAGE;
-  const memory = new WebAssembly.Memory({ initial: (stride / WASM_PAGE) * bodies.length });
+  const stride = Math.ceil(padded / WASM_PAGE_BYTES) * WASM_PAGE_BYTES;
+  const memory = new WebAssembly.Memory({ initial: (stride / WASM_PAGE_BYTES) * bodies.length });
   return bodies.map((body, i) => {
     const data = Buffer.from(memory.buffer, i * stride, padded);
     data.fill(body, 0, body.length);

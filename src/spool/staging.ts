@@ -11,7 +11,8 @@
 export const STAGING_BLOCK_BYTES = 256 * 1024;
 /** O_DIRECT lengths and offsets are rounded to this; 4 KiB covers 512-byte and 4Kn devices alike. */
 export const DIRECT_ALIGN = 4096;
-const WASM_PAGE_BYTES = 64 * 1024;
+/** The unit a WebAssembly memory grows by; each page starts page-aligned. */
+export const WASM_PAGE_BYTES = 64 * 1024;
 const PAGES_PER_BLOCK = STAGING_BLOCK_BYTES / WASM_PAGE_BYTES;
 
 export interface StagingBlock {

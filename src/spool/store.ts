@@ -104,8 +104,9 @@ export class SpoolStore {
    *
    * `sizeHint` (the request's Content-Length, when known): a body smaller than one staging block goes
    * through the page cache. Its copy there costs little, while an O_DIRECT write of it is one synchronous,
-   * file-extending device write plus a truncate: small images were ~13% slower with O_DIRECT, and half as
-   * fast in a spool of 100,000 files (docs/BENCHMARKS.md, issue 7).
+   * file-extending device write plus a truncate. With O_DIRECT for every image, a million-row ledger and a
+   * spool of 100,000 files took 558 small images/s, against 997 with SPOOL_DIRECT_IO=off (two scale bench
+   * runs, docs/BENCHMARKS.md, issue 7).
    */
   async receive(id: string, source: AsyncIterable<Buffer>, sizeHint?: number): Promise<SpooledFile> {
     if (this.degradedReason) throw new SpoolError('spool_degraded', `spool is degraded: ${this.degradedReason}`);
