@@ -116,7 +116,9 @@ describe.skipIf(missing !== null)('shared budget: leases from Redis, and the loc
     const alone = await measure([sa], 1500);
     const b = await start(3, key);
     const sb = sender(b);
-    const both = await measure([sa, sb], 1000);
+    // 3 s, not 1: under a loaded CI machine one second once gave the newcomer 0.04 of the cap (ci2.log,
+    // 2026-11-23); shares even out over longer windows, and the cap bound below holds for any window.
+    const both = await measure([sa, sb], 3000);
     await Promise.all([sa.stop(), sb.stop()]);
     const stats = a.budget.stats();
     const aloneShare = (alone.bytes[0] as number) / (CAP * alone.seconds);
@@ -126,7 +128,7 @@ describe.skipIf(missing !== null)('shared budget: leases from Redis, and the loc
     expect(aloneShare).toBeLessThanOrEqual(1.05);
     expect(sum).toBeGreaterThanOrEqual(0.9);
     // The bound for any window T, any number of gateways: rate x (T + lease expiry 50 ms + RTT) + burst 30 ms
-    // (docs/SCALING.md). This window starts just as B joins, with A holding its leases: 1.03-1.04 here.
+    // (docs/SCALING.md). This window starts just as B joins, with A holding its leases: 1.01-1.03 over 1 s here.
     expect(sum * both.seconds).toBeLessThanOrEqual(both.seconds + 0.05 + 0.005 + 0.03);
     // Both get a real share. Not an even one: whoever asks first after the bucket refills takes what is
     // there (0.18/0.85 to 0.55/0.48 in single seconds here); the cap, not fairness, is the contract.
