@@ -260,6 +260,26 @@ export function readRss(pid: number): { rss: number; hwm: number } {
   return { rss: field('VmRSS'), hwm: field('VmHWM') };
 }
 
+/** CPU seconds (user + system, all threads) a process has used, from /proc/PID/stat. */
+export function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+/**
+ * Waits until every process used at most `maxShare` of a core over one `windowMs` (background work after a
+ * burst: metadata, checkpoints, writeback); false if that did not happen within `timeoutMs`.
+ */
+export async function waitQuiet(pids: number[], o = { windowMs: 500, maxShare: 0.06, timeoutMs: 30_000 }): Promise<boolean> {
+  const deadline = performance.now() + o.timeoutMs;
+  while (performance.now() < deadline) {
+    const before = pids.map(cpuSeconds);
+    await sleep(o.windowMs);
+    if (pids.every((pid, i) => cpuSeconds(pid) - (before[i] as number) <= (o.maxShare * o.windowMs) / 1000)) return true;
+  }
+  return false;
+}
+
 export function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));

@@ -3,8 +3,13 @@
  * counting triggers and every index see each row as in production, without a JS round trip per row. Ids are
  * real ULIDs (their time part is the receive time, as the status page's hour ranges assume); SHA-256 values
  * are distinct. The newest `queued` rows are the backlog (due now), everything older is `uploaded`.
+ *
+ * A queued row's SHA-256 is that of the file writeQueuedFile makes for it (zeros, sparse, then the row's id),
+ * so the uploader's check before sending passes. With made-up hashes every claim failed it: the service
+ * spent a core hashing 4 MB files and marking them corrupt, and the million-row ingest ratio measured that.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import { migrate } from '../src/ledger/migrate.js';
 import type { Db } from '../src/ledger/open.js';
 
@@ -38,11 +43,39 @@ function ulid(ms: number, n: number): string {
   return time + rand;
 }
 
+/** Bytes at the end of a queued row's file: its id, padded, after zeros. */
+const TAIL_BYTES = 32;
+
+function fileTail(id: string): Buffer {
+  return Buffer.from(id.padEnd(TAIL_BYTES, ' '), 'latin1');
+}
+
+/** SHA-256 of the files writeQueuedFile makes, from one hash of the zeros (cloned per file). */
+function contentHasher(bytes: number): (id: string) => string {
+  const zeros: Hash = createHash('sha256');
+  const block = Buffer.alloc(1 << 20);
+  for (let left = bytes - TAIL_BYTES; left > 0; left -= block.length) zeros.update(left >= block.length ? block : block.subarray(0, left));
+  return (id) => zeros.copy().update(fileTail(id)).digest('hex');
+}
+
+/** The file a queued row's SHA-256 describes: sparse zeros, then the row's id in its last bytes. */
+export async function writeQueuedFile(file: string, row: { id: string; bytes: number }): Promise<void> {
+  const handle = await open(file, 'w');
+  try {
+    await handle.truncate(row.bytes);
+    await handle.write(fileTail(row.id), 0, TAIL_BYTES, row.bytes - TAIL_BYTES);
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Migrates `db` and fills it; returns the seconds the insert took. */
 export function fillLedger(db: Db, plan: FillPlan): number {
   migrate(db);
   db.function('bench_ulid', { deterministic: true }, (ms: unknown, n: unknown) => ulid(Number(ms), Number(n)));
-  db.function('bench_sha', { deterministic: true }, (n: unknown) => createHash('sha256').update(`bench-${String(n)}`).digest('hex'));
+  const contentSha = contentHasher(FILL_IMAGE_BYTES);
+  db.function('bench_sha', { deterministic: true }, (n: unknown, id: unknown, up: unknown) =>
+    (Number(up) ? createHash('sha256').update(`bench-${String(n)}`).digest('hex') : contentSha(String(id))));
   db.function('bench_iso', { deterministic: true }, (ms: unknown) => new Date(Number(ms)).toISOString());
   const start = plan.now - plan.days * 86_400_000;
   const step = (plan.days * 86_400_000) / plan.rows;
@@ -54,7 +87,7 @@ export function fillLedger(db: Db, plan: FillPlan): number {
       r AS (SELECT i, ms, bench_ulid(ms, i) AS id, bench_iso(ms) AS at, 'cam-' || (i % @devices) AS device, i < @uploaded AS up FROM t)
       INSERT INTO images (id, device_id, sha256, bytes, content_type, path, s3_key, state, attempts, next_attempt_at,
         received_at, uploaded_at, camera_model, metadata_at)
-      SELECT id, device, bench_sha(i), @bytes, CASE WHEN i % 10 = 0 THEN 'image/png' ELSE 'image/jpeg' END,
+      SELECT id, device, bench_sha(i, id, up), @bytes, CASE WHEN i % 10 = 0 THEN 'image/png' ELSE 'image/jpeg' END,
         'images/' || id || '.jpg', device || '/' || id || '.jpg',
         CASE WHEN up THEN 'uploaded' ELSE 'queued' END, up, at, at, CASE WHEN up THEN bench_iso(ms + 60000) END,
         CASE WHEN i % 7 = 0 THEN NULL ELSE 'Model ' || ((i * 7919) % @models) END, at
@@ -66,8 +99,8 @@ export function fillLedger(db: Db, plan: FillPlan): number {
 }
 
 /** The queued rows (the backlog), as recovery will look for their files. */
-export function queuedFiles(db: Db): Array<{ path: string; bytes: number }> {
-  return db.prepare(`SELECT path, bytes FROM images WHERE state = 'queued'`).all() as Array<{ path: string; bytes: number }>;
+export function queuedFiles(db: Db): Array<{ id: string; path: string; bytes: number }> {
+  return db.prepare(`SELECT id, path, bytes FROM images WHERE state = 'queued'`).all() as Array<{ id: string; path: string; bytes: number }>;
 }
 
 
