@@ -36,18 +36,20 @@ const only = onlyIndex >= 0 ? (args[onlyIndex + 1] ?? '').split(',') : undefined
 
 const IMAGE_BYTES = 4_000_000;
 type Bench = (cleanup: Cleanup) => Promise<Row[]>;
-// In run order. `stats` is part of `scale` (same million-row ledger); alone it builds its own. `scale` first:
-// the others delete many files, and ext4 without a journal makes creating files near them slower for minutes
-// (bench/ledger-scale.ts), which would be measured as a cost of the big ledger.
+// In run order. `stats` is part of `scale` (same million-row ledger); alone it builds its own. `scale` before
+// `small` and `seed`: they delete ~100,000 files, and ext4 without a journal makes creating files near them
+// slower for minutes (bench/ledger-scale.ts), which would be measured as a cost of the big ledger. `ingest`
+// before `scale`: after scale frees its million-row ledger, the page-cache disk baseline ran at 203-225
+// files/s (2026-11-24 reference run), the top of its range, while the service writes around the page cache.
 const BENCHES: Record<string, Bench> = {
-  scale: (c) => runLedgerScale({
-    rows: quick ? 60_000 : 1_000_000, queued: quick ? 6_000 : 100_000, claims: quick ? 200 : 2_000,
-    wrkRounds: quick ? 2 : 6, wrkSeconds: quick ? 2 : 6, warmupSeconds: quick ? 1 : 2, plansFile: path.join(OUT_DIR, `plans-${STAMP}.md`),
-  }, c),
   egress: (c) => runEgress(quick
     ? { images: 7, afterIdleImages: 3, imageBytes: IMAGE_BYTES, idleMs: 3_000, traceDir: OUT_DIR }
     : { images: 25, afterIdleImages: 5, imageBytes: IMAGE_BYTES, idleMs: 10_000, traceDir: OUT_DIR }, c),
   ingest: (c) => runIngestMemory({ posts: 150, imageBytes: IMAGE_BYTES, rounds: quick ? 2 : 5 }, c),
+  scale: (c) => runLedgerScale({
+    rows: quick ? 60_000 : 1_000_000, queued: quick ? 6_000 : 100_000, claims: quick ? 200 : 2_000,
+    wrkRounds: quick ? 2 : 6, wrkSeconds: quick ? 2 : 6, warmupSeconds: quick ? 1 : 2, plansFile: path.join(OUT_DIR, `plans-${STAMP}.md`),
+  }, c),
   small: (c) => runSmallImages({ rounds: quick ? 2 : 5, seconds: quick ? 2 : 6, connections: 150, warmupSeconds: quick ? 1 : 2 }, c),
   seed: (c) => runSeedScript({ identical: quick ? 600 : 100_000, distinct: quick ? 300 : 10_000, parallel: 150 }, c),
   rtt: async (c) => {
