@@ -262,7 +262,8 @@ export function readRss(pid: number): { rss: number; hwm: number } {
 
 /** CPU seconds (user + system, all threads) a process has used, from /proc/PID/stat. */
 export function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' '); // the process name may itself hold ') '
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
 }
 

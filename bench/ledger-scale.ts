@@ -278,7 +278,6 @@ function timeEach(n: number, fn: () => void): number[] {
   return out;
 }
 
-/** A file of `bytes` bytes that takes no disk space: recovery checks sizes, never contents. */
 interface Plan {
   name: string;
   sql: string;
