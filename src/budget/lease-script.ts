@@ -7,6 +7,8 @@
  *   override_rate     bytes/s of the operator's override (-1 = off), absent when none; override_text its text
  *   schedule_rate     bytes/s of the UPLOAD_BWLIMIT entry in force, as the gateways last wrote it; schedule_text
  *   initialized       set by the first sync or override write: a missing field means a fresh (restarted) Redis
+ *   resv_id, resv_bytes, resv_until   the first gateway refused holds the next `min` bytes until it comes back
+ *                     for them (or until `resv_until`, µs, if it never does)
  *
  * Rates are stored and returned as strings: a Lua number in a reply is truncated to an integer by Redis.
  */
@@ -14,16 +16,26 @@
 /**
  * KEYS[1] budget hash. ARGV: want (bytes), min (bytes: grant nothing below this), lease_ms (largest grant in
  * ms of the rate), burst_ms (bucket capacity in ms of the rate), schedule_rate (the caller's timetable rate,
- * -1 = off: used unless an override is stored; every gateway computes the same from the same config).
+ * -1 = off: used unless an override is stored; every gateway computes the same from the same config),
+ * client (the caller's id, one per gateway process).
  *
  * Returns {granted, rate, wait_ms, override_text}: granted bytes (0 when fewer than `min` are there),
  * the rate in force as a string ("-1" = unlimited), and when nothing was granted, the ms until `min`
- * will have accrued (others may take it first; it is a hint, not a reservation).
+ * will have accrued for this caller.
+ *
+ * Without the reservation a gateway could starve: whoever asks first after the bucket refills takes all of
+ * it, and a gateway told "wait 3 ms" that always comes back a little after another one's timer got nothing
+ * for 3 s in a loaded CI run (0.00 of the cap against 1.00). Now the first gateway refused holds the next
+ * `min` bytes: others can take only what is above them, and the reservation ends when its holder is granted,
+ * or `RESERVE_SLACK_MS` after the wait it was told, so a gateway that died holds nothing for long.
  */
+/** How long past its wait a refused gateway's reservation lasts: its timer, event-loop lag and a round trip. */
+const RESERVE_SLACK_MS = 50;
+
 export const LEASE_LUA = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local f = redis.call('HMGET', KEYS[1], 'tokens', 'ts', 'override_rate', 'override_text')
+local f = redis.call('HMGET', KEYS[1], 'tokens', 'ts', 'override_rate', 'override_text', 'resv_id', 'resv_bytes', 'resv_until')
 local want = tonumber(ARGV[1])
 local min = tonumber(ARGV[2])
 local rate = tonumber(f[3]) or tonumber(ARGV[5])
@@ -41,12 +53,23 @@ end
 -- A clock that steps back (failover to another host) mints nothing.
 if now > ts then tokens = tokens + (now - ts) * rate / 1000000 end
 if tokens > burst then tokens = burst end
-local grant = math.floor(math.min(want, rate * tonumber(ARGV[3]) / 1000, tokens))
+local me = ARGV[6]
+local holder = f[5]
+if holder and (tonumber(f[7]) or 0) <= now then holder = nil end
+local reserved = 0
+if holder and holder ~= me then reserved = tonumber(f[6]) or 0 end
+local grant = math.floor(math.min(want, rate * tonumber(ARGV[3]) / 1000, math.max(tokens - reserved, 0)))
 local wait = 0
 if grant < min then
   grant = 0
-  wait = math.ceil((min - tokens) * 1000 / rate)
+  wait = math.ceil((min + reserved - tokens) * 1000 / rate)
   if wait < 1 then wait = 1 end
+  if not holder or holder == me then
+    redis.call('HSET', KEYS[1], 'resv_id', me, 'resv_bytes', tostring(min),
+      'resv_until', string.format('%.0f', now + (wait + ${RESERVE_SLACK_MS}) * 1000))
+  end
+elseif holder == me then
+  redis.call('HDEL', KEYS[1], 'resv_id', 'resv_bytes', 'resv_until')
 end
 tokens = tokens - grant
 -- %.0f: tostring keeps 14 digits, which would round the µs timestamp to 100 µs.

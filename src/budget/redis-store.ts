@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { SpoolError, errorMessage } from '../errors.js';
 import type { BytesPerSecond } from '../throttle/rate.js';
@@ -61,6 +61,8 @@ export class RedisBudgetStore implements BudgetStore {
   private readonly redis: Redis;
   private readonly key: string;
   private readonly shas = new Map<string, string>();
+  /** This gateway in the bucket's reservation (src/budget/lease-script.ts). */
+  private readonly clientId = randomBytes(8).toString('hex');
   readonly describe: string;
 
   constructor(options: RedisStoreOptions) {
@@ -96,7 +98,7 @@ export class RedisBudgetStore implements BudgetStore {
   }
 
   async lease(r: LeaseRequest): Promise<LeaseReply> {
-    const reply = await this.run(LEASE_LUA, [r.want, r.min, r.leaseMs, r.burstMs, encodeRate(r.scheduleRate)]) as [number, string, number, string];
+    const reply = await this.run(LEASE_LUA, [r.want, r.min, r.leaseMs, r.burstMs, encodeRate(r.scheduleRate), this.clientId]) as [number, string, number, string];
     return { granted: Number(reply[0]), rate: decodeRate(reply[1]), waitMs: Number(reply[2]), override: reply[3] === '' ? null : reply[3] };
   }
 

@@ -89,6 +89,32 @@ describe.skipIf(missing !== null)('the shared bucket in Redis (Lua)', () => {
     expect((await store.lease(req({ want: 10_000, min: 10_000 }))).granted).toBe(10_000);
   });
 
+  it('the first gateway refused holds the next `min` bytes: a greedy one cannot starve it; the hold lapses if it never returns', async () => {
+    const key = `test:budget:${++keys}`;
+    const [greedy, waiting] = [await open(key), await open(key)] as [RedisBudgetStore, RedisBudgetStore];
+    await drain(greedy);
+    const refused = await waiting.lease(req({ want: 10_000, min: 10_000 }));
+    expect(refused.granted).toBe(0);
+    // The greedy gateway asks for any byte at all, as fast as it can, until the waiting one's time is up:
+    // without the reservation it takes every byte as it accrues, and the waiting one gets nothing.
+    const t0 = await redisTime(redis);
+    let greedyGot = 0;
+    while ((await redisTime(redis)) - t0 < refused.waitMs * 1000) greedyGot += (await greedy.lease(req({ min: 1 }))).granted;
+    const served = await waiting.lease(req({ want: 10_000, min: 10_000 }));
+    expect(served.granted).toBe(10_000);
+    const t1 = await redisTime(redis);
+    // The greedy one still had everything above the reservation, and never more than rate x time.
+    expect(greedyGot).toBeLessThanOrEqual((RATE * (t1 - t0)) / 1e6);
+    // A holder that never comes back: after its wait plus the slack (50 ms) the others take everything again.
+    await drain(greedy);
+    const gone = await waiting.lease(req({ want: 10_000, min: 10_000 }));
+    expect(gone.granted).toBe(0);
+    expect((await greedy.lease(req({ min: 10_000 }))).granted).toBe(0); // held for the waiting one
+    const t2 = await redisTime(redis);
+    while ((await redisTime(redis)) - t2 < (gone.waitMs + 60) * 1000) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect((await greedy.lease(req({ min: 10_000 }))).granted).toBeGreaterThanOrEqual(10_000);
+  });
+
   it('never grants more than rate x time + one burst, with four clients taking as fast as they can', async () => {
     const key = `test:budget:${++keys}`;
     const shared = await Promise.all([1, 2, 3, 4].map(() => open(key)));

@@ -116,8 +116,6 @@ describe.skipIf(missing !== null)('shared budget: leases from Redis, and the loc
     const alone = await measure([sa], 1500);
     const b = await start(3, key);
     const sb = sender(b);
-    // 3 s, not 1: under a loaded CI machine one second once gave the newcomer 0.04 of the cap (ci2.log,
-    // 2026-11-23); shares even out over longer windows, and the cap bound below holds for any window.
     const both = await measure([sa, sb], 3000);
     await Promise.all([sa.stop(), sb.stop()]);
     const stats = a.budget.stats();
@@ -130,9 +128,9 @@ describe.skipIf(missing !== null)('shared budget: leases from Redis, and the loc
     // The bound for any window T, any number of gateways: rate x (T + lease expiry 50 ms + RTT) + burst 30 ms
     // (docs/SCALING.md). This window starts just as B joins, with A holding its leases: 1.01-1.03 over 1 s here.
     expect(sum * both.seconds).toBeLessThanOrEqual(both.seconds + 0.05 + 0.005 + 0.03);
-    // Both get a real share. Not an even one: whoever asks first after the bucket refills takes what is
-    // there (0.18/0.85 to 0.55/0.48 in single seconds here); the cap, not fairness, is the contract.
-    for (const x of both.bytes) expect(x / (CAP * both.seconds)).toBeGreaterThan(0.1);
+    // Both get a fair share: the first gateway refused holds the next bytes (src/budget/lease-script.ts).
+    // Before that hold, a loaded CI run gave 1.00 + 0.00 over these 3 s; with it, 0.50 + 0.51 here.
+    for (const x of both.bytes) expect(x / (CAP * both.seconds)).toBeGreaterThan(0.3);
   });
 
   it('Redis killed: falls back at once to cap / GATEWAY_COUNT, logs it once, keeps sending; back to shared when Redis returns', async () => {
