@@ -104,9 +104,9 @@ export class SpoolStore {
    *
    * `sizeHint` (the request's Content-Length, when known): a body smaller than one staging block goes
    * through the page cache. Its copy there costs little, while an O_DIRECT write of it is one synchronous,
-   * file-extending device write plus a truncate. With O_DIRECT for every image, a million-row ledger and a
-   * spool of 100,000 files took 558 small images/s, against 997 with SPOOL_DIRECT_IO=off (two scale bench
-   * runs, docs/BENCHMARKS.md, issue 7).
+   * file-extending device write plus a truncate. On the scale bench O_DIRECT for every image gave 558 small
+   * images/s against 997 with SPOOL_DIRECT_IO=off, but in runs where a bench fault had that service spending
+   * a core elsewhere, so the size of the gap is uncertain (docs/BENCHMARKS.md, issue 7).
    */
   async receive(id: string, source: AsyncIterable<Buffer>, sizeHint?: number): Promise<SpooledFile> {
     if (this.degradedReason) throw new SpoolError('spool_degraded', `spool is degraded: ${this.degradedReason}`);
