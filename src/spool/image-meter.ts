@@ -48,7 +48,11 @@ function requireImage(head: Buffer): ImageFormat {
 
 /** Where SpoolStore.receive streams a body: the O_DIRECT sink, or the page-cache one where O_DIRECT is unsupported. */
 export interface ImageSink {
-  /** Takes the next chunk (kept uncopied until written); resolves when the sink can take another. */
+  /**
+   * Takes the next chunk (kept uncopied until written); resolves when the sink can take another. The chunk
+   * is the sink's from then on: the caller must not reuse or read its memory (stream chunks never are), as
+   * the O_DIRECT sink frees it once copied (src/spool/release-chunk.ts).
+   */
   write(chunk: Buffer): Promise<void>;
   /** Writes what is left; then the file holds the whole body. */
   end(): Promise<WrittenImage>;

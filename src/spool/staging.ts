@@ -5,10 +5,17 @@
  * so the I/O thread can hash a block in place (src/background/io-thread.ts) while a thread-pool thread
  * writes it: no copy for either.
  *
- * Blocks are held only while one flush copies, writes and hashes them, so a few dozen serve any number of
- * uploads: the bodies' bytes wait, uncopied, in the sink until a block's worth has arrived.
+ * Blocks are held only while one flush copies, writes and hashes them, so 16 serve any number of uploads:
+ * the bodies' bytes wait, uncopied, in the sink until a block's worth has arrived.
  */
-export const STAGING_BLOCK_BYTES = 256 * 1024;
+/**
+ * 1 MiB: a 4 MB image is 4 writes, 4 hash jobs and 4 thread-pool round trips instead of 16 at 256 KiB.
+ * Measured under 150 concurrent 4 MB uploads, alternating bursts against the same build with 256 KiB blocks:
+ * 163 against 133 images/s, 9.1 against 10.7 ms of CPU per image; 2 MiB blocks gained nothing more
+ * (docs/BENCHMARKS.md, issue 7). What it costs is memory: a body being read holds up to a block of
+ * gathered chunks, and INGEST_READ_SLOTS (16) bodies are read at once.
+ */
+export const STAGING_BLOCK_BYTES = 1024 * 1024;
 /** O_DIRECT lengths and offsets are rounded to this; 4 KiB covers 512-byte and 4Kn devices alike. */
 export const DIRECT_ALIGN = 4096;
 /** The unit a WebAssembly memory grows by; each page starts page-aligned. */
@@ -29,8 +36,11 @@ export class StagingPool {
   private readonly waiting: Array<(block: StagingBlock) => void> = [];
   private created = 0;
 
-  /** At most `maxBlocks` blocks ever exist: their memory stays resident once touched (shared memory cannot shrink). */
-  constructor(readonly maxBlocks = 32) {
+  /**
+   * At most `maxBlocks` blocks ever exist: their memory stays resident once touched (shared memory cannot
+   * shrink). 16 by default, one per body read at once (INGEST_READ_SLOTS): 16 MiB.
+   */
+  constructor(readonly maxBlocks = 16) {
     if (!(Number.isInteger(maxBlocks) && maxBlocks >= 1)) throw new RangeError(`expected maxBlocks to be an integer >= 1, got ${maxBlocks}`);
     this.memory = new WebAssembly.Memory({ initial: 0, maximum: maxBlocks * PAGES_PER_BLOCK, shared: true });
   }

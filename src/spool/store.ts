@@ -8,7 +8,7 @@ import { DirectFileSink } from './direct-sink.js';
 import { inlineHasher, type FileDigest, type FileHasher } from './file-hasher.js';
 import { SpoolFileSink } from './file-sink.js';
 import type { ImageSink } from './image-meter.js';
-import { DIRECT_ALIGN, STAGING_BLOCK_BYTES, type StagingPool } from './staging.js';
+import { DIRECT_ALIGN, type StagingPool } from './staging.js';
 
 /** An image written and fsynced under its temporary name, not yet visible to recovery as a real file. */
 export interface SpooledFile {
@@ -33,6 +33,12 @@ export type SpoolWriteMode =
 /** Linux's O_DIRECT (undefined on platforms without it). */
 const O_DIRECT: number | undefined = (constants as { O_DIRECT?: number }).O_DIRECT;
 const CREATE_EXCLUSIVE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
+
+/**
+ * A body declared smaller than this goes through the page cache even where O_DIRECT is on (see receive), and
+ * the page-cache sink gathers this much before each write (src/spool/file-sink.ts).
+ */
+export const PAGE_CACHE_BELOW_BYTES = 256 * 1024;
 
 export const IMAGES_SUBDIR = 'images';
 export const PART_SUFFIX = '.part';
@@ -102,8 +108,8 @@ export class SpoolStore {
    * the blocks are hashed as they are written; through the page cache the file is read back for its hash
    * while it is fsynced. Either way the length on disk is checked against the bytes received.
    *
-   * `sizeHint` (the request's Content-Length, when known): a body smaller than one staging block goes
-   * through the page cache. Its copy there costs little, while an O_DIRECT write of it is one synchronous,
+   * `sizeHint` (the request's Content-Length, when known): a body smaller than 256 KiB goes through the page
+   * cache. Its copy there costs little, while an O_DIRECT write of it is one synchronous,
    * file-extending device write plus a truncate. On the scale bench O_DIRECT for every image gave 558 small
    * images/s against 997 with SPOOL_DIRECT_IO=off, but in runs where a bench fault had that service spending
    * a core elsewhere, so the size of the gap is uncertain (docs/BENCHMARKS.md, issue 7).
@@ -111,12 +117,12 @@ export class SpoolStore {
   async receive(id: string, source: AsyncIterable<Buffer>, sizeHint?: number): Promise<SpooledFile> {
     if (this.degradedReason) throw new SpoolError('spool_degraded', `spool is degraded: ${this.degradedReason}`);
     const tmpPath = path.join(this.imagesDir, id + PART_SUFFIX);
-    const small = sizeHint !== undefined && sizeHint < STAGING_BLOCK_BYTES;
+    const small = sizeHint !== undefined && sizeHint < PAGE_CACHE_BELOW_BYTES;
     const direct = this.mode.direct && !small ? this.staging : null;
     const handle = await this.openExclusive(tmpPath, direct !== null);
     const sink: ImageSink = direct
       ? new DirectFileSink(handle, this.maxImageBytes, direct, this.hasher.session(tmpPath))
-      : new SpoolFileSink(handle, this.maxImageBytes, STAGING_BLOCK_BYTES); // the same 256 KiB gathers
+      : new SpoolFileSink(handle, this.maxImageBytes, PAGE_CACHE_BELOW_BYTES);
     try {
       for await (const chunk of source) await sink.write(chunk as Buffer);
       const { bytes, format, sha256 } = await sink.end();

@@ -1,8 +1,8 @@
 /**
  * The spool's O_DIRECT write path (src/spool/direct-sink.ts) on a real filesystem: every byte and the
- * SHA-256 exact for sizes around the 4 KiB alignment and the 256 KiB block, the file really opened with
- * O_DIRECT (its flags as the kernel reports them), and the fallbacks: SPOOL_DIRECT_IO=off, a filesystem
- * that refuses O_DIRECT, and a short write (a full disk).
+ * SHA-256 exact for sizes around the 4 KiB alignment and the 1 MiB block, the file really opened with
+ * O_DIRECT (its flags as the kernel reports them), chunks freed once copied, and the fallbacks:
+ * SPOOL_DIRECT_IO=off, a filesystem that refuses O_DIRECT, and a short write (a full disk).
  */
 import { createHash } from 'node:crypto';
 import { constants, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
@@ -12,8 +12,9 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { IoThread } from '../../src/background/io-thread.js';
-import { StagingPool } from '../../src/spool/staging.js';
-import { SpoolStore, type SpoolFileOps } from '../../src/spool/store.js';
+import { canReleaseChunks } from '../../src/spool/release-chunk.js';
+import { STAGING_BLOCK_BYTES, StagingPool } from '../../src/spool/staging.js';
+import { PAGE_CACHE_BELOW_BYTES, SpoolStore, type SpoolFileOps } from '../../src/spool/store.js';
 import { fakeJpeg } from '../helpers/images.js';
 
 
@@ -25,13 +26,16 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-/** The body in chunks of pseudo-random sizes (1 byte to 100 kB), as a socket delivers them. */
+/**
+ * The body in chunks of pseudo-random sizes (1 byte to 100 kB), as a socket delivers them: each a copy, since
+ * the sink owns (and may free) the chunks it is given.
+ */
 async function* chunks(body: Buffer, seed: number): AsyncGenerator<Buffer> {
   let s = seed;
   for (let at = 0; at < body.length;) {
     s = (s * 1103515245 + 12345) % 2 ** 31;
     const n = 1 + (s % 100_000);
-    yield body.subarray(at, at + n);
+    yield Buffer.from(body.subarray(at, at + n));
     at += n;
   }
 }
@@ -80,7 +84,8 @@ describe('SpoolStore: O_DIRECT writes', () => {
     try {
       const store = await storeWith({ staging, hasher: io });
       expect(store.writeMode).toEqual({ direct: true });
-      const sizes = [16, 100, 4095, 4096, 4097, 262_143, 262_144, 262_145, 3 * 262_144 + 5, 4_000_123];
+      const block = STAGING_BLOCK_BYTES;
+      const sizes = [16, 100, 4095, 4096, 4097, 262_143, 262_144, 262_145, block - 1, block, block + 1, 3 * block + 5, 4_000_123];
       // All at once, so more files than blocks are in flight: blocks are shared, never mixed up.
       const bodies = sizes.map((n) => fakeJpeg(n));
       const files = await Promise.all(bodies.map((body, i) => store.receive(`img-${i}`, chunks(body, i + 1))));
@@ -97,11 +102,30 @@ describe('SpoolStore: O_DIRECT writes', () => {
     }
   });
 
-  it('opens each image file with O_DIRECT; without it when SPOOL_DIRECT_IO=off or the body is declared smaller than a block', async () => {
+  it('frees each chunk that is the whole of its memory once it is in a block, and leaves slices of shared memory alone', async () => {
+    expect(canReleaseChunks).toBe(true); // Node 20 through its staged flag, Node 22 natively
+    const staging = new StagingPool(2);
+    const store = await storeWith({ staging });
+    const body = fakeJpeg(2 * STAGING_BLOCK_BYTES + 300_000);
+    const shared = Buffer.from(body.subarray(0, 500_000)); // one buffer, handed over as two slices
+    const own = [Buffer.from(body.subarray(500_000, 1_700_000)), Buffer.from(body.subarray(1_700_000))];
+    const given = [shared.subarray(0, 200_000), shared.subarray(200_000), ...own];
+    async function* source(): AsyncGenerator<Buffer> {
+      yield* given;
+    }
+    const file = await store.receive('release', source());
+    expect(file.sha256).toBe(sha256(body));
+    expect(readFileSync(file.tmpPath).equals(body)).toBe(true);
+    // The own chunks are detached: their memory went back at once, not at the next garbage collection.
+    expect(own.map((c) => [c.length, c.buffer.byteLength])).toEqual([[0, 0], [0, 0]]);
+    expect(shared.equals(body.subarray(0, 500_000))).toBe(true);
+  });
+
+  it('opens each image file with O_DIRECT; without it when SPOOL_DIRECT_IO=off or the body is declared under 256 KiB', async () => {
     const cases = [
       { name: 'direct', staging: new StagingPool(2), hint: undefined, direct: true },
-      { name: 'declared-large', staging: new StagingPool(2), hint: 600_200, direct: true },
-      { name: 'declared-small', staging: new StagingPool(2), hint: 200_000, direct: false },
+      { name: 'declared-large', staging: new StagingPool(2), hint: PAGE_CACHE_BELOW_BYTES, direct: true },
+      { name: 'declared-small', staging: new StagingPool(2), hint: PAGE_CACHE_BELOW_BYTES - 1, direct: false },
       { name: 'off', staging: null, hint: undefined, direct: false },
     ];
     for (const { name, staging, hint, direct } of cases) {
