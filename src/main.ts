@@ -17,7 +17,8 @@ import { MetadataWorker } from './meta/metadata-worker.js';
 import { DeviceTokens } from './devices/tokens.js';
 import { SpoolError } from './errors.js';
 import { migrate } from './ledger/migrate.js';
-import { openLedger } from './ledger/open.js';
+import { openLedger, withoutFsync } from './ledger/open.js';
+import { WalSync } from './ledger/wal-sync.js';
 import { createNotifications } from './notify/notifier.js';
 import type { Logger } from './log.js';
 import { createServiceMetrics } from './metrics/registry.js';
@@ -111,13 +112,18 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const db = openLedger(ledgerFile, { unsafeNoSync: unsafeNoFsync });
   const { applied, version } = migrate(db);
   log.info({ schema_version: version, applied }, 'ledger ready');
+  // Ingest commits skip SQLite's own WAL fsync, which would stop the event loop for its length, and wait for
+  // this one on the thread pool (src/ledger/wal-sync.ts). Without it (no fsyncs at all, or the bench's naive
+  // one-fsync-per-ingest baseline) a commit is as durable as it will be when it returns.
+  const walSync = unsafeNoFsync || config.benchmark?.commitBatchMax === 1 ? null : new WalSync(`${ledgerFile}-wal`);
+  const durable = walSync ? (): Promise<void> => walSync.sync() : undefined;
   // WAL checkpoints and file hashes off the event loop (src/background/io-thread.ts).
   // O_DIRECT staging blocks, shared with the I/O thread, which hashes them in place (src/spool/direct-sink.ts).
   // BENCH_UNSAFE_NO_FSYNC measures the service at its fastest without durability: the page cache, no syncs.
   const staging = config.spoolDirectIo === 'off' || unsafeNoFsync ? null : new StagingPool();
   const ioThread = new IoThread(log, { checkpoint: { db, file: ledgerFile }, staging });
   const ledger = new ImageLedger(db);
-  const notifications = createNotifications({ settings: config.notify, keepHours: config.notifyKeepHours, db, images: ledger, log });
+  const notifications = createNotifications({ settings: config.notify, keepHours: config.notifyKeepHours, db, images: ledger, log, durable });
   const store = new SpoolStore(config.spoolDir, config.maxImageBytes, { fsync: !unsafeNoFsync, hasher: ioThread, staging });
   const writeMode = await store.init();
   if (writeMode.direct) log.info({ spool_writes: 'O_DIRECT' }, 'spool writes bypass the page cache (O_DIRECT)');
@@ -153,6 +159,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     probe: () => client.send(new HeadBucketCommand({ Bucket: config.s3.bucket })),
     partSize: config.uploadPartSize,
     multipart: new MultipartLedger(db),
+    durable,
   });
 
   bandwidth.onRateChange(() => uploader.notify());
@@ -191,7 +198,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
   }, { requireAdmin: config.metricsAuth === 'admin' });
   metrics.events.watchUploader(uploader);
   registerBudgetMetrics(metrics.registry, budget);
-  const committer = new GroupCommitter((rows) => ledger.insertMany(rows), metrics.events.ledgerCommit, config.benchmark?.commitBatchMax);
+  const committer = new GroupCommitter(walSync ? (rows) => withoutFsync(db, () => ledger.insertMany(rows)) : (rows) => ledger.insertMany(rows),
+    { onCommit: metrics.events.ledgerCommit, maxBatch: config.benchmark?.commitBatchMax, durable });
   const links = new UploadLinks(new LinkLedger(db, ledger));
   const app = createApp({
     db, ledger, log, store, committer, bandwidth, adminToken, admission, links, statusPage,
@@ -202,6 +210,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       return res.Body as Readable;
     },
     readiness: {
+      walSyncFailed: () => walSync?.failed ?? null,
       spoolProblem: async () => {
         if (unsafeNoFsync) return 'BENCH_UNSAFE_NO_FSYNC: acknowledged images are not durable (benchmark only)';
         const fault = await spoolFault(store);
@@ -249,7 +258,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     settings: config.systemd,
     log,
     checks: {
-      ledger: () => { const check = ledgerWritable(db); return check.ok ? null : check.message; },
+      ledger: () => { const check = ledgerWritable(db, walSync?.failed ?? null); return check.ok ? null : check.message; },
       spool: () => spoolFault(store),
     },
     status: () => statusLine(ledger.summary(), bandwidth.effectiveRate()),
@@ -277,6 +286,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       client.destroy();
       await localS3?.close();
       await ioThread.close();
+      await walSync?.close();
       db.close();
       await toldSystemd;
       log.info('stopped');

@@ -21,6 +21,8 @@ export interface ReadinessDeps {
   spoolProblem: () => Promise<string | null>;
   /** Why uploads are paused, or null. */
   uploaderProblem: () => string | null;
+  /** Why the ledger's WAL can no longer be synced (src/ledger/wal-sync.ts), or null. */
+  walSyncFailed?: () => string | null;
   /** BUDGET_BACKEND=redis: where upload budget comes from now; absent with the local budget. */
   budgetMode?: () => 'shared' | 'fallback';
 }
@@ -41,7 +43,7 @@ export function readinessHandler(deps: ReadinessDeps) {
     const spool = await deps.spoolProblem().catch((err: unknown) => `spool check failed: ${(err as Error).message}`);
     const uploader = deps.uploaderProblem();
     const checks: Partial<Record<CheckName, Check>> & Record<'ledger' | 'spool' | 'uploader', Check> = {
-      ledger: ledgerWritable(deps.db),
+      ledger: ledgerWritable(deps.db, deps.walSyncFailed?.() ?? null),
       spool: spool === null ? { ok: true, message: 'room for images' } : { ok: false, message: spool },
       uploader: uploader === null ? { ok: true, message: 'uploading' } : { ok: false, message: `paused: ${uploader}` },
     };
@@ -61,9 +63,11 @@ const LOCK_WAIT_MS = 1000;
 /**
  * The ledger commits a write and reads it back (src/ledger/health-probe.ts). Also the systemd watchdog's
  * ledger check. The lock wait is short because it blocks the event loop: in WAL mode writers hold the
- * lock for milliseconds, so a second means something is wrong.
+ * lock for milliseconds, so a second means something is wrong. A failed WAL sync fails it for good: the
+ * watchdog then stops, and systemd restarts the service, which is what a sync failure needs.
  */
-export function ledgerWritable(db: Db): Check {
+export function ledgerWritable(db: Db, walSyncFailed: string | null = null): Check {
+  if (walSyncFailed !== null) return { ok: false, message: walSyncFailed };
   try {
     probeLedgerWrite(db, LOCK_WAIT_MS);
     return { ok: true, message: 'writable' };

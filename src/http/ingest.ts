@@ -5,6 +5,7 @@ import { newId } from '../ids.js';
 import type { GroupCommitter } from '../ledger/group-commit.js';
 import type { ImageLedger } from '../ledger/images.js';
 import type { EarlierReceipt, InsertResult, NewImage } from '../ledger/types.js';
+import { WalSyncFailed } from '../ledger/wal-sync.js';
 import type { ImageFormat } from '../meta/sniff.js';
 import { imageKey } from '../s3/keys.js';
 import type { Admission } from '../spool/admission.js';
@@ -123,6 +124,9 @@ async function record(deps: IngestDeps, row: NewImage, filePath: string): Promis
   try {
     return await deps.committer.insert(row);
   } catch (err) {
+    // The row is in the ledger, only its WAL sync failed: the file stays with it (after the restart, recovery
+    // keeps both if the row reached the disk, else removes the file as an orphan).
+    if (err instanceof WalSyncFailed) throw err;
     // Recovery would also remove a committed file as an orphan after a crash.
     await deps.store.discard(filePath);
     if (errnoCode(err) === 'SQLITE_FULL') {

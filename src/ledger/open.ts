@@ -26,11 +26,12 @@ export function openLedger(file: string, options: { readonly?: boolean; /** BENC
 }
 
 /**
- * Runs `fn`, one write a restart redoes anyway, with synchronous=NORMAL: its commit skips the WAL fsync,
- * which runs on the event loop and, while 150 images are being fsynced, can block it for many milliseconds.
- * Nothing acknowledged depends on it: the WAL is written in order, so the next FULL commit's fsync covers
- * these frames too. Used for extracted metadata (rows with metadata_at NULL are extracted again at start)
- * and upload claims (every `uploading` row is queued again at start).
+ * Runs `fn` with synchronous=NORMAL: its commit skips the WAL fsync, which runs on the event loop and, while
+ * 150 images are being fsynced, can block it for many milliseconds. The WAL is written in order, so the next
+ * fsync of it (a FULL commit's, or WalSync's) covers these frames too. Used for writes a restart redoes
+ * anyway: extracted metadata (rows with metadata_at NULL are extracted again at start) and upload claims
+ * (every `uploading` row is queued again at start); and for ingest commits, whose callers wait for WalSync
+ * before anything is acknowledged (src/ledger/wal-sync.ts).
  */
 export function withoutFsync<T>(db: Db, fn: () => T): T {
   const before = db.pragma('synchronous', { simple: true }) as number;

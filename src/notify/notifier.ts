@@ -23,6 +23,8 @@ export interface NotificationsOptions {
   db: Db;
   images: Pick<ImageLedger, 'onOutcome'>;
   log: Logger;
+  /** Passed to the sender (NotifySenderOptions.durable). */
+  durable?: () => Promise<void>;
   /** Test seams for the sender; production uses its defaults (10 s timeout, 4 at a time). */
   timeoutMs?: number;
   concurrency?: number;
@@ -62,6 +64,7 @@ export function createNotifications(o: NotificationsOptions): Notifications {
     log: o.log,
     timeoutMs: o.timeoutMs,
     concurrency: o.concurrency,
+    durable: o.durable,
   });
   // Runs inside the ledger transaction recording the outcome: never throw (that would undo the outcome).
   o.images.onOutcome((event, receipts, now) => {

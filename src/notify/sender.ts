@@ -21,6 +21,8 @@ export interface NotifySenderOptions {
   concurrency?: number;
   /** Longest sleep between looks at the ledger; new notifications wake the sender at once. @default 1000 */
   pollMs?: number;
+  /** Resolves once what the ledger committed so far is on disk (src/ledger/wal-sync.ts); absent when commits are. */
+  durable?: () => Promise<void>;
 }
 
 interface Answer {
@@ -98,7 +100,10 @@ export class NotifySender {
           const now = new Date();
           // Rows in flight are still due in the ledger: ask for enough to skip them.
           const rows = this.o.deliveries.due(now, free + this.inFlight.size).filter((row) => !this.inFlight.has(row.id)).slice(0, free);
-          for (const row of rows) this.launch(row);
+          // A delivery recorded by an ingest is in the ledger before its WAL sync ends: never tell of a receipt
+          // that a power cut could still take back.
+          if (rows.length > 0) await this.o.durable?.();
+          if (!this.stopping) for (const row of rows) this.launch(row);
           // With a free slot left, every due row is in flight: sleep until the next one becomes due.
           if (this.inFlight.size < this.concurrency) {
             const next = this.o.deliveries.nextDueAfter(now);

@@ -38,7 +38,9 @@ export class StagingPool {
 
   /**
    * At most `maxBlocks` blocks ever exist: their memory stays resident once touched (shared memory cannot
-   * shrink). 16 by default, one per body read at once (INGEST_READ_SLOTS): 16 MiB.
+   * shrink). 16 by default (16 MiB), as many as bodies are read at once under the default INGEST_READ_SLOTS;
+   * the pool is not sized from that setting: with more read slots, a flush that finds no free block waits
+   * for one (the bench runs measured 16 blocks with 16 slots).
    */
   constructor(readonly maxBlocks = 16) {
     if (!(Number.isInteger(maxBlocks) && maxBlocks >= 1)) throw new RangeError(`expected maxBlocks to be an integer >= 1, got ${maxBlocks}`);

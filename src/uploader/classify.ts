@@ -6,7 +6,7 @@ import { errnoCode, isSpoolError } from '../errors.js';
  * permanent: this image cannot be uploaded as is; retry up to MAX_ATTEMPTS, then `dead`.
  * fatal: retrying can never help (the local file is gone or corrupt): `dead` at once.
  * systemic: nothing can be uploaded until the operator or the network fixes something (credentials, bucket,
- * clock, S3 unreachable): pause the whole uploader and probe, instead of spending every image's attempts.
+ * clock, S3 unreachable, the ledger's WAL no longer syncs): pause the whole uploader and probe, instead of spending every image's attempts.
  */
 export type FailureKind = 'transient' | 'permanent' | 'fatal' | 'systemic';
 
@@ -25,6 +25,8 @@ export function classifyFailure(err: unknown): FailureKind {
   if (isSpoolError(err, 'spool_file_missing') || isSpoolError(err, 'spool_file_corrupt')) return 'fatal';
   if (isSpoolError(err, 'upload_conflict')) return 'permanent';
   if (err instanceof Error && err.name === 'CredentialsProviderError') return 'systemic';
+  // The ledger cannot confirm what it holds (a failed WAL sync): no image is sent until it can.
+  if (isSpoolError(err, 'ledger_unavailable')) return 'systemic';
   if (SYSTEMIC_ERRNOS.has(errnoCode(err) ?? '')) return 'systemic';
   if (err instanceof S3ServiceException) {
     if (SYSTEMIC_S3_CODES.has(err.name)) return 'systemic';

@@ -44,6 +44,8 @@ export interface UploaderOptions {
   probe: () => Promise<unknown>;
   /** First probe after a pause; doubles up to 60 s. @default 2000 */
   probeBaseMs?: number;
+  /** Resolves once what the ledger committed so far is on disk (src/ledger/wal-sync.ts); absent when commits are. */
+  durable?: () => Promise<void>;
 }
 
 /** Why the uploader is not uploading: a systemic failure (credentials, bucket, clock, endpoint) and since when. */
@@ -169,6 +171,9 @@ export class Uploader extends EventEmitter<UploaderEvents> {
     let outcome: 'stored' | 'already-present';
     let timing: UploadTiming | null = null;
     try {
+      // The row may come from an ingest whose WAL sync is still running: were it sent now and lost to a power
+      // cut, its bytes would be in S3 under a key no row names, and the device's resend would add a second.
+      await this.o.durable?.();
       await verifySpooledFile(path, row.bytes, row.sha256, (p) => this.o.store.digest(p));
       const result = await this.send(row, path, trainBytes);
       outcome = result.outcome;

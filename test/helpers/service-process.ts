@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -18,9 +19,12 @@ export interface ServiceProcess {
 /**
  * Runs the built service (`npm test` builds first) as a child process, so tests can SIGKILL it for real.
  * Resolves once it logs that it is listening. `cli` may name another build (the crash test's broken-build check).
+ * `wrap` runs it under another program (`['strace', ...]`, which must exec the command it is given); `kill`
+ * then signals the service itself.
  */
-export async function startServiceProcess(env: Record<string, string>, timeoutMs = 20_000, cli = CLI): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, [cli, 'serve'], {
+export async function startServiceProcess(env: Record<string, string>, timeoutMs = 20_000, cli = CLI, wrap: readonly string[] = []): Promise<ServiceProcess> {
+  const argv = [...wrap, process.execPath, cli, 'serve'];
+  const child = spawn(argv[0] as string, argv.slice(1), {
     env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -44,5 +48,17 @@ export async function startServiceProcess(env: Record<string, string>, timeoutMs
       reject(new Error(`service exited (${code}) before listening:\n${logs.join('')}`));
     });
   });
-  return { child, baseUrl: `http://127.0.0.1:${port}`, port, logs, exited, kill: (signal) => child.kill(signal) };
+  const servicePid = wrap.length === 0 ? null : onlyChildOf(child.pid);
+  const kill = (signal: NodeJS.Signals): void => {
+    if (servicePid === null) child.kill(signal);
+    else if (child.exitCode === null && child.signalCode === null) process.kill(servicePid, signal);
+  };
+  return { child, baseUrl: `http://127.0.0.1:${port}`, port, logs, exited, kill };
+}
+
+/** The one child process of `parent` (from /proc): the service a wrapper started. */
+function onlyChildOf(parent: number | undefined): number {
+  const children = readFileSync(`/proc/${parent}/task/${parent}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  if (children.length !== 1) throw new Error(`expected one child of pid ${parent}, found ${children.length}`);
+  return Number(children[0]);
 }

@@ -30,7 +30,7 @@ describe('ledger hot paths', () => {
   it('group commit batches concurrent inserts; maxBatch caps the rows per transaction', async () => {
     const commits = async (maxBatch: number | undefined, prefix: string): Promise<number> => {
       const rows: number[] = [];
-      const committer = new GroupCommitter((r) => ledger.insertMany(r), (_s, n) => rows.push(n), maxBatch);
+      const committer = new GroupCommitter((r) => ledger.insertMany(r), { onCommit: (_s, n) => rows.push(n), maxBatch });
       const results = await Promise.all(Array.from({ length: 20 }, (_, i) => committer.insert(newImage(`${prefix}${i}`))));
       expect(results.every((r) => r.kind === 'inserted')).toBe(true);
       expect(rows.reduce((a, b) => a + b, 0)).toBe(20);
@@ -40,7 +40,7 @@ describe('ledger hot paths', () => {
     expect(await commits(5, 'B')).toBe(4);
     expect(await commits(1, 'C')).toBe(20);
     expect(ledger.summary().queued).toBe(60);
-    expect(() => new GroupCommitter((r) => ledger.insertMany(r), undefined, 0)).toThrow(/maxBatch to be at least 1, got 0/);
+    expect(() => new GroupCommitter((r) => ledger.insertMany(r), { maxBatch: 0 })).toThrow(/maxBatch to be at least 1, got 0/);
   });
 
   it('finds an earlier receipt of the same bytes in receipt order from the index alone, no sort (migration 0015)', () => {

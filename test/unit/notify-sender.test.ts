@@ -114,4 +114,20 @@ describe('NotifySender', () => {
     await s.stop();
     expect(deliveries.all().every((d) => d.state === 'pending' && d.attempts === 0)).toBe(true);
   });
+  it('sends nothing it read before the ledger says those rows are on disk (durable), and then sends them', async () => {
+    const { deliveries } = await ledger();
+    const receiver = await startWebhookReceiver();
+    cleanups.push(() => receiver.close());
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => { release = resolve; });
+    let asked = 0;
+    const id = deliveries.insert('IMG3', 'uploaded', '{"event":"uploaded"}', new Date());
+    sender(deliveries, receiver.url, capturedLog().log, { durable: () => { asked++; return held; } });
+    await waitFor(() => (asked > 0 ? true : undefined), 5_000, 'the sender to ask for durability');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(receiver.requests).toHaveLength(0);
+    release();
+    await waitFor(() => (deliveries.get(id)?.state === 'delivered' ? true : undefined), 5_000, 'delivered');
+    expect(receiver.requests).toHaveLength(1);
+  });
 });
