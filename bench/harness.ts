@@ -1,7 +1,7 @@
 /** Shared pieces for the benches: temp dirs, s3rver, the service as a child process, a light HTTP client. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
@@ -135,11 +135,39 @@ export interface ServiceChild {
   stop(): Promise<void>;
 }
 
+/**
+ * The only child process of `parent`: the service a wrapper (strace) started. From
+ * /proc/PID/task/PID/children, or by scanning every process's parent where the kernel lacks that file.
+ */
+export function onlyChildOf(parent: number): number {
+  try {
+    const children = readFileSync(`/proc/${parent}/task/${parent}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    if (children.length === 1) return Number(children[0]);
+  } catch { /* kernel without /proc/<pid>/task/<tid>/children: scan */ }
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === parent) return Number(entry);
+    } catch { /* exited meanwhile */ }
+  }
+  throw new Error(`no child of pid ${parent} found`);
+}
+
+export interface StartOptions {
+  /** Another build's bin/image-spool.cjs (bench/slow-wal-sync.ts compares two). */
+  cli?: string;
+  /** Runs the service under this command (strace ...), given the spool directory; pid and stop then mean the service. */
+  wrap?: (spoolDir: string) => string[];
+}
+
 /** Runs `node bin/image-spool.cjs serve` with `env`; resolves once it logs its port. */
-export async function startService(cleanup: Cleanup, env: Record<string, string>): Promise<ServiceChild> {
+export async function startService(cleanup: Cleanup, env: Record<string, string>, options: StartOptions = {}): Promise<ServiceChild> {
   const spoolDir = env['SPOOL_DIR'] ?? await cleanup.tempDir('bench-spool-');
   const unit = unitSettings();
-  const child: ChildProcess = spawn(process.execPath, [...unit.nodeFlags, CLI, 'serve'], {
+  const argv = [...(options.wrap?.(spoolDir) ?? []), process.execPath, ...unit.nodeFlags, options.cli ?? CLI, 'serve'];
+  const child: ChildProcess = spawn(argv[0] as string, argv.slice(1), {
     env: {
       PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', SPOOL_DIR: spoolDir,
       AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1',
@@ -154,10 +182,17 @@ export async function startService(cleanup: Cleanup, env: Record<string, string>
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let running = true;
   void exited.then(() => { running = false; });
+  let pid = child.pid as number;
+  // Wrapped, the signals go to the service: strace killed would leave it running.
+  const signal = (name: NodeJS.Signals): void => {
+    try {
+      process.kill(pid, name);
+    } catch { /* already gone */ }
+  };
   const stop = async (): Promise<void> => {
     if (!running) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    signal('SIGTERM');
+    const timer = setTimeout(() => signal('SIGKILL'), 10_000);
     await exited;
     clearTimeout(timer);
   };
@@ -187,8 +222,9 @@ export async function startService(cleanup: Cleanup, env: Record<string, string>
       reject(new Error(`service exited before listening:\n${lines.join('\n')}`));
     });
   });
+  if (options.wrap) pid = onlyChildOf(pid);
   return {
-    pid: child.pid as number,
+    pid,
     baseUrl: `http://127.0.0.1:${port}`,
     spoolDir,
     startMs: performance.now() - spawnedAt,

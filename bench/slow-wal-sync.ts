@@ -10,10 +10,8 @@
  * the scale bench. Not part of `npm run bench`: it compares builds, which one checkout cannot do by itself.
  * Written for src/ledger/wal-sync.ts (docs/BENCHMARKS.md, issue 7, fifth session).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Cleanup, ROOT, median, sleep, startBlackHole, unitSettings } from './harness.js';
+import { Cleanup, ROOT, median, sleep, startBlackHole, startService, type ServiceChild } from './harness.js';
 import { runWrk, writeWrkScript, type WrkResult } from './wrk.js';
 
 function arg(name: string, fallback?: string): string {
@@ -23,43 +21,14 @@ function arg(name: string, fallback?: string): string {
   return value;
 }
 
-interface Traced {
-  child: ChildProcess;
-  baseUrl: string;
-}
-
-async function startTraced(root: string, delayUs: number, s3Port: number, cleanup: Cleanup): Promise<Traced> {
-  const spool = await cleanup.tempDir('slow-wal-sync-');
-  const unit = unitSettings();
-  const args = ['-qq', '-f', '--seccomp-bpf', '-o', '/dev/null', '-P', path.join(spool, 'ledger.db-wal'),
-    '-e', 'trace=fsync,fdatasync', '-e', `inject=fsync,fdatasync:delay_exit=${delayUs}`,
-    process.execPath, ...unit.nodeFlags, path.join(root, 'bin/image-spool.cjs'), 'serve'];
-  const child = spawn('strace', args, {
-    env: {
-      PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', SPOOL_DIR: spool,
-      AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      S3_BUCKET: 'images', S3_ENDPOINT: `http://127.0.0.1:${s3Port}`, UPLOAD_CONCURRENCY: '4', UPLOAD_STALL_TIMEOUT_MS: '3600000',
-      ...unit.env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+/** The service of `root` with every fsync/fdatasync of its WAL returning `delayUs` late (strace), and nothing else touched. */
+function startSlowed(root: string, delayUs: number, s3Port: number, cleanup: Cleanup): Promise<ServiceChild> {
+  const env = { S3_BUCKET: 'images', S3_ENDPOINT: `http://127.0.0.1:${s3Port}`, UPLOAD_CONCURRENCY: '4', UPLOAD_STALL_TIMEOUT_MS: '3600000' };
+  return startService(cleanup, env, {
+    cli: path.join(root, 'bin/image-spool.cjs'),
+    wrap: (spoolDir) => ['strace', '-qq', '-f', '--seccomp-bpf', '-o', '/dev/null', '-P', path.join(spoolDir, 'ledger.db-wal'),
+      '-e', 'trace=fsync,fdatasync', '-e', `inject=fsync,fdatasync:delay_exit=${delayUs}`],
   });
-  // The service, not strace: killed, strace would leave it running, its stalled uploads holding the black hole open.
-  cleanup.add(() => {
-    const service = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-    for (const pid of service) process.kill(Number(pid), 'SIGKILL');
-    child.kill('SIGKILL');
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /"port":(\d+)[^\n]*image-spool listening/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    child.stderr?.on('data', (chunk: Buffer) => { out += chunk.toString(); });
-    child.once('exit', (code) => reject(new Error(`${root}: exited (${code}) before listening:\n${out}`)));
-  });
-  return { child, baseUrl: `http://127.0.0.1:${port}` };
 }
 
 const describe = (runs: WrkResult[]): string =>
@@ -73,7 +42,7 @@ async function main(): Promise<void> {
   try {
     const s3Port = await startBlackHole(cleanup);
     const script = await writeWrkScript(cleanup);
-    const services = { this: await startTraced(builds.this, delayUs, s3Port, cleanup), other: await startTraced(builds.other, delayUs, s3Port, cleanup) };
+    const services = { this: await startSlowed(builds.this, delayUs, s3Port, cleanup), other: await startSlowed(builds.other, delayUs, s3Port, cleanup) };
     for (const s of Object.values(services)) await runWrk({ baseUrl: s.baseUrl, script, seconds: 2, connections: 150 }); // JIT warm-up
     const results: Record<'this' | 'other', WrkResult[]> = { this: [], other: [] };
     for (let round = 0; round < rounds; round++) {

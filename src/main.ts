@@ -117,13 +117,14 @@ export async function startService(config: Config, log: Logger): Promise<Running
   // one-fsync-per-ingest baseline) a commit is as durable as it will be when it returns.
   const walSync = unsafeNoFsync || config.benchmark?.commitBatchMax === 1 ? null : new WalSync(`${ledgerFile}-wal`);
   const durable = walSync ? (): Promise<void> => walSync.sync() : undefined;
+  const ingestsDurable = walSync ? (): Promise<void> => walSync.caughtUp() : undefined;
   // WAL checkpoints and file hashes off the event loop (src/background/io-thread.ts).
   // O_DIRECT staging blocks, shared with the I/O thread, which hashes them in place (src/spool/direct-sink.ts).
   // BENCH_UNSAFE_NO_FSYNC measures the service at its fastest without durability: the page cache, no syncs.
   const staging = config.spoolDirectIo === 'off' || unsafeNoFsync ? null : new StagingPool();
   const ioThread = new IoThread(log, { checkpoint: { db, file: ledgerFile }, staging });
   const ledger = new ImageLedger(db);
-  const notifications = createNotifications({ settings: config.notify, keepHours: config.notifyKeepHours, db, images: ledger, log, durable });
+  const notifications = createNotifications({ settings: config.notify, keepHours: config.notifyKeepHours, db, images: ledger, log, durable: ingestsDurable });
   const store = new SpoolStore(config.spoolDir, config.maxImageBytes, { fsync: !unsafeNoFsync, hasher: ioThread, staging });
   const writeMode = await store.init();
   if (writeMode.direct) log.info({ spool_writes: 'O_DIRECT' }, 'spool writes bypass the page cache (O_DIRECT)');
@@ -159,7 +160,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     probe: () => client.send(new HeadBucketCommand({ Bucket: config.s3.bucket })),
     partSize: config.uploadPartSize,
     multipart: new MultipartLedger(db),
-    durable,
+    durable: ingestsDurable,
   });
 
   bandwidth.onRateChange(() => uploader.notify());

@@ -13,7 +13,8 @@ export interface GroupCommitOptions {
   maxBatch?: number;
   /**
    * Makes what `insertMany` committed durable, when it commits without its own fsync (src/ledger/wal-sync.ts).
-   * Without it, `insertMany` must be durable when it returns (synchronous=FULL).
+   * Called as each transaction commits, before anything else runs (WalSync.caughtUp relies on it). Without
+   * it, `insertMany` must be durable when it returns (synchronous=FULL).
    */
   durable?: () => Promise<void>;
 }

@@ -19,8 +19,7 @@ export type DatasyncFile = (file: FileHandle) => Promise<void>;
  * fdatasync of the ledger's WAL on libuv's thread pool, for commits made without SQLite's own fsync.
  *
  * With synchronous=FULL, SQLite fsyncs the WAL inside every commit, on the calling thread: the event loop
- * stops for the length of the fsync, longer at a million rows, where a commit writes ~100 pages instead of
- * ~28 (docs/BENCHMARKS.md, issue 7). Ingest commits are made with synchronous=NORMAL instead, which writes
+ * stops for the length of the fsync. Ingest commits are made with synchronous=NORMAL instead, which writes
  * the same frames in the same order but skips that fsync, and their callers wait for `sync()`, which
  * fdatasyncs the same file (fsync acts on the file, whichever descriptor asks) off the event loop. Acks
  * still follow the WAL fsync (test/durability/syscall-order.test.ts checks it with strace). Measured with
@@ -69,6 +68,16 @@ export class WalSync {
     });
     this.waiting = next;
     return next;
+  }
+
+  /**
+   * Resolves once every sync asked for so far has ended. Each ingest commit asks for one as it commits
+   * (GroupCommitter), so the rows of every commit made so far are then on disk. For readers about to act on
+   * rows (the uploader, the webhook sender): it starts no fdatasync of its own, so an upload costs none.
+   */
+  caughtUp(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    return this.waiting ?? this.running ?? Promise.resolve();
   }
 
   async close(): Promise<void> {

@@ -23,7 +23,7 @@ export interface NotificationsOptions {
   db: Db;
   images: Pick<ImageLedger, 'onOutcome'>;
   log: Logger;
-  /** Passed to the sender (NotifySenderOptions.durable). */
+  /** Passed to the sender (NotifySenderOptions.durable): WalSync.caughtUp. */
   durable?: () => Promise<void>;
   /** Test seams for the sender; production uses its defaults (10 s timeout, 4 at a time). */
   timeoutMs?: number;

@@ -21,7 +21,7 @@ export interface NotifySenderOptions {
   concurrency?: number;
   /** Longest sleep between looks at the ledger; new notifications wake the sender at once. @default 1000 */
   pollMs?: number;
-  /** Resolves once what the ledger committed so far is on disk (src/ledger/wal-sync.ts); absent when commits are. */
+  /** Resolves once every ingest commit made so far is on disk (WalSync.caughtUp); absent when commits are durable as they return. */
   durable?: () => Promise<void>;
 }
 

@@ -44,7 +44,7 @@ export interface UploaderOptions {
   probe: () => Promise<unknown>;
   /** First probe after a pause; doubles up to 60 s. @default 2000 */
   probeBaseMs?: number;
-  /** Resolves once what the ledger committed so far is on disk (src/ledger/wal-sync.ts); absent when commits are. */
+  /** Resolves once every ingest commit made so far is on disk (WalSync.caughtUp); absent when commits are durable as they return. */
   durable?: () => Promise<void>;
 }
 

@@ -13,11 +13,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { onlyChildOf } from '../../bench/harness.js';
 import { fakeJpeg, postImage } from '../helpers/images.js';
 import { s3Env, startTestS3, type TestS3 } from '../helpers/s3.js';
 import { straceUnavailable } from '../helpers/strace.js';
@@ -78,25 +79,6 @@ function waitForExit(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-/** The service's pid: the only child of our strace process (from /proc). */
-function servicePid(strace: ChildProcess): number {
-  const parent = strace.pid;
-  if (parent === undefined) throw new Error('strace has no pid');
-  try {
-    const children = readFileSync(`/proc/${parent}/task/${parent}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-    if (children.length === 1) return Number(children[0]);
-  } catch { /* kernel without /proc/<pid>/task/<tid>/children: scan */ }
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === parent) return Number(entry);
-    } catch { /* exited meanwhile */ }
-  }
-  throw new Error(`no child of strace (pid ${parent}) found`);
-}
-
 /** Runs `cli serve` under strace, posts the images, stops it and checks the trace. */
 async function runTraced(cli: string, s3: TestS3): Promise<RunResult> {
   const started = Date.now();
@@ -132,7 +114,7 @@ async function runTraced(cli: string, s3: TestS3): Promise<RunResult> {
       strace.stderr?.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
       strace.once('exit', (code) => { clearTimeout(timer); reject(new Error(`strace exited (${code}) before the service listened:\n${logs.join('')}`)); });
     });
-    nodePid = servicePid(strace);
+    nodePid = onlyChildOf(strace.pid as number);
     const baseUrl = `http://127.0.0.1:${port}`;
     const ids: string[] = [];
     const post = async (i: number) => {

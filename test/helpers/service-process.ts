@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { onlyChildOf } from '../../bench/harness.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = path.join(ROOT, 'bin/image-spool.cjs');
@@ -48,17 +48,10 @@ export async function startServiceProcess(env: Record<string, string>, timeoutMs
       reject(new Error(`service exited (${code}) before listening:\n${logs.join('')}`));
     });
   });
-  const servicePid = wrap.length === 0 ? null : onlyChildOf(child.pid);
+  const servicePid = wrap.length === 0 ? null : onlyChildOf(child.pid as number);
   const kill = (signal: NodeJS.Signals): void => {
     if (servicePid === null) child.kill(signal);
     else if (child.exitCode === null && child.signalCode === null) process.kill(servicePid, signal);
   };
   return { child, baseUrl: `http://127.0.0.1:${port}`, port, logs, exited, kill };
-}
-
-/** The one child process of `parent` (from /proc): the service a wrapper started. */
-function onlyChildOf(parent: number | undefined): number {
-  const children = readFileSync(`/proc/${parent}/task/${parent}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-  if (children.length !== 1) throw new Error(`expected one child of pid ${parent}, found ${children.length}`);
-  return Number(children[0]);
 }
