@@ -11,6 +11,7 @@ import { requeueCommand } from './cli/requeue.js';
 import { statusCommand } from './cli/status.js';
 import { tokensCommand } from './cli/tokens.js';
 import { verifyCommand } from './cli/verify.js';
+import { packageVersion } from './version.js';
 
 const serveCommand: Command = {
   name: 'serve',
@@ -30,9 +31,36 @@ const COMMANDS: readonly Command[] = [serveCommand, statusCommand, bwlimitComman
 const USAGE = `usage: image-spool <command> [options]     (image-spool <command> --help for its options)
 ${COMMANDS.map((c) => `  ${c.name.padEnd(9)} ${c.summary}`).join('\n')}
 
-Configuration comes from the same environment variables as the service (SPOOL_DIR, S3_*, ...); the
-running service is reached at IMAGE_SPOOL_URL, else http://127.0.0.1:$PORT, with ADMIN_TOKEN or
-$SPOOL_DIR/admin.token. Exit status: 0 ok, 1 failure, 2 usage or configuration error.`;
+Configuration comes from the same environment variables as the service (SPOOL_DIR, S3_*, ...). The running
+service is reached at --url or IMAGE_SPOOL_URL, else http://127.0.0.1:$PORT when PORT is set, else at the
+address the service wrote into its spool (SPOOL_DIR, or --spool DIR), with ADMIN_TOKEN or the spool's
+admin.token. Every command takes --url URL and --spool DIR.
+  image-spool --version     prints the version
+Exit status: 0 ok, 1 failure, 2 usage or configuration error.`;
+
+/**
+ * `--url URL` and `--spool DIR` mean the same to every command, so they are taken here, before the command's
+ * own options, and handed on as the variables the configuration reads (a flag beats the environment).
+ */
+function takeLocationFlags(args: string[]): string[] {
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const word = args[i] as string;
+    if (word === '--') {
+      rest.push(...args.slice(i));
+      break;
+    }
+    const m = /^--(url|spool)(?:=(.*))?$/.exec(word);
+    if (!m) {
+      rest.push(word);
+      continue;
+    }
+    const value = m[2] ?? args[++i];
+    if (value === undefined || value === '') throw new UsageError(`--${m[1]} needs a value`);
+    process.env[m[1] === 'url' ? 'IMAGE_SPOOL_URL' : 'SPOOL_DIR'] = value;
+  }
+  return rest;
+}
 
 const wantsHelp = (args: string[]): boolean => {
   const end = args.indexOf('--');
@@ -40,9 +68,13 @@ const wantsHelp = (args: string[]): boolean => {
 };
 
 async function main(argv: string[]): Promise<number> {
-  const [name = 'serve', ...rest] = argv;
+  const [name = 'serve', ...given] = argv;
+  if (name === '--version' || name === '-V' || name === 'version') {
+    process.stdout.write(`image-spool ${packageVersion()}\n`);
+    return 0;
+  }
   if (name === 'help' || name === '--help' || name === '-h') {
-    const topic = COMMANDS.find((c) => c.name === rest[0]);
+    const topic = COMMANDS.find((c) => c.name === given[0]);
     process.stdout.write(`${topic ? topic.usage : USAGE}\n`);
     return 0;
   }
@@ -51,12 +83,12 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`image-spool: unknown command ${JSON.stringify(name)}\n${USAGE}\n`);
     return 2;
   }
-  if (wantsHelp(rest)) {
+  if (wantsHelp(given)) {
     process.stdout.write(`${command.usage}\n`);
     return 0;
   }
   try {
-    return await command.run(rest);
+    return await command.run(takeLocationFlags(given));
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     process.stderr.write(`image-spool ${command.name}: ${err.message}\n${command.usage}\n`);

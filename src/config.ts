@@ -1,3 +1,4 @@
+import { readServiceUrl } from './admin/service-file.js';
 import path from 'node:path';
 import { parseSchedule, ScheduleParseError, type Schedule } from './throttle/schedule.js';
 import { SpoolError } from './errors.js';
@@ -18,7 +19,10 @@ export interface Config {
   readonly uploadScheduleIsDefault: boolean;
   /** ADMIN_TOKEN; when unset a token is generated into $SPOOL_DIR/admin.token. */
   readonly adminToken: string | undefined;
-  /** Where the CLI finds the running service's admin API: IMAGE_SPOOL_URL, else this machine's PORT. */
+  /**
+   * Where the CLI finds the running service's admin API: IMAGE_SPOOL_URL (or `--url`), else PORT when set,
+   * else the address the service wrote into SPOOL_DIR at start (`--spool`), else port 4000 on loopback.
+   */
   readonly serviceUrl: string;
   /** Largest burst the shared bucket allows, in milliseconds of the current rate. */
   readonly uploadBurstMs: number;
@@ -148,7 +152,8 @@ export function loadConfig(env: Env = process.env): Config {
   const port = r.int('PORT', 4000, 0, 65535);
   const config: Config = {
     port,
-    serviceUrl: r.optional('IMAGE_SPOOL_URL') ?? `http://127.0.0.1:${port}`,
+    serviceUrl: r.optional('IMAGE_SPOOL_URL')
+      ?? (r.optional('PORT') === undefined ? readServiceUrl(spoolDir) : null) ?? `http://127.0.0.1:${port}`,
     host: r.string('HOST', '0.0.0.0'),
     spoolDir,
     logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),

@@ -34,6 +34,8 @@ import { serviceStatus } from './admin/status.js';
 import { startSystemdLink } from './systemd/lifecycle.js';
 import { statusLine } from './systemd/status-line.js';
 import { loadAdminToken } from './admin/token.js';
+import { localUrl, removeServiceFile, SERVICE_FILE, writeServiceFile } from './admin/service-file.js';
+import { packageVersion } from './version.js';
 import { LinkLedger } from './links/ledger.js';
 import { UploadLinks } from './links/links.js';
 import { SettingsStore } from './ledger/settings.js';
@@ -250,10 +252,12 @@ export async function startService(config: Config, log: Logger): Promise<Running
     server.listen(config.port, config.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  await writeServiceFile(config.spoolDir, { url: localUrl(config.host, port), pid: process.pid, version: packageVersion(), started_at: new Date().toISOString() })
+    .catch((err: unknown) => log.warn({ err }, `could not write ${SERVICE_FILE}: the CLI needs --url or PORT to find this service`));
   statusPage?.start(); // before the uploader, so no upload error is missed
   uploader.start();
   notifications.start();
-  log.info({ host: config.host, port, bucket: config.s3.bucket, endpoint: s3Settings.endpoint ?? 'aws', bwlimit: bandwidth.state().rate, budget: budget ? `${budget.mode} (redis, ${budget.gatewayCount} gateways)` : 'local', concurrency: concurrency.describe(), uplink_share: config.uplinkShare, ...(config.benchmark ? { benchmark: config.benchmark } : {}) }, 'image-spool listening');
+  log.info({ version: packageVersion(), node: process.version, host: config.host, port, bucket: config.s3.bucket, endpoint: s3Settings.endpoint ?? 'aws', bwlimit: bandwidth.state().rate, budget: budget ? `${budget.mode} (redis, ${budget.gatewayCount} gateways)` : 'local', concurrency: concurrency.describe(), uplink_share: config.uplinkShare, ...(config.benchmark ? { benchmark: config.benchmark } : {}) }, 'image-spool listening');
   // READY=1 only now: recovery is done and the port takes connections. Then the watchdog's ticks.
   const systemd = startSystemdLink({
     settings: config.systemd,
@@ -275,6 +279,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await Promise.allSettled([...inFlight]);
+      await removeServiceFile(config.spoolDir).catch(() => undefined);
       await uploader.stop(config.shutdownGraceMs);
       await notifications.stop(); // POSTs in flight are aborted and stay pending for the next start
       metadata.stop();

@@ -92,8 +92,8 @@ describe('CLI bwlimit against a running service', () => {
   });
 
   it('shows, overrides and clears the budget using the token file, and reports the service\'s own errors', async () => {
-    expect(JSON.parse((await cli([])).stdout)).toMatchObject({ source: 'schedule', rate_bytes_per_sec: 10_000_000 });
-    expect(JSON.parse((await cli(['8Mbit'])).stdout)).toMatchObject({ source: 'override', rate_bytes_per_sec: 1_000_000 });
+    expect(JSON.parse((await cli(['--json'])).stdout)).toMatchObject({ source: 'schedule', rate_bytes_per_sec: 10_000_000 });
+    expect(JSON.parse((await cli(['8Mbit', '--json'])).stdout)).toMatchObject({ source: 'override', rate_bytes_per_sec: 1_000_000 });
     expect(ctx.svc.service.throttle.rate).toBe(1_000_000);
     const bad = await cli(['8 bananas']);
     expect(bad.status).toBe(1);
@@ -101,7 +101,7 @@ describe('CLI bwlimit against a running service', () => {
     const denied = await cli([], { ADMIN_TOKEN: 'not-the-token' });
     expect(denied.status).toBe(1);
     expect(denied.stderr).toMatch(/^image-spool: unauthorized:/);
-    expect(JSON.parse((await cli(['--clear'])).stdout)).toMatchObject({ source: 'schedule', override: null });
+    expect(JSON.parse((await cli(['--clear', '--json'])).stdout)).toMatchObject({ source: 'schedule', override: null });
     expect(ctx.svc.service.throttle.rate).toBe(10_000_000);
     const down = await cli([], { IMAGE_SPOOL_URL: 'http://127.0.0.1:9' });
     expect(down.stderr).toMatch(/^image-spool: service_unreachable:/);

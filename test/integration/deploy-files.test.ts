@@ -136,7 +136,7 @@ describe('deploy/image-spool-cli (the CLI with the unit\'s settings)', () => {
       expect(status).toMatchObject({ code: 0, stderr: '' });
       const report = JSON.parse(status.stdout) as { backlog: { queued: number; uploading: number }; totals: { uploaded: number } };
       expect(report.backlog.queued + report.backlog.uploading + report.totals.uploaded).toBe(1);
-      const bwlimit = await run(envFile, ['bwlimit']); // the admin API, with the token file in SPOOL_DIR
+      const bwlimit = await run(envFile, ['bwlimit', '--json']); // the admin API, with the token file in SPOOL_DIR
       expect(bwlimit).toMatchObject({ code: 0, stderr: '' });
       expect(JSON.parse(bwlimit.stdout)).toHaveProperty('rate_bytes_per_sec');
     } finally {
