@@ -23,7 +23,7 @@ import { createNotifications } from './notify/notifier.js';
 import type { Logger } from './log.js';
 import { createServiceMetrics } from './metrics/registry.js';
 import { createS3Client } from './s3/client.js';
-import { startLocalS3, type LocalS3 } from './s3/local-server.js';
+import type { LocalS3 } from './s3/local-server.js';
 import { Admission, cachedFreeBytes, SpoolUsage } from './spool/admission.js';
 import { evictOldest } from './spool/evict.js';
 import { spoolFault } from './spool/health.js';
@@ -48,6 +48,19 @@ import { UplinkEstimator } from './throttle/uplink-estimator.js';
 import { createStatusPage } from './status/status-page.js';
 import { AutoConcurrency, fixedConcurrency } from './uploader/concurrency.js';
 import { Uploader } from './uploader/uploader.js';
+
+/**
+ * The embedded target (s3rver and its ~100 packages) is loaded only when no S3_BUCKET is set: a gateway with
+ * a real bucket never holds it in memory, and an install without optional dependencies still runs.
+ */
+async function loadLocalS3(): Promise<typeof import('./s3/local-server.js')> {
+  try {
+    return await import('./s3/local-server.js');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    throw new SpoolError('config_invalid', 'S3_BUCKET is not set and the embedded S3 target (the optional dependency s3rver) is not installed: set S3_BUCKET (and S3_ENDPOINT), or `npm install s3rver` to try image-spool locally', { cause: err });
+  }
+}
 
 export interface RunningService {
   port: number;
@@ -134,7 +147,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   await recoverSpool({ ledger, spoolDir: config.spoolDir, imagesDir: store.imagesDir, keepUploadedFiles: config.keepUploadedFiles, log });
 
   const localS3: LocalS3 | null = config.localS3
-    ? await startLocalS3({ ...config.localS3, bucket: config.s3.bucket, log })
+    ? await (await loadLocalS3()).startLocalS3({ ...config.localS3, bucket: config.s3.bucket, log })
     : null;
   const s3Settings = localS3 ? { ...config.s3, endpoint: `http://127.0.0.1:${localS3.port}` } : config.s3;
   const concurrency = config.uploadConcurrency === 'auto' ? new AutoConcurrency() : fixedConcurrency(config.uploadConcurrency);
