@@ -160,6 +160,12 @@ describe('private by default: nothing public opens a photo or its metadata', () 
       for (const secret of seeded.secrets) shown('a secret', secret);
     }
     expect(leaks).toEqual([]);
+    // Metrics labels are fixed sets: no image id and no device id (a label per device would grow without bound).
+    const metrics = publicAnswers.find((r) => r.request === 'GET /metrics')?.text ?? '';
+    const labelValues = new Set([...metrics.matchAll(/[a-z_]+="([^"]*)"/g)].map((m) => m[1] as string));
+    expect(labelValues.size).toBeGreaterThan(10);
+    for (const device of ['cam-a', 'cam-b', 'cam-c', 'cam-d']) expect(labelValues.has(device), device).toBe(false);
+    expect([...labelValues].filter((v) => /[0-9A-HJKMNP-TV-Z]{26}/.test(v))).toEqual([]);
   });
 
   it('a crawler tries every id-shaped string it found as an id, a bearer, a Basic password and a link signature: none opens anything', async () => {
