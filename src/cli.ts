@@ -7,6 +7,7 @@ import type { Command } from './cli/command.js';
 import { bwlimitCommand } from './cli/bwlimit.js';
 import { linksCommand } from './cli/links.js';
 import { migrateCommand } from './cli/migrate.js';
+import { readLinkCommand } from './cli/read-link.js';
 import { requeueCommand } from './cli/requeue.js';
 import { statusCommand } from './cli/status.js';
 import { tokensCommand } from './cli/tokens.js';
@@ -26,7 +27,7 @@ ledger migrations first. The first SIGTERM/SIGINT drains and exits 0; a second e
   },
 };
 
-const COMMANDS: readonly Command[] = [serveCommand, statusCommand, bwlimitCommand, requeueCommand, tokensCommand, linksCommand, verifyCommand, migrateCommand];
+const COMMANDS: readonly Command[] = [serveCommand, statusCommand, bwlimitCommand, requeueCommand, tokensCommand, linksCommand, readLinkCommand, verifyCommand, migrateCommand];
 
 const USAGE = `usage: image-spool <command> [options]     (image-spool <command> --help for its options)
 ${COMMANDS.map((c) => `  ${c.name.padEnd(9)} ${c.summary}`).join('\n')}

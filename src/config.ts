@@ -63,8 +63,13 @@ export interface Config {
   readonly notifyKeepHours: number;
   /** METRICS_AUTH: GET /metrics is open (`off`, as Prometheus scrapes on a LAN) or needs the admin token (`admin`). */
   readonly metricsAuth: 'off' | 'admin';
-  /** STATUS_PAGE: serve the read-only status page (`GET /`, `GET /status.json`) without credentials. */
+  /** STATUS_PAGE: serve the read-only status page (`GET /`, `GET /status.json`); without a credential it shows no full image id and no metadata. */
   readonly statusPage: boolean;
+  /**
+   * IMAGE_READ: `credential` (image bytes and metadata need the admin token, the device's own token or a
+   * signed read link) or `open` (no credential with DEVICE_AUTH=off, as before the setting existed).
+   */
+  readonly imageRead: 'credential' | 'open';
   /** BUDGET_BACKEND: this gateway's own upload budget, or one shared by several gateways through Redis. */
   readonly budget: BudgetSettings;
   /** What systemd sets for a Type=notify unit (src/systemd/); all null when not run by systemd. */
@@ -188,6 +193,7 @@ export function loadConfig(env: Env = process.env): Config {
     notifyKeepHours: r.int('NOTIFY_KEEP_HOURS', 72, 1, 87_600),
     metricsAuth: r.oneOf('METRICS_AUTH', 'off', ['off', 'admin'] as const),
     statusPage: r.bool('STATUS_PAGE', true),
+    imageRead: r.oneOf('IMAGE_READ', 'credential', ['credential', 'open'] as const),
     systemd: systemdSettings(r),
     budget: budgetSettings(r),
     benchmark: benchmarkSwitches(r),

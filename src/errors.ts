@@ -17,6 +17,8 @@ export const ERROR_STATUS = {
   link_revoked: 410,
   unauthorized: 401,
   device_mismatch: 403,
+  read_link_invalid: 403,
+  read_link_expired: 410,
   not_found: 404,
   image_gone: 410,
   range_not_satisfiable: 416,

@@ -36,6 +36,7 @@ import { statusLine } from './systemd/status-line.js';
 import { loadAdminToken } from './admin/token.js';
 import { localUrl, removeServiceFile, SERVICE_FILE, writeServiceFile } from './admin/service-file.js';
 import { packageVersion } from './version.js';
+import { loadReadLinks } from './read-links/read-links.js';
 import { LinkLedger } from './links/ledger.js';
 import { UploadLinks } from './links/links.js';
 import { SettingsStore } from './ledger/settings.js';
@@ -161,6 +162,13 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const egress = new EgressMeter(() => throttle.granted);
   egress.start();
   const adminToken = await loadAdminToken(config.adminToken, config.spoolDir, log);
+  const readLinks = await loadReadLinks(config.spoolDir, log);
+  if (config.imageRead === 'open') {
+    log.warn({ image_read: 'open', device_auth: config.deviceAuth },
+      config.deviceAuth === 'off'
+        ? 'IMAGE_READ=open: anyone who reaches the port and knows an image id can read its bytes and metadata (camera, GPS)'
+        : 'IMAGE_READ=open: has no effect with DEVICE_AUTH=token (image reads still need a device or admin token)');
+  }
   const uploader = new Uploader({
     ledger, store, client, throttle, log,
     bucket: config.s3.bucket,
@@ -218,7 +226,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
     { onCommit: metrics.events.ledgerCommit, maxBatch: config.benchmark?.commitBatchMax, durable });
   const links = new UploadLinks(new LinkLedger(db, ledger));
   const app = createApp({
-    db, ledger, log, store, committer, bandwidth, adminToken, admission, links, statusPage,
+    db, ledger, log, store, committer, bandwidth, adminToken, admission, links, statusPage, readLinks,
+    openImageReads: config.imageRead === 'open',
     metrics: metrics.routes,
     status: serviceStatus({ ledger, bandwidth, egress, config }),
     readObject: async (key, range) => {

@@ -7,10 +7,12 @@ import type { StatusSnapshot } from '../admin/status.js';
 import type { ImageLedger } from '../ledger/images.js';
 import type { UploadLinks } from '../links/links.js';
 import type { Logger } from '../log.js';
+import type { ReadLinks } from '../read-links/read-links.js';
 import type { SpoolStore } from '../spool/store.js';
 import type { AppEnv } from './env.js';
 import { adminLinkRoutes } from './links.js';
 import { adminAuth } from './middleware/admin-auth.js';
+import { adminReadLinkRoutes } from './read-links.js';
 
 export interface AdminDeps {
   adminToken: string;
@@ -21,6 +23,8 @@ export interface AdminDeps {
   onQueued: () => void;
   /** Expirable upload links (`/admin/links`). */
   links: UploadLinks;
+  /** Signed, expiring read links for one image (`/admin/images/{id}/read-link`). */
+  readLinks: ReadLinks;
   log: Logger;
   /** `GET /admin/status`: backlog, egress, cap, drain ETA, disk (src/admin/status.ts). */
   status: () => Promise<StatusSnapshot>;
@@ -50,6 +54,7 @@ export function adminRoutes(deps: AdminDeps): Hono<AppEnv> {
     return c.json(result);
   });
   admin.route('/links', adminLinkRoutes(deps.links, deps.log));
+  admin.route('/images', adminReadLinkRoutes(deps.readLinks, deps.ledger, deps.log));
   return admin;
 }
 

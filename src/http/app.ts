@@ -15,6 +15,8 @@ import { imageStatusHandler } from './images.js';
 import { retrieveHandler, type ObjectReader } from './retrieve.js';
 import { ingestHandler, type IngestDeps } from './ingest.js';
 import { imageReadAuth } from './middleware/image-read-auth.js';
+import { adminCredential } from './middleware/credentials.js';
+import { redactIds } from '../redact-ids.js';
 import { linkUploadRoutes } from './links.js';
 import { adminAuth } from './middleware/admin-auth.js';
 import { openApiHandler } from './openapi.js';
@@ -30,6 +32,8 @@ export interface AppDeps extends IngestDeps, AdminDeps {
   metrics: MetricsRoutes;
   /** The status page's data; null when STATUS_PAGE=off. */
   statusPage?: StatusSource | null;
+  /** IMAGE_READ=open: image reads need no credential with DEVICE_AUTH=off. */
+  openImageReads: boolean;
 }
 
 /** A caller's X-Request-Id is kept only when it is a plausible id: 1-128 visible ASCII characters. */
@@ -50,25 +54,46 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use('/u/*', deps.metrics.ingest('link'));
   app.post('/image', ingestHandler(deps));
   app.get('/images', backlogHandler(deps.ledger, deps.bandwidth));
-  const reader = imageReadAuth({ adminToken: deps.adminToken, authenticateDevice: deps.authenticateDevice, ownerOf: (id) => deps.ledger.get(id)?.device_id });
-  app.get('/images/:id/status', reader, imageStatusHandler(deps.ledger));
-  app.get('/images/:id', reader, retrieveHandler({ ledger: deps.ledger, store: deps.store, readObject: deps.readObject }));
+  const readers = {
+    adminToken: deps.adminToken, authenticateDevice: deps.authenticateDevice, ownerOf: (id: string) => deps.ledger.get(id)?.device_id,
+    readLinks: deps.readLinks, open: deps.openImageReads,
+  };
+  app.get('/images/:id/status', imageReadAuth(readers, 'status'), imageStatusHandler(deps.ledger));
+  app.get('/images/:id', imageReadAuth(readers, 'bytes'), retrieveHandler({ ledger: deps.ledger, store: deps.store, readObject: deps.readObject }));
   app.get('/healthz', healthHandler(deps.db));
-  app.get('/readyz', readinessHandler({ db: deps.db, ...deps.readiness }));
+  app.get('/readyz', readinessHandler({ db: deps.db, ...publicReadiness(deps.readiness) }));
   app.get('/openapi.json', openApiHandler());
   if (deps.metrics.requireAdmin) app.use('/metrics', adminAuth(deps.adminToken));
   app.get('/metrics', deps.metrics.scrape);
-  if (deps.statusPage) app.route('/', statusRoutes(deps.statusPage));
+  if (deps.statusPage) app.route('/', statusRoutes(deps.statusPage, deps.adminToken));
   app.route('/admin', adminRoutes(deps));
   app.route('/u', linkUploadRoutes(deps));
-  app.notFound((c) => c.json(new SpoolError('not_found', `no route ${c.req.method} ${redactPath(c.req.path)}`).toJSON(), 404));
+  app.notFound((c) => c.json(new SpoolError('not_found', `no route ${c.req.method} ${redactIds(redactPath(c.req.path))}`).toJSON(), 404));
   // The one place an error becomes a response: a stable code, the right status, and a log line.
   app.onError((err, c) => {
     const spoolError = err instanceof SpoolError ? err : new SpoolError('internal', 'internal error', { cause: err });
     const level = spoolError.status >= 500 && spoolError.code !== 'shutting_down' ? 'error' : 'warn';
     deps.log[level]({ req_id: c.get('requestId'), code: spoolError.code, err: err.message, path: redactPath(c.req.path) }, 'request failed');
     for (const [name, value] of Object.entries(spoolError.headers)) c.header(name, value);
-    return c.json(spoolError.toJSON(), spoolError.status as ContentfulStatusCode);
+    // The log keeps the whole message; an answer to anyone but the admin carries no whole image id.
+    const body = spoolError.toJSON();
+    if (adminCredential(c.req.header('authorization'), deps.adminToken) !== 'admin') body.error.message = redactIds(body.error.message);
+    return c.json(body, spoolError.status as ContentfulStatusCode);
   });
   return app;
+}
+
+/** /readyz is public: its messages (an S3 error, a spool fault) are passed on with any image id shortened. */
+function publicReadiness(r: AppDeps['readiness']): AppDeps['readiness'] {
+  return {
+    ...r,
+    spoolProblem: async () => {
+      const problem = await r.spoolProblem();
+      return problem === null ? null : redactIds(problem);
+    },
+    uploaderProblem: () => {
+      const problem = r.uploaderProblem();
+      return problem === null ? null : redactIds(problem);
+    },
+  };
 }

@@ -103,12 +103,9 @@ export const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'o
 export type HttpMethod = (typeof HTTP_METHODS)[number];
 export type PathItem = Partial<Record<HttpMethod, Operation>>;
 
-export interface SecurityScheme {
-  type: 'http';
-  scheme: 'bearer';
-  bearerFormat?: string;
-  description: string;
-}
+export type SecurityScheme =
+  | { type: 'http'; scheme: 'bearer' | 'basic'; bearerFormat?: string; description: string }
+  | { type: 'apiKey'; in: 'query' | 'header'; name: string; description: string };
 
 export interface OpenApiDocument {
   openapi: '3.1.0';
@@ -154,9 +151,11 @@ export const ERROR_DOCS: { readonly [K in ErrorCode]?: ErrorDoc } = {
   link_expired: { when: 'The upload link is past `expires_at`.', message: 'this upload link expired at 2026-11-25T10:00:00.000Z' },
   link_used_up: { when: 'The upload link has stored `max_uploads` images.', message: 'this upload link has been used for all of its 20 uploads' },
   link_revoked: { when: 'The upload link was revoked (also mid-request: nothing is stored).', message: 'this upload link was revoked' },
-  unauthorized: { when: 'Admin endpoints without the right admin bearer token; `POST /image` without a valid device token when `DEVICE_AUTH=token`.', message: 'admin endpoints need Authorization: Bearer <token> (ADMIN_TOKEN or $SPOOL_DIR/admin.token)' },
+  unauthorized: { when: 'Admin endpoints and the full status view without the admin token; image bytes without a credential (`IMAGE_READ=credential`, the default); an image read with a credential that is not the admin token (or, with `DEVICE_AUTH=token`, not a valid device token); `POST /image` without a valid device token when `DEVICE_AUTH=token`. Messages sent without the admin token shorten every image id in them.', message: 'admin endpoints need Authorization: Bearer <token> (ADMIN_TOKEN or $SPOOL_DIR/admin.token)' },
   device_mismatch: { when: '`DEVICE_AUTH=token`: the form names a `device_id` other than the device token\'s.', message: 'this device token belongs to "device_1", not "device_2"' },
-  not_found: { when: 'Unknown image id, unknown upload link secret or `token_id`, an image whose file is neither in the spool nor uploaded, or no such route.', message: 'no image with id "01M84CWPD0SMD5ZBY79VQQHV2V"' },
+  read_link_invalid: { when: 'An image read with `expires` and `sig` that do not hold for this id: altered, cut short, or signed for another image or by another gateway\'s key (checked before the id is looked up).', message: 'this read link is not valid for this image (altered, cut short, or signed for another image or gateway)' },
+  read_link_expired: { when: 'A signed read link past its `expires` (a genuine one: the signature is checked first).', message: 'this read link expired at 2026-11-23T11:20:31.000Z; ask for a new one' },
+  not_found: { when: 'Unknown image id, unknown upload link secret or `token_id`, an image whose file is neither in the spool nor uploaded, or no such route. Without the admin token, image ids in the message are shortened (`…QHV2V`).', message: 'no image with id "…QHV2V"' },
   image_gone: { when: 'The image was evicted before upload (`SPOOL_FULL_POLICY=evict-oldest`): its bytes are gone.', message: 'image 01M84CWPD0SMD5ZBY79VQQHV2V was evicted before upload (spool full); its bytes are gone' },
   range_not_satisfiable: { when: 'The `Range` header cannot be satisfied for the image\'s size.', message: 'range not satisfiable for 300004 bytes' },
   request_timeout: { when: 'The headers took longer than `INGEST_HEADERS_TIMEOUT_MS`, or the body stalled or trickled below `INGEST_MIN_BODY_RATE`. The connection closes.', message: 'only 3600 body bytes in 30000 ms; at least 1000 B/s expected (INGEST_BODY_TIMEOUT_MS, INGEST_MIN_BODY_RATE)' },
@@ -197,9 +196,11 @@ const header = (name: string): Ref => ({ $ref: `#/components/headers/${name}` })
 
 const PUBLIC: SecurityRequirement[] = [];
 const ADMIN: SecurityRequirement[] = [{ adminBearer: [] }];
-/** Image reads: open with DEVICE_AUTH=off; the admin token or the receipt's own device token with DEVICE_AUTH=token. */
-const IMAGE_READERS: SecurityRequirement[] = [{}, { deviceBearer: [] }, { adminBearer: [] }];
-const IMAGE_READ_AUTH = 'Credentials: none with `DEVICE_AUTH=off` (the default). With `DEVICE_AUTH=token`: the admin token, or the token of the device whose receipt this is (none or an invalid one: `401`; another device\'s receipt: `404`, as an unknown id, so a token does not reveal which ids exist).';
+/** Who reads an image: the admin (Bearer or Basic), a signed read link, or (DEVICE_AUTH=token) the receipt's own device. */
+const IMAGE_CREDENTIALS: SecurityRequirement[] = [{ adminBearer: [] }, { adminBasic: [] }, { readLink: [] }, { deviceBearer: [] }];
+/** The status route also answers the id alone, with the outcome only. */
+const IMAGE_STATUS_READERS: SecurityRequirement[] = [{}, ...IMAGE_CREDENTIALS];
+const IMAGE_READ_AUTH = 'Credentials (`IMAGE_READ=credential`, the default): the admin token (`Authorization: Bearer`, or HTTP Basic with the token as the password), a signed read link (`?expires=…&sig=…` from `POST /admin/images/{id}/read-link`: `403 read_link_invalid` when altered or for another id, `410 read_link_expired` after its time), or with `DEVICE_AUTH=token` the token of the device whose receipt this is (another device\'s receipt: `404`, as an unknown id, so a token does not reveal which ids exist). A credential that proves nothing is `401`. `IMAGE_READ=open` with `DEVICE_AUTH=off` needs none, as before the setting existed.';
 
 /** Headers an error answer carries besides Content-Type. */
 const ERROR_HEADERS: { readonly [K in ErrorCode]?: Record<string, Header | Ref> } = {
@@ -361,6 +362,48 @@ const schemas: Record<string, Schema> = {
       uploaded_at: { type: ['string', 'null'], format: 'date-time' },
       metadata: { anyOf: [ref('Metadata'), { type: 'null' }], description: 'Null until extraction ran (right after the ack).' },
     },
+  },
+  ImageOutcome: {
+    type: 'object',
+    description: 'What the id alone shows (no credential): what became of the upload. No metadata, no `duplicate_of`, no `last_error` (error texts name other images\' files). For a duplicate, `s3_key` and the upload fields are the shared object\'s.',
+    required: ['id', 'device_id', 'state', 'sha256', 'bytes', 'content_type', 's3_key', 'attempts', 'received_at', 'next_attempt_at', 'uploaded_at'],
+    additionalProperties: false,
+    properties: {
+      id: ref('ImageId'),
+      device_id: ref('DeviceId'),
+      state: ref('ImageState'),
+      sha256: ref('Sha256'),
+      bytes: { type: 'integer', minimum: 1 },
+      content_type: ref('ContentType'),
+      s3_key: { type: 'string' },
+      attempts: COUNT,
+      received_at: ISO_TIME,
+      next_attempt_at: { type: ['string', 'null'], format: 'date-time' },
+      uploaded_at: { type: ['string', 'null'], format: 'date-time' },
+    },
+  },
+  ReadLink: {
+    type: 'object',
+    required: ['image_id', 'url', 'status_url', 'expires_at'],
+    additionalProperties: false,
+    properties: {
+      image_id: ref('ImageId'),
+      url: { type: 'string', description: 'The image bytes: `/images/{id}?expires=<unix seconds>&sig=<HMAC-SHA256, base64url>`, absolute when the request named its Host. A credential: hand it on like one.' },
+      status_url: { type: 'string', description: 'The full record with metadata, signed by the same signature.' },
+      expires_at: ISO_TIME,
+    },
+  },
+  ReadLinkRequest: {
+    type: 'object',
+    description: 'Optional: an empty body gives a link for 1 hour. An unknown field is refused (400).',
+    additionalProperties: false,
+    properties: {
+      expires_in: {
+        description: '`90s`, `30m`, `48h`, `7d`, or whole seconds (number or string); 1 second to 30 days. Default 1 hour.',
+        anyOf: [{ type: 'integer', minimum: 1, maximum: 2592000 }, { type: 'string', pattern: '^\\s*\\d{1,10}\\s*[smhdSMHD]?\\s*$' }],
+      },
+    },
+    examples: [{ expires_in: '24h' }],
   },
   Backlog: {
     type: 'object',
@@ -631,6 +674,8 @@ const schemas: Record<string, Schema> = {
 
 const parameters: Record<string, Parameter> = {
   ImageId: { name: 'id', in: 'path', required: true, description: 'The image id from its receipt.', schema: ref('ImageId'), example: EXAMPLE_ID },
+  ReadLinkExpires: { name: 'expires', in: 'query', required: false, description: 'A signed read link\'s expiry (unix seconds); goes with `sig`.', schema: { type: 'string', pattern: '^\\d{1,12}$' } },
+  ReadLinkSig: { name: 'sig', in: 'query', required: false, description: 'A signed read link\'s signature (43 base64url characters); goes with `expires`.', schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' } },
   IdempotencyKey: {
     name: 'Idempotency-Key', in: 'header', required: false,
     description: '1-200 visible ASCII characters (a UUID is typical). A resend with the same key and bytes gets the first receipt; the same key with other bytes is `409 idempotency_key_reused`. Keys are per device.',
@@ -655,7 +700,15 @@ const headers: Record<string, Header> = {
 const securitySchemes: Record<string, SecurityScheme> = {
   adminBearer: {
     type: 'http', scheme: 'bearer',
-    description: '`Authorization: Bearer <admin token>` on every `/admin/*` endpoint: `ADMIN_TOKEN`, or the token generated on first start into `$SPOOL_DIR/admin.token` (0600). Wrong or missing: `401 unauthorized` with `WWW-Authenticate: Bearer`.',
+    description: '`Authorization: Bearer <admin token>` on every `/admin/*` endpoint (and it reads any image, its metadata and the full status view): `ADMIN_TOKEN`, or the token generated on first start into `$SPOOL_DIR/admin.token` (0600). Wrong or missing: `401 unauthorized` with `WWW-Authenticate: Bearer`.',
+  },
+  adminBasic: {
+    type: 'http', scheme: 'basic',
+    description: 'HTTP Basic with any user name and the admin token as the password, for browsers: the full status view (`/full/`) asks for it with `WWW-Authenticate: Basic realm="image-spool admin"`. Also accepted on image reads and `/status.json`; not on `/admin/*`.',
+  },
+  readLink: {
+    type: 'apiKey', in: 'query', name: 'sig',
+    description: 'A signed read link: `?expires=<unix seconds>&sig=<base64url HMAC-SHA256 of the id and expiry>` on `GET /images/{id}` and `GET /images/{id}/status`, from `POST /admin/images/{id}/read-link` or `image-spool read-link ID`. Opens that one image until `expires`; the key is `$SPOOL_DIR/read-link.key` (generated on first start, 0600; delete it and restart to void every link).',
   },
   deviceBearer: {
     type: 'http', scheme: 'bearer', bearerFormat: 'isd_<43 base64url characters>',
@@ -732,7 +785,7 @@ const paths: Record<string, PathItem> = {
       operationId: 'getBacklog',
       summary: 'Backlog summary',
       tags: ['images'],
-      description: 'Counts by state, bytes waiting, the oldest waiting image, the budget in force and how long the backlog takes to drain at it. Public (no credential).',
+      description: 'Counts by state, bytes waiting, the oldest waiting image, the budget in force and how long the backlog takes to drain at it. Public (no credential): counts, bytes and times only, no image or device id.',
       security: PUBLIC,
       responses: {
         '200': { description: 'The backlog.', content: json(ref('Backlog'), { queued: 1200, uploading: 4, uploaded: 98000, dead: 2, evicted: 0, duplicate: 106, backlog_bytes: 4_812_000_000, oldest_queued_at: '2026-11-23T08:01:12.345Z', rate_bytes_per_sec: 12_500_000, drain_eta_seconds: 385 }) },
@@ -743,22 +796,22 @@ const paths: Record<string, PathItem> = {
   '/images/{id}/status': {
     get: {
       operationId: 'getImageStatus',
-      summary: 'One image\'s ledger record and metadata',
+      summary: 'One image\'s ledger record and metadata (with a credential), or its upload\'s outcome (the id alone)',
       tags: ['images'],
-      description: IMAGE_READ_AUTH,
-      security: IMAGE_READERS,
-      parameters: [param('ImageId')],
+      description: 'With a credential: the whole record (`ImageStatus`). Without one, the id alone (as a device that uploaded the image holds it) gives the outcome (`ImageOutcome`): state, attempts, `s3_key`, times, and nothing from the image\'s metadata. With `DEVICE_AUTH=token` there is no answer without a credential (`401`).\n\n' + IMAGE_READ_AUTH,
+      security: IMAGE_STATUS_READERS,
+      parameters: [param('ImageId'), param('ReadLinkExpires'), param('ReadLinkSig')],
       responses: {
         '200': {
-          description: 'The record. `metadata` is null until extracted (right after the ack).',
-          content: json(ref('ImageStatus'), {
+          description: 'The record (with a credential; `metadata` is null until extracted, right after the ack), or the outcome (the id alone).',
+          content: json({ oneOf: [ref('ImageStatus'), ref('ImageOutcome')] }, {
             id: EXAMPLE_ID, device_id: 'device_1', state: 'uploaded', duplicate_of: null, sha256: EXAMPLE_SHA, bytes: 300004, content_type: 'image/jpeg',
             s3_key: `device_1/2026/11/23/${EXAMPLE_ID}.jpg`, attempts: 1, last_error: null, received_at: '2026-11-23T10:20:31.120Z',
             next_attempt_at: null, uploaded_at: '2026-11-23T10:20:33.870Z',
             metadata: { format: 'jpeg', width: 4032, height: 3024, camera_make: 'Acme', camera_model: 'TrailCam 4', gps: { latitude: 47.3769, longitude: 8.5417 }, captured_at: '2026-11-23T11:20:30', captured_at_utc: '2026-11-23T10:20:30.000Z', orientation: 1 },
           }),
         },
-        ...errorResponses('not_found', 'unauthorized', 'internal'),
+        ...errorResponses('not_found', 'unauthorized', 'read_link_invalid', 'read_link_expired', 'internal'),
       },
     },
   },
@@ -768,9 +821,9 @@ const paths: Record<string, PathItem> = {
       summary: 'The image bytes',
       tags: ['images'],
       description: 'From the spool while the file is there, else streamed from S3 (never buffered); a duplicate serves its original\'s bytes. `ETag` is the SHA-256: `If-None-Match` gives `304`. One `Range` gives `206` (`416` when unsatisfiable; several ranges: the whole image). `HEAD` gives the headers alone.\n\n' + IMAGE_READ_AUTH,
-      security: IMAGE_READERS,
+      security: IMAGE_CREDENTIALS,
       parameters: [
-        param('ImageId'),
+        param('ImageId'), param('ReadLinkExpires'), param('ReadLinkSig'),
         { name: 'If-None-Match', in: 'header', required: false, description: 'An ETag (or `*`): `304` when it matches.', schema: { type: 'string' } },
         { name: 'Range', in: 'header', required: false, description: 'One byte range: `bytes=a-b`, `bytes=a-` or `bytes=-n`.', schema: { type: 'string' }, example: 'bytes=0-1023' },
       ],
@@ -795,7 +848,7 @@ const paths: Record<string, PathItem> = {
           content: { 'image/*': { schema: { type: 'string', contentMediaType: 'image/*' } } },
         },
         '304': { description: '`If-None-Match` matched: no body.', headers: { ETag: header('ETag') } },
-        ...errorResponses('not_found', 'image_gone', 'range_not_satisfiable', 'unauthorized', 'internal'),
+        ...errorResponses('not_found', 'image_gone', 'range_not_satisfiable', 'unauthorized', 'read_link_invalid', 'read_link_expired', 'internal'),
       },
     },
   },
@@ -804,7 +857,7 @@ const paths: Record<string, PathItem> = {
       operationId: 'getHealth',
       summary: 'Liveness',
       tags: ['operations'],
-      description: '`200` while the process runs and its ledger answers a query.',
+      description: '`200` while the process runs and its ledger answers a query. Public: the status, or the ledger\'s error.',
       security: PUBLIC,
       responses: {
         '200': { description: 'Alive.', content: json(ref('Health'), { status: 'ok' }) },
@@ -817,7 +870,7 @@ const paths: Record<string, PathItem> = {
       operationId: 'getReadiness',
       summary: 'Readiness',
       tags: ['operations'],
-      description: '`200` when an image sent now would be accepted and uploaded; `503` names the check that failed and why.',
+      description: '`200` when an image sent now would be accepted and uploaded; `503` names the check that failed and why. Public: image ids in the messages are shortened.',
       security: PUBLIC,
       responses: {
         '200': { description: 'Ready.', content: json(ref('Readiness'), { status: 'ready', failed: [], checks: { ledger: { ok: true, message: 'writable' }, spool: { ok: true, message: 'room for images' }, uploader: { ok: true, message: 'uploading' } } }) },
@@ -952,6 +1005,29 @@ const paths: Record<string, PathItem> = {
       },
     },
   },
+  '/admin/images/{id}/read-link': {
+    post: {
+      operationId: 'createReadLink',
+      summary: 'A signed, expiring read link to one image',
+      tags: ['admin', 'images'],
+      description: 'For handing one image to a tool without the admin token: `url` reads the bytes, `status_url` the record with metadata, both until `expires_at` (HMAC-SHA256 over the id and the expiry with the gateway\'s key, compared in constant time). Nothing is stored per link, so links cannot be revoked one by one: deleting `$SPOOL_DIR/read-link.key` and restarting voids them all. CLI: `image-spool read-link ID [--expires-in 1h]`.',
+      security: ADMIN,
+      parameters: [param('ImageId')],
+      requestBody: { required: false, content: json(ref('ReadLinkRequest'), { expires_in: '24h' }) },
+      responses: {
+        '201': {
+          description: 'The link.',
+          content: json(ref('ReadLink'), {
+            image_id: EXAMPLE_ID,
+            url: `http://gateway:4000/images/${EXAMPLE_ID}?expires=1795432831&sig=Yk3q9Hc1mZ0vRr2pX8eT4wLq7sNa6dFbG5hJkU1oPiE`,
+            status_url: `http://gateway:4000/images/${EXAMPLE_ID}/status?expires=1795432831&sig=Yk3q9Hc1mZ0vRr2pX8eT4wLq7sNa6dFbG5hJkU1oPiE`,
+            expires_at: '2026-11-24T10:20:31.000Z',
+          }),
+        },
+        ...errorResponses('invalid_request', 'not_found', 'unauthorized', 'internal'),
+      },
+    },
+  },
   '/u/{secret}': {
     post: {
       operationId: 'uploadThroughLink',
@@ -999,7 +1075,7 @@ const paths: Record<string, PathItem> = {
       operationId: 'getMetrics',
       summary: 'Prometheus metrics',
       tags: ['operations'],
-      description: 'Prometheus text exposition (0.0.4): ingest requests by status and error code, bytes received, ingest and ledger commit latency, backlog, oldest queued age, drain ETA, egress bytes and cap, upload attempts by outcome, images by state, spool free bytes, and Node process metrics. Numbers only. Public unless `METRICS_AUTH=admin`, which requires the admin token. Every metric: docs/METRICS.md.',
+      description: 'Prometheus text exposition (0.0.4): ingest requests by status and error code, bytes received, ingest and ledger commit latency, backlog, oldest queued age, drain ETA, egress bytes and cap, upload attempts by outcome, images by state, spool free bytes, and Node process metrics. Numbers only: every label has a fixed set of values (route, status, error code, state, outcome, mode), never an image or device id. Public unless `METRICS_AUTH=admin`, which requires the admin token. Every metric: docs/METRICS.md.',
       security: [{}, { adminBearer: [] }],
       responses: {
         '200': {
@@ -1015,6 +1091,7 @@ const paths: Record<string, PathItem> = {
       operationId: 'getOpenApi',
       summary: 'This document',
       tags: ['operations'],
+      description: 'Public. Its example ids, hashes and links are made up.',
       security: PUBLIC,
       responses: { '200': { description: 'OpenAPI 3.1.', content: { 'application/json': { schema: { type: 'object', required: ['openapi', 'info', 'paths'] } } } } },
     },
@@ -1033,7 +1110,7 @@ export const OPENAPI_DOCUMENT: OpenApiDocument = {
   servers: [{ url: '/', description: 'The gateway this document was fetched from (default port 4000).' }],
   tags: [
     { name: 'devices', description: 'What cameras call.' },
-    { name: 'images', description: 'The ledger and the image bytes (public).' },
+    { name: 'images', description: 'The ledger and the image bytes: the bytes and the metadata need a credential, the id alone shows the outcome.' },
     { name: 'links', description: 'Expirable upload links.' },
     { name: 'admin', description: 'Operator endpoints: `Authorization: Bearer <admin token>`.' },
     { name: 'operations', description: 'Probes and this document.' },

@@ -6,8 +6,13 @@ import type { PauseState } from '../uploader/uploader.js';
 import type { Sample, StatusHistory } from './history.js';
 import type { ErrorEvent, RecentErrors } from './recent-errors.js';
 
-/** GET /status.json. Nothing secret: no tokens, link secrets or credentials, only what the ledger and uploader know. */
+/**
+ * GET /status.json. Nothing secret: no tokens, link secrets or credentials, only what the ledger and uploader
+ * know. This is the full view (the admin credential); public-view.ts derives what anyone may see.
+ */
 export interface StatusReport {
+  /** `full`: whole ids and camera models; `public`: ids shortened, no camera data, error texts redacted. */
+  view: 'full' | 'public';
   generated_at: string;
   backlog: { images: number; bytes: number; oldest_queued_at: string | null; drain_eta_seconds: number | null };
   totals: { receipts: number; uploaded: number; uploaded_bytes: number; dead: number; evicted: number };
@@ -53,6 +58,7 @@ export function buildStatusReport(s: ReportSources, now: Date): StatusReport {
   const active = activeEntry(s.schedule, now);
   const devices = s.devices();
   return {
+    view: 'full',
     generated_at: now.toISOString(),
     backlog: {
       images: backlogImages,

@@ -2,9 +2,11 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Hono } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { SpoolError } from '../errors.js';
 import type { AppEnv } from '../http/env.js';
+import { adminCredential } from '../http/middleware/credentials.js';
+import { publicView } from './public-view.js';
 import type { StatusSource } from './status-page.js';
 
 interface LoadedPage {
@@ -37,20 +39,40 @@ function loadPage(): LoadedPage {
   throw new SpoolError('internal', `status page not found (looked in ${candidates.join(', ')})`);
 }
 
-/** GET / (the page) and GET /status.json (what it polls). Public and read-only; STATUS_PAGE=off removes both. */
-export function statusRoutes(source: StatusSource): Hono<AppEnv> {
+/**
+ * GET / (the page) and GET /status.json (what it polls): public and read-only, in the public view unless the
+ * request carries the admin token. GET /full/ and /full/status.json: the same page in the full view, behind
+ * HTTP Basic (the admin token as the password), which a browser prompts for and then sends by itself.
+ * STATUS_PAGE=off removes all of them.
+ */
+export function statusRoutes(source: StatusSource, adminToken: string): Hono<AppEnv> {
   const page = loadPage();
   const routes = new Hono<AppEnv>();
-  routes.get('/', (c) => c.body(page.html, 200, {
+  const html = (c: Context<AppEnv>): Response => c.body(page.html, 200, {
     'Content-Type': 'text/html; charset=utf-8',
     'Content-Security-Policy': page.csp,
     'X-Content-Type-Options': 'nosniff',
     'Referrer-Policy': 'no-referrer',
     'Cache-Control': 'no-cache',
-  }));
-  routes.get('/status.json', (c) => {
-    c.header('Cache-Control', 'no-store');
-    return c.json(source.report(new Date()));
   });
+  const json = (c: Context<AppEnv>, full: boolean): Response => {
+    c.header('Cache-Control', 'no-store');
+    const report = source.report(new Date());
+    return c.json(full ? report : publicView(report));
+  };
+  routes.get('/', html);
+  routes.get('/status.json', (c) => json(c, adminCredential(c.req.header('authorization'), adminToken) === 'admin'));
+  // The page fetches `status.json` relative to itself: /full/status.json, inside the Basic realm.
+  routes.use('/full/*', requireAdminBasic(adminToken));
+  routes.get('/full/', html);
+  routes.get('/full/status.json', (c) => json(c, true));
   return routes;
+}
+
+function requireAdminBasic(adminToken: string): MiddlewareHandler<AppEnv> {
+  return async function requireAdminForFullView(c, next) {
+    if (adminCredential(c.req.header('authorization'), adminToken) === 'admin') return next();
+    throw new SpoolError('unauthorized', 'the full status view needs the admin token: HTTP Basic with any user name and the admin token as the password, or Authorization: Bearer <admin token>',
+      { headers: { 'WWW-Authenticate': 'Basic realm="image-spool admin", charset="UTF-8"' } });
+  };
 }

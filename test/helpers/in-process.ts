@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -11,6 +11,10 @@ export interface InProcessService {
   service: RunningService;
   baseUrl: string;
   spoolDir: string;
+  /** ADMIN_TOKEN, or the one the service generated into the spool. */
+  adminToken: string;
+  /** `{ authorization: 'Bearer <admin token>' }`: image bytes and metadata need a credential. */
+  admin: Record<string, string>;
   files(): Promise<string[]>;
   close(): Promise<void>;
 }
@@ -23,10 +27,13 @@ export async function startInProcess(s3: TestS3, env: Record<string, string> = {
   process.env['AWS_SECRET_ACCESS_KEY'] = 'S3RVER';
   const config = loadConfig({ ...s3Env(s3), HOST: '127.0.0.1', PORT: '0', SPOOL_DIR: spoolDir, RETRY_BASE_MS: '20', ...env });
   const service = await startService(config, pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }));
+  const adminToken = config.adminToken ?? (await readFile(path.join(spoolDir, 'admin.token'), 'utf8')).trim();
   return {
     service,
     baseUrl: `http://127.0.0.1:${service.port}`,
     spoolDir,
+    adminToken,
+    admin: { authorization: `Bearer ${adminToken}` },
     files: () => readdir(path.join(spoolDir, 'images')),
     async close() {
       await service.stop();

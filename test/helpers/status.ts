@@ -5,8 +5,9 @@ import type { StatusReport } from '../../src/status/report.js';
 /** A device id no validator admits, for checking that the page shows it as text. */
 export const HOSTILE_TEXT = '<img src=x onerror=alert(1)>';
 
-export async function fetchStatus(baseUrl: string): Promise<StatusReport> {
-  const res = await fetch(`${baseUrl}/status.json`);
+/** GET /status.json: the public view, or the full view with the admin token. */
+export async function fetchStatus(baseUrl: string, adminToken?: string): Promise<StatusReport> {
+  const res = await fetch(`${baseUrl}/status.json`, { headers: adminToken === undefined ? {} : { authorization: `Bearer ${adminToken}` } });
   if (res.status !== 200) throw new Error(`GET /status.json answered ${res.status}: ${await res.text()}`);
   return (await res.json()) as StatusReport;
 }

@@ -15,7 +15,7 @@ import { loadMigrations } from '../../src/ledger/migrate.js';
 import { runCli } from '../helpers/cli.js';
 import { CLI } from '../helpers/service-process.js';
 
-const COMMANDS = ['serve', 'status', 'bwlimit', 'requeue', 'tokens', 'links', 'verify', 'migrate'];
+const COMMANDS = ['serve', 'status', 'bwlimit', 'requeue', 'tokens', 'links', 'read-link', 'verify', 'migrate'];
 
 describe('image-spool migrate, and status on a stopped service', () => {
   let root: string;

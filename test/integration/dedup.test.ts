@@ -61,13 +61,13 @@ describe('cross-device dedup', () => {
       // Each receipt: its own row, device and status, following the original's state and object.
       for (const [i, id] of dupIds.entries()) {
         expect(svc.service.ledger.get(id)).toMatchObject({ state: 'duplicate', duplicate_of: originalId, device_id: ['cam-b', 'cam-c', 'cam-d'][i], path: null, s3_key: null });
-        const status = (await (await fetch(`${svc.baseUrl}/images/${id}/status`)).json()) as Record<string, unknown>;
+        const status = (await (await fetch(`${svc.baseUrl}/images/${id}/status`, { headers: svc.admin })).json()) as Record<string, unknown>;
         expect(status).toMatchObject({ id, device_id: ['cam-b', 'cam-c', 'cam-d'][i], state: 'uploaded', duplicate_of: originalId, s3_key: original?.s3_key, sha256: sha256Hex(image) });
-        const bytes = await fetch(`${svc.baseUrl}/images/${id}`);
+        const bytes = await fetch(`${svc.baseUrl}/images/${id}`, { headers: svc.admin });
         expect(bytes.headers.get('etag')).toBe(`"${sha256Hex(image)}"`);
         expect(Buffer.from(await bytes.arrayBuffer()).equals(image)).toBe(true);
       }
-      expect(((await (await fetch(`${svc.baseUrl}/images/${originalId}/status`)).json()) as Record<string, unknown>)['duplicate_of']).toBeNull();
+      expect(((await (await fetch(`${svc.baseUrl}/images/${originalId}/status`, { headers: svc.admin })).json()) as Record<string, unknown>)['duplicate_of']).toBeNull();
 
       // A resend by cam-b is a resend, not a fifth receipt: its first receipt, 200.
       const again = await postImage(svc.baseUrl, 'cam-b', image);

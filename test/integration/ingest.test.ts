@@ -36,7 +36,7 @@ describe('POST /image -> ledger -> S3', () => {
     // The local copy is deleted once the ledger says uploaded.
     await waitFor(async () => ((await svc.files()).length === 0 ? true : undefined), 5000, 'local file removal');
 
-    const status = await (await fetch(`${svc.baseUrl}/images/${body.id}/status`)).json();
+    const status = await (await fetch(`${svc.baseUrl}/images/${body.id}/status`, { headers: svc.admin })).json();
     expect(status).toMatchObject({ id: body.id, state: 'uploaded', s3_key: row.s3_key, attempts: 1, last_error: null });
   });
 

@@ -1,6 +1,7 @@
 /**
  * The catalogue's metadata: read from the image's own bytes right after ingest (the ack does not wait for
- * it), shown by GET /images/{id}/status. Images without EXIF or with corrupt EXIF are normal: nulls.
+ * it), shown by GET /images/{id}/status to a credential (here the admin token). Images without EXIF or with
+ * corrupt EXIF are normal: nulls.
  */
 import { describe, expect, it } from 'vitest';
 import { exifJpeg, pngWithSize } from '../helpers/exif-jpeg.js';
@@ -11,7 +12,7 @@ describe('image metadata', () => {
   const ctx = useInProcessService({ UPLOAD_BWLIMIT: '1KB', UPLOAD_CONCURRENCY: '1', SPOOL_MIN_FREE_BYTES: '0', SHUTDOWN_GRACE_MS: '100' });
 
   const statusOf = async (id: string): Promise<Record<string, unknown>> => waitFor(async () => {
-    const body = (await (await fetch(`${ctx.svc.baseUrl}/images/${id}/status`)).json()) as Record<string, unknown>;
+    const body = (await (await fetch(`${ctx.svc.baseUrl}/images/${id}/status`, { headers: ctx.svc.admin })).json()) as Record<string, unknown>;
     return body['metadata'] === null ? undefined : body;
   }, 10_000, `metadata of ${id}`);
 

@@ -36,6 +36,7 @@ const README_ENDPOINTS: ReadonlyArray<readonly [HttpMethod, string]> = [
   ['post', '/admin/links'],
   ['get', '/admin/links'],
   ['delete', '/admin/links/{token_id}'],
+  ['post', '/admin/images/{id}/read-link'],
   ['post', '/u/{secret}'],
   ['get', '/openapi.json'],
   ['get', '/metrics'],
@@ -209,7 +210,7 @@ describe('GET /openapi.json', () => {
     expect(d.openapi).toBe('3.1.0');
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
     expect(d.info.version).toBe(pkg.version);
-    expect(Object.keys(d.components.securitySchemes).sort()).toEqual(['adminBearer', 'deviceBearer']);
+    expect(Object.keys(d.components.securitySchemes).sort()).toEqual(['adminBasic', 'adminBearer', 'deviceBearer', 'readLink']);
   });
 
   it('describes every route the app registers, and no route it does not', async () => {
@@ -342,21 +343,41 @@ describe('GET /openapi.json', () => {
     expect((await call('post', '/image', '/image', { body: JSON.stringify({ device_id: 'cam-json', image: 'not base64!' }), headers: { 'content-type': 'application/json' } })).status).toBe(400);
     expect((await call('post', '/image', '/image', { body: JSON.stringify({ device_id: 'cam-json' }), headers: { 'content-type': 'application/json' } })).status).toBe(400);
 
-    // Status (with metadata once extracted), the bytes, the backlog.
+    // Status (with metadata once extracted, with a credential), the outcome (the id alone), the bytes, the backlog.
+    const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
     const status = await waitFor(async () => {
-      const res = await fetch(`${base}/images/${id}/status`);
+      const res = await fetch(`${base}/images/${id}/status`, { headers: auth });
       const body = (await res.json()) as Record<string, unknown>;
       return body['metadata'] === null ? undefined : body;
     }, 10_000, 'metadata');
     expectDocumented('get', '/images/{id}/status', 200, status);
+    const outcome = await call('get', '/images/{id}/status', `/images/${id}/status`);
+    expect(outcome.status).toBe(200);
+    expect(outcome.body).not.toHaveProperty('metadata');
+    expect((await call('get', '/images/{id}/status', `/images/${id}/status`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
     expect((await call('get', '/images/{id}/status', '/images/01M84CWPD0SMD5ZBY79VQQHV2V/status')).status).toBe(404);
-    const whole = await call('get', '/images/{id}', `/images/${id}`);
+    expect((await call('get', '/images/{id}', `/images/${id}`)).status).toBe(401);
+    const whole = await call('get', '/images/{id}', `/images/${id}`, { headers: auth });
     expect(whole.status).toBe(200);
     expect(whole.headers.get('etag')).toMatch(/^"[0-9a-f]{64}"$/);
-    expect((await call('get', '/images/{id}', `/images/${id}`, { headers: { 'if-none-match': whole.headers.get('etag') ?? '' } })).status).toBe(304);
-    expect((await call('get', '/images/{id}', `/images/${id}`, { headers: { range: 'bytes=0-9' } })).status).toBe(206);
-    expect((await call('get', '/images/{id}', `/images/${id}`, { headers: { range: 'bytes=999999999-' } })).status).toBe(416);
-    expect((await call('get', '/images/{id}', '/images/01M84CWPD0SMD5ZBY79VQQHV2V')).status).toBe(404);
+    expect((await call('get', '/images/{id}', `/images/${id}`, { headers: { ...auth, 'if-none-match': whole.headers.get('etag') ?? '' } })).status).toBe(304);
+    expect((await call('get', '/images/{id}', `/images/${id}`, { headers: { ...auth, range: 'bytes=0-9' } })).status).toBe(206);
+    expect((await call('get', '/images/{id}', `/images/${id}`, { headers: { ...auth, range: 'bytes=999999999-' } })).status).toBe(416);
+    expect((await call('get', '/images/{id}', '/images/01M84CWPD0SMD5ZBY79VQQHV2V', { headers: auth })).status).toBe(404);
+
+    // Signed read links: issued by the admin, a credential for one image.
+    const readLink = await call('post', '/admin/images/{id}/read-link', `/admin/images/${id}/read-link`, admin({ expires_in: '10m' }));
+    expect(readLink.status).toBe(201);
+    expect((await call('post', '/admin/images/{id}/read-link', `/admin/images/${id}/read-link`, admin())).status).toBe(201);
+    expect((await call('post', '/admin/images/{id}/read-link', '/admin/images/01M84CWPD0SMD5ZBY79VQQHV2V/read-link', admin())).status).toBe(404);
+    expect((await call('post', '/admin/images/{id}/read-link', `/admin/images/${id}/read-link`, admin({ expires_in: '90d' }))).status).toBe(400);
+    expect((await call('post', '/admin/images/{id}/read-link', `/admin/images/${id}/read-link`)).status).toBe(401);
+    const signed = readLink.body as { url: string; status_url: string };
+    const signedPath = (url: string): string => { const u = new URL(url); return `${u.pathname}${u.search}`; };
+    expect((await call('get', '/images/{id}', signedPath(signed.url))).status).toBe(200);
+    expect((await call('get', '/images/{id}/status', signedPath(signed.status_url))).status).toBe(200);
+    const tampered = signedPath(signed.url).replace(/sig=(.)/, (_m, c: string) => `sig=${c === 'A' ? 'B' : 'A'}`);
+    expect((await call('get', '/images/{id}', tampered)).status).toBe(403);
     expect((await call('get', '/images', '/images')).status).toBe(200);
 
     // Probes and this document.
@@ -366,6 +387,11 @@ describe('GET /openapi.json', () => {
     expect((await call('get', '/metrics', '/metrics')).status).toBe(200);
     expect((await call('get', '/', '/')).status).toBe(200);
     expect((await call('get', '/status.json', '/status.json')).status).toBe(200);
+    expect((await call('get', '/status.json', '/status.json', { headers: auth })).status).toBe(200);
+    expect((await call('get', '/full/', '/full/')).status).toBe(401);
+    expect((await call('get', '/full/', '/full/', { headers: auth })).status).toBe(200);
+    expect((await call('get', '/full/status.json', '/full/status.json')).status).toBe(401);
+    expect((await call('get', '/full/status.json', '/full/status.json', { headers: auth })).status).toBe(200);
 
     // Admin.
     expect((await call('get', '/admin/bwlimit', '/admin/bwlimit')).status).toBe(401);

@@ -1,20 +1,27 @@
 /**
  * The status page in a real browser: headless Chromium (Debian's `chromium` package, driven by
- * playwright-core with `executablePath`; no browser download) against the service in-process and s3rver.
- * It renders the live data (charts with points, the device table), shows hostile device-supplied text as
- * text (no markup, no dialog), refreshes without a reload, logs no console error, and leaves a screenshot in
- * test-output/status-page.png. Without a Chromium binary it skips and says why (.ci/run installs `chromium`).
+ * playwright-core with `executablePath`; no browser download) against the service in-process and s3rver,
+ * both ways. Without a credential (`/`): the public view renders the live data (charts with points, the
+ * device table) with image ids shortened and no camera data, shows hostile device-supplied text as text (no
+ * markup, no dialog), refreshes without a reload and logs no console error. With the admin token, which the
+ * browser sends as HTTP Basic when `/full/` asks for it: whole ids and camera models; a wrong password gets
+ * nothing. Screenshots of both in test-output/. Without a Chromium binary it skips and says why (.ci/run
+ * installs `chromium`).
  */
 import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exifJpeg } from '../helpers/exif-jpeg.js';
 import { fakeJpeg, postImage } from '../helpers/images.js';
-import { startInProcess, waitFor } from '../helpers/in-process.js';
-import { startTestS3 } from '../helpers/s3.js';
+import { startInProcess, waitFor, type InProcessService } from '../helpers/in-process.js';
+import { startTestS3, type TestS3 } from '../helpers/s3.js';
 import { fetchStatus, HOSTILE_TEXT, insertRowWithoutFile } from '../helpers/status.js';
 
 const SCREENSHOT = path.resolve('test-output', 'status-page.png');
+const SCREENSHOT_FULL = path.resolve('test-output', 'status-page-full.png');
+const ADMIN_TOKEN = 'browser-test-admin-token-0123456789abcdef';
+const VIEWPORT = { width: 1400, height: 1100 };
 
 /** CHROMIUM_PATH, else the first Chromium or Chrome on PATH. */
 function findChromium(): string | null {
@@ -50,87 +57,166 @@ async function post(baseUrl: string, deviceId: string, image: Buffer): Promise<s
   return String(res.body['id']);
 }
 
+/** Dialogs and console errors of a page, collected as they happen. */
+function watch(page: Page): { dialogs: string[]; consoleErrors: string[] } {
+  const seen = { dialogs: [] as string[], consoleErrors: [] as string[] };
+  page.on('dialog', (dialog) => {
+    seen.dialogs.push(dialog.message());
+    void dialog.dismiss();
+  });
+  page.on('console', (message) => {
+    if (message.type() === 'error') seen.consoleErrors.push(message.text());
+  });
+  page.on('pageerror', (err) => seen.consoleErrors.push(err.message));
+  return seen;
+}
+
+const cells = (page: Page, table: string, column: number): Promise<string[]> =>
+  page.locator(`#${table} tbody tr td:nth-child(${column})`).allTextContents();
+
+interface Running {
+  s3: TestS3;
+  svc: InProcessService;
+  browser: Browser;
+  /** Every image id the page could show (four uploads and the dead row). */
+  ids: string[];
+}
+
 describe('status page in headless Chromium', () => {
-  it('renders live data, shows hostile text as text, refreshes without a reload, and saves a screenshot', async (ctx) => {
+  let running: Running | null = null;
+  let skipped: string | null = null;
+
+  beforeAll(async () => {
     const executablePath = findChromium();
     const playwright = await loadPlaywright();
-    const reason = executablePath === null
-      ? 'no Chromium binary on PATH (apt-get install chromium, or set CHROMIUM_PATH)'
-      : typeof playwright === 'string' ? playwright : null;
-    if (reason !== null || typeof playwright === 'string' || executablePath === null) {
-      console.log(`SKIPPED status page browser test: ${reason}`);
+    if (executablePath === null) skipped = 'no Chromium binary on PATH (apt-get install chromium, or set CHROMIUM_PATH)';
+    if (typeof playwright === 'string') skipped = playwright;
+    if (skipped !== null || typeof playwright === 'string' || executablePath === null) return;
+
+    const s3 = await startTestS3();
+    const svc = await startInProcess(s3, { ADMIN_TOKEN, UPLOAD_BWLIMIT: '08:00,40Mbit 18:00,100Mbit Sat-00:00,off', SPOOL_MIN_FREE_BYTES: '0', SHUTDOWN_GRACE_MS: '100' });
+    const browser = await playwright.chromium.launch({ executablePath, headless: true });
+    running = { s3, svc, browser, ids: [] };
+    const base = svc.baseUrl;
+    running.ids.push(await post(base, 'cam-a', fakeJpeg(200_000)));
+    running.ids.push(await post(base, 'cam-a', fakeJpeg(150_000)));
+    running.ids.push(await post(base, 'cam-b', fakeJpeg(300_000)));
+    running.ids.push(await post(base, 'cam-c', exifJpeg({ make: 'Acme', model: HOSTILE_TEXT, padding: 50_000 })));
+    running.ids.push(insertRowWithoutFile(svc.service, HOSTILE_TEXT));
+    await waitFor(async () => {
+      const s = await fetchStatus(base, ADMIN_TOKEN);
+      return s.totals.uploaded === 4 && s.totals.dead === 1 && s.recent_uploads.some((u) => u.camera_model === HOSTILE_TEXT) ? true : undefined;
+    }, 15_000, 'four uploads and one dead image');
+  }, 60_000);
+
+  afterAll(async () => {
+    await running?.browser.close();
+    await running?.svc.close();
+    await running?.s3.close();
+  });
+
+  it('without a credential: the public view, live, with ids shortened, no camera data and hostile text as text', async (ctx) => {
+    if (running === null) {
+      console.log(`SKIPPED status page browser test: ${skipped}`);
       ctx.skip();
       return;
     }
+    const { browser, svc, ids } = running;
+    const base = svc.baseUrl;
+    const page = await browser.newPage({ viewport: VIEWPORT });
+    const seen = watch(page);
+    const response = await page.goto(`${base}/`);
+    expect(response?.status()).toBe(200);
 
-    const s3 = await startTestS3();
-    const svc = await startInProcess(s3, { UPLOAD_BWLIMIT: '08:00,40Mbit 18:00,100Mbit Sat-00:00,off', SPOOL_MIN_FREE_BYTES: '0', SHUTDOWN_GRACE_MS: '100' });
-    const browser = await playwright.chromium.launch({ executablePath, headless: true });
-    try {
-      const base = svc.baseUrl;
-      await post(base, 'cam-a', fakeJpeg(200_000));
-      await post(base, 'cam-a', fakeJpeg(150_000));
-      await post(base, 'cam-b', fakeJpeg(300_000));
-      await post(base, 'cam-c', exifJpeg({ make: 'Acme', model: HOSTILE_TEXT, padding: 50_000 }));
-      insertRowWithoutFile(svc.service, HOSTILE_TEXT);
-      await waitFor(async () => {
-        const s = await fetchStatus(base);
-        return s.totals.uploaded === 4 && s.totals.dead === 1 && s.recent_uploads.some((u) => u.camera_model === HOSTILE_TEXT) ? true : undefined;
-      }, 15_000, 'four uploads and one dead image');
+    // First render: the hostile texts are in their cells as text, the device table and charts are filled.
+    const deviceCells = page.locator('#devices tbody td');
+    await deviceCells.filter({ hasText: HOSTILE_TEXT }).first().waitFor({ timeout: 15_000 });
+    expect(await deviceCells.allTextContents()).toContain(HOSTILE_TEXT);
+    expect(await page.locator('#devices tbody tr').count()).toBe(4);
+    expect(await page.locator('#dead tbody td').allTextContents()).toContain(HOSTILE_TEXT); // the device id
+    expect(await page.locator('#errors tbody td').allTextContents()).toContain(HOSTILE_TEXT);
+    expect(await page.locator('img').count()).toBe(0); // no element was made from the text
+    expect(await page.locator('#conn').textContent()).toBe('live');
+    expect(await page.locator('#backlog-images').textContent()).toBe('0 images');
 
-      const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
-      const dialogs: string[] = [];
-      const consoleErrors: string[] = [];
-      page.on('dialog', (dialog) => {
-        dialogs.push(dialog.message());
-        void dialog.dismiss();
-      });
-      page.on('console', (message) => {
-        if (message.type() === 'error') consoleErrors.push(message.text());
-      });
-      page.on('pageerror', (err) => consoleErrors.push(err.message));
-      const response = await page.goto(`${base}/`);
-      expect(response?.status()).toBe(200);
+    // No whole image id and no camera model anywhere in the page; the ids' last characters tell rows apart.
+    expect(await cells(page, 'uploads', 6)).toEqual(['—', '—', '—', '—']);
+    expect((await cells(page, 'uploads', 3)).sort()).toEqual(ids.slice(0, 4).map((id) => `…${id.slice(-6)}`).sort());
+    expect(await cells(page, 'dead', 3)).toEqual([`…${ids[4]?.slice(-6)}`]);
+    const html = await page.content();
+    for (const id of ids) expect(html).not.toContain(id);
+    expect(await page.locator('#view').textContent()).toMatch(/^public view/);
+    expect(await page.locator('#signin').isVisible()).toBe(true);
+    expect(await page.locator('#signin').getAttribute('href')).toBe('full/');
 
-      // First render: the hostile texts are in their cells as text, the device table and charts are filled.
-      const deviceCells = page.locator('#devices tbody td');
-      await deviceCells.filter({ hasText: HOSTILE_TEXT }).first().waitFor({ timeout: 15_000 });
-      expect(await deviceCells.allTextContents()).toContain(HOSTILE_TEXT);
-      expect(await page.locator('#devices tbody tr').count()).toBe(4);
-      expect(await page.locator('#uploads tbody td').allTextContents()).toContain(HOSTILE_TEXT); // the camera model
-      expect(await page.locator('#dead tbody td').allTextContents()).toContain(HOSTILE_TEXT);
-      expect(await page.locator('#errors tbody td').allTextContents()).toContain(HOSTILE_TEXT);
-      expect(await page.locator('img').count()).toBe(0); // no element was made from the text
-      expect(await page.locator('#conn').textContent()).toBe('live');
-      expect(await page.locator('#backlog-images').textContent()).toBe('0 images');
-      const points = async (selector: string): Promise<number> => {
-        const all = await page.locator(selector).evaluateAll((lines) => lines.map((l) => l.getAttribute('points') ?? ''));
-        return Math.max(0, ...all.map((p) => p.split(' ').filter(Boolean).length));
-      };
-      expect(await points('#chart-backlog polyline')).toBeGreaterThanOrEqual(2); // the start sample and now
-      const renders = Number(await page.locator('body').getAttribute('data-renders'));
-      expect(renders).toBeGreaterThanOrEqual(1);
+    const points = async (selector: string): Promise<number> => {
+      const all = await page.locator(selector).evaluateAll((lines) => lines.map((l) => l.getAttribute('points') ?? ''));
+      return Math.max(0, ...all.map((p) => p.split(' ').filter(Boolean).length));
+    };
+    expect(await points('#chart-backlog polyline')).toBeGreaterThanOrEqual(2); // the start sample and now
+    const renders = Number(await page.locator('body').getAttribute('data-renders'));
+    expect(renders).toBeGreaterThanOrEqual(1);
 
-      // Live: a new upload appears without a reload, and the charts grow at the sampler's next tick.
-      const newId = await post(base, 'cam-new', fakeJpeg(250_000));
-      await page.locator('#uploads tbody td').filter({ hasText: newId }).first().waitFor({ timeout: 15_000 });
-      await page.locator('#devices tbody td').filter({ hasText: 'cam-new' }).first().waitFor({ timeout: 15_000 });
-      await waitFor(async () => ((await points('#chart-egress polyline.egress')) >= 2 ? true : undefined), 25_000, 'a second sample in the egress chart');
-      expect(await points('#chart-backlog polyline')).toBeGreaterThanOrEqual(3);
-      expect(await points('#chart-egress polyline.cap')).toBeGreaterThanOrEqual(2);
-      expect(Number(await page.locator('body').getAttribute('data-renders'))).toBeGreaterThan(renders);
+    // Live: a new upload appears without a reload, and the charts grow at the sampler's next tick.
+    const newId = await post(base, 'cam-new', fakeJpeg(250_000));
+    await page.locator('#uploads tbody td').filter({ hasText: `…${newId.slice(-6)}` }).first().waitFor({ timeout: 15_000 });
+    await page.locator('#devices tbody td').filter({ hasText: 'cam-new' }).first().waitFor({ timeout: 15_000 });
+    expect(await page.content()).not.toContain(newId);
+    await waitFor(async () => ((await points('#chart-egress polyline.egress')) >= 2 ? true : undefined), 25_000, 'a second sample in the egress chart');
+    expect(await points('#chart-backlog polyline')).toBeGreaterThanOrEqual(3);
+    expect(await points('#chart-egress polyline.cap')).toBeGreaterThanOrEqual(2);
+    expect(Number(await page.locator('body').getAttribute('data-renders'))).toBeGreaterThan(renders);
 
-      mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
-      await page.screenshot({ path: SCREENSHOT, fullPage: true });
-      expect(statSync(SCREENSHOT).size).toBeGreaterThan(10_000);
-      console.log(`status page screenshot: ${SCREENSHOT}`);
+    mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    expect(statSync(SCREENSHOT).size).toBeGreaterThan(10_000);
+    console.log(`status page screenshot: ${SCREENSHOT}`);
 
-      expect(dialogs).toEqual([]);
-      expect(consoleErrors).toEqual([]);
-    } finally {
-      await browser.close();
-      await svc.close();
-      await s3.close();
+    expect(seen.dialogs).toEqual([]);
+    expect(seen.consoleErrors).toEqual([]);
+    await page.close();
+  }, 90_000);
+
+  it('with the admin token, sent as HTTP Basic when /full/ asks: whole ids and camera models; a wrong password gets nothing', async (ctx) => {
+    if (running === null) {
+      console.log(`SKIPPED status page browser test: ${skipped}`);
+      ctx.skip();
+      return;
     }
-  });
+    const { browser, svc, ids } = running;
+    const base = svc.baseUrl;
+    const signedIn = await browser.newContext({ viewport: VIEWPORT, httpCredentials: { username: 'operator', password: ADMIN_TOKEN } });
+    try {
+      const page = await signedIn.newPage();
+      const seen = watch(page);
+      expect((await page.goto(`${base}/full/`))?.status()).toBe(200);
+      await page.locator('#uploads tbody td').filter({ hasText: HOSTILE_TEXT }).first().waitFor({ timeout: 15_000 }); // the camera model
+      const uploadIds = await cells(page, 'uploads', 3);
+      for (const id of ids.slice(0, 4)) expect(uploadIds).toContain(id);
+      expect(await cells(page, 'dead', 3)).toEqual([ids[4]]);
+      expect(await cells(page, 'errors', 4)).toContain(ids[4]);
+      expect(await page.locator('img').count()).toBe(0);
+      expect(await page.locator('#conn').textContent()).toBe('live');
+      expect(await page.locator('#view').textContent()).toBe('full view');
+      expect(await page.locator('#signin').isVisible()).toBe(false);
+      await page.screenshot({ path: SCREENSHOT_FULL, fullPage: true });
+      expect(seen.dialogs).toEqual([]);
+      expect(seen.consoleErrors).toEqual([]);
+    } finally {
+      await signedIn.close();
+    }
+
+    const wrong = await browser.newContext({ viewport: VIEWPORT, httpCredentials: { username: 'operator', password: 'not-the-token' } });
+    try {
+      const page = await wrong.newPage();
+      const answer = await page.goto(`${base}/full/`);
+      expect(answer?.status()).toBe(401);
+      const shown = await page.content();
+      expect(shown).toContain('unauthorized');
+      for (const id of ids) expect(shown).not.toContain(id);
+      expect(await page.locator('#uploads').count()).toBe(0);
+    } finally {
+      await wrong.close();
+    }
+  }, 60_000);
 });

@@ -1,7 +1,9 @@
 /**
  * GET / and GET /status.json against the real service and s3rver: the numbers the page shows are the
  * ledger's and the uploader's, the JSON carries no secret, device-supplied text is data, the per-device
- * and recent-row reads are index walks (checked on their query plans), and STATUS_PAGE=off removes both.
+ * and recent-row reads are index walks (checked on their query plans), anyone sees the public view (no
+ * whole image id, no camera data) and the admin token the full one (/full/ asks a browser for it with
+ * HTTP Basic), and STATUS_PAGE=off removes them all.
  */
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -13,6 +15,7 @@ import { fakeJpeg, postImage } from '../helpers/images.js';
 import { startInProcess, useInProcessService, waitFor } from '../helpers/in-process.js';
 import { startTestS3 } from '../helpers/s3.js';
 import { fetchStatus, HOSTILE_TEXT, insertRowWithoutFile } from '../helpers/status.js';
+import type { StatusReport } from '../../src/status/report.js';
 
 const ADMIN_TOKEN = 'status-page-test-admin-token-0123456789';
 const TIMETABLE = '00:00,40Mbit 12:00,80Mbit Sat-00:00,off';
@@ -36,13 +39,13 @@ describe('GET /status.json with uploads flowing', () => {
     const hostileId = insertRowWithoutFile(ctx.svc.service, HOSTILE_TEXT);
 
     const settled = await waitFor(async () => {
-      const s = await fetchStatus(base);
+      const s = await fetchStatus(base, ADMIN_TOKEN);
       const cameraKnown = s.recent_uploads.some((u) => u.camera_model === HOSTILE_TEXT);
       return s.totals.uploaded === 6 && s.totals.dead === 1 && cameraKnown ? Date.parse(s.generated_at) : undefined;
     }, 15_000, 'six uploads, one dead, the camera model extracted');
     // Per-device numbers are cached for at least a second (cost-bounded): wait for ones computed since.
     const status = await waitFor(async () => {
-      const s = await fetchStatus(base);
+      const s = await fetchStatus(base, ADMIN_TOKEN);
       return Date.parse(s.devices.computed_at) > settled ? s : undefined;
     }, 5000, 'per-device counts computed after the uploads');
 
@@ -83,6 +86,53 @@ describe('GET /status.json with uploads flowing', () => {
     expect(status.history.current.cap_bytes_per_sec).toBe(status.bandwidth.rate_bytes_per_sec);
     expect(status.history.current.backlog_images).toBe(0);
     expect(status.history.current.egress_bytes_per_sec).toBeGreaterThan(0);
+  });
+
+  it('shows anyone the public view: image ids shortened, no camera model, no id in error texts', async () => {
+    const base = ctx.svc.baseUrl;
+    const full = await fetchStatus(base, ADMIN_TOKEN);
+    expect(full.view).toBe('full');
+    const ids = [...full.recent_uploads.map((u) => u.id), ...full.dead_images.map((d) => d.id)];
+    expect(ids.length).toBeGreaterThanOrEqual(7);
+    const dead = full.dead_images[0];
+    expect(dead?.last_error).toContain(dead?.id); // the error names the image's file: the id is in the text
+
+    const text = await (await fetch(`${base}/status.json`)).text();
+    const pub = JSON.parse(text) as StatusReport;
+    expect(pub.view).toBe('public');
+    for (const id of ids) expect(text).not.toContain(id.slice(-7));
+    const short = (id: string): string => `…${id.slice(-6)}`;
+    expect(pub.recent_uploads.map((u) => u.id)).toEqual(full.recent_uploads.map((u) => short(u.id)));
+    expect(pub.recent_uploads.map((u) => u.camera_model)).toEqual(full.recent_uploads.map(() => null));
+    expect(pub.recent_uploads.map((u) => u.device_id)).toEqual(full.recent_uploads.map((u) => u.device_id));
+    expect(pub.dead_images).toEqual([expect.objectContaining({ id: short(dead?.id ?? ''), device_id: HOSTILE_TEXT, last_error: expect.stringContaining(short(dead?.id ?? '')) })]);
+    expect(pub.recent_errors.map((e) => e.image_id)).toEqual(full.recent_errors.map((e) => (e.image_id === null ? null : short(e.image_id))));
+    // The numbers are the same in both views.
+    for (const key of ['backlog', 'totals', 'bandwidth', 'uploader'] as const) expect(pub[key], key).toEqual(full[key]);
+    expect(pub.devices.rows).toEqual(full.devices.rows);
+  });
+
+  it('gives the full view for the admin token (Bearer or Basic), and /full/ asks a browser for it with Basic', async () => {
+    const base = ctx.svc.baseUrl;
+    const basic = (password: string): Record<string, string> => ({ authorization: `Basic ${Buffer.from(`anyone:${password}`).toString('base64')}` });
+    const view = async (url: string, headers: Record<string, string>): Promise<string> => ((await (await fetch(`${base}${url}`, { headers })).json()) as StatusReport).view;
+    expect(await view('/status.json', basic(ADMIN_TOKEN))).toBe('full');
+    expect(await view('/status.json', { authorization: `Bearer ${ADMIN_TOKEN}` })).toBe('full');
+    expect(await view('/status.json', basic('wrong'))).toBe('public');
+    expect(await view('/full/status.json', basic(ADMIN_TOKEN))).toBe('full');
+
+    for (const url of ['/full/', '/full/status.json']) {
+      for (const headers of [{}, basic('wrong'), { authorization: 'Bearer wrong' }]) {
+        const refused = await fetch(`${base}${url}`, { headers });
+        expect(refused.status, url).toBe(401);
+        expect(refused.headers.get('www-authenticate')).toBe('Basic realm="image-spool admin", charset="UTF-8"');
+        expect(await refused.json()).toMatchObject({ error: { code: 'unauthorized' } });
+      }
+    }
+    const page = await fetch(`${base}/full/`, { headers: basic(ADMIN_TOKEN) });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toBe((await fetch(`${base}/`)).headers.get('content-security-policy'));
+    expect(await page.text()).toContain("fetch('status.json'"); // relative: /full/status.json, in the Basic realm
   });
 
   it('follows an operator override at once', async () => {
@@ -179,7 +229,7 @@ describe('STATUS_PAGE=off', () => {
     const s3 = await startTestS3();
     const svc = await startInProcess(s3, { STATUS_PAGE: 'off', SPOOL_MIN_FREE_BYTES: '0' });
     try {
-      for (const url of ['/', '/status.json']) {
+      for (const url of ['/', '/status.json', '/full/', '/full/status.json']) {
         const res = await fetch(`${svc.baseUrl}${url}`);
         expect(res.status, url).toBe(404);
         expect(((await res.json()) as { error: { code: string } }).error.code).toBe('not_found');

@@ -17,8 +17,14 @@ describe('loadConfig', () => {
     expect(c.s3.endpoint).toBe('http://127.0.0.1:4568');
     expect(c.s3.forcePathStyle).toBe(true);
     expect(c.metricsAuth).toBe('off');
+    expect(c.imageRead).toBe('credential');
     expect(c.spoolDirectIo).toBe('auto');
     expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('takes IMAGE_READ=open and refuses any other value but credential, naming it', () => {
+    expect(loadConfig({ IMAGE_READ: 'open' }).imageRead).toBe('open');
+    expect(() => loadConfig({ IMAGE_READ: 'public' })).toThrow('invalid IMAGE_READ="public": expected one of credential, open');
   });
 
   it('uses the real bucket settings when S3_BUCKET is set', () => {
