@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { SpoolError } from '../errors.js';
 import type { ImageLedger } from '../ledger/images.js';
+import type { ImageRow } from '../ledger/types.js';
 import type { AppEnv } from './env.js';
 
 /** GET /images/:id/status: the ledger's record of one image. */
@@ -25,8 +26,10 @@ export function imageStatusHandler(ledger: ImageLedger) {
       received_at: row.received_at,
       next_attempt_at: blob.state === 'queued' ? blob.next_attempt_at : null,
       uploaded_at: blob.uploaded_at,
-      // Null until extraction ran (right after ingest); then each field is null when the image does not say.
-      metadata: blob.metadata_at === null ? null : {
+      metadata_state: metadataState(blob),
+      metadata_error: blob.metadata_state === 'failed' ? blob.metadata_error : null,
+      // Null until extraction ran (right after ingest), and when it failed; else each field is null when the image does not say.
+      metadata: blob.metadata_at === null || blob.metadata_state === 'failed' ? null : {
         format: blob.content_type.replace('image/', ''),
         width: blob.width,
         height: blob.height,
@@ -39,4 +42,10 @@ export function imageStatusHandler(ledger: ImageLedger) {
       },
     });
   };
+}
+
+/** A row from before migration 0016 has no state: done when it has metadata_at, else not tried yet. */
+function metadataState(row: ImageRow): 'pending' | 'extracting' | 'done' | 'failed' {
+  if (row.metadata_state === null) return row.metadata_at === null ? 'pending' : 'done';
+  return row.metadata_state;
 }
