@@ -147,10 +147,17 @@ export class MetadataWorker extends EventEmitter<MetadataEvents> {
         return;
       case 'not_started':
         // The attempt could not be recorded (ledger busy): this image first, after a pause, one attempt at a
-        // time (not one retry per queued image). The pool is closed or cannot start threads: the row stays
+        // time (not one retry per queued image). The pool is closed or cannot start threads: the rows stay
         // untried, for the next start.
-        this.log.warn({ id: job.id, err: result.message }, 'metadata extraction not started');
-        if (result.cause === 'start' && !this.stopped) this.pause(job);
+        if (this.stopped) return;
+        if (result.cause === 'start') {
+          this.log.warn({ id: job.id, err: result.message }, 'metadata extraction not started; trying again shortly');
+          this.pause(job);
+        } else {
+          this.log.error({ err: result.message, images: this.queue.length + 1 }, 'metadata extraction stopped; the images not extracted are extracted at the next start');
+          this.stopped = true;
+          for (const queued of this.queue.splice(0)) void closeFile(queued.file);
+        }
         return;
     }
   }

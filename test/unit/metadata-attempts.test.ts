@@ -4,6 +4,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ImageLedger } from '../../src/ledger/images.js';
@@ -110,6 +111,23 @@ describe('MetadataWorker', () => {
     await worker.stop();
     expect(ledger.get('H')).toMatchObject({ metadata_state: null, metadata_at: null });
     expect(ledger.metadataPending(10).map((r) => r.id)).toEqual(['H']);
+  });
+
+  it('when no thread can start, leaves every image untried for the next start and says so once', async () => {
+    stored('A', exifJpeg({ model: 'Cam A' }), 'jpg', 'image/jpeg');
+    stored('B', exifJpeg({ model: 'Cam B' }), 'jpg', 'image/jpeg');
+    const lines: string[] = [];
+    const log = pino({ level: 'error' }, new Writable({ write(chunk: Buffer, _enc, next) { lines.push(chunk.toString()); next(); } }));
+    const worker = new MetadataWorker(ledger, store, log, new MetadataPool({ log, source: 'process.exit(3)' }));
+    try {
+      worker.start();
+      await waitFor(() => (lines.some((l) => l.includes('metadata extraction stopped')) ? true : undefined), 10_000, 'the log line');
+      expect(lines.filter((l) => l.includes('metadata extraction stopped'))).toHaveLength(1);
+      expect(ledger.metadataPending(10).map((r) => r.id)).toEqual(['A', 'B']);
+      expect(ledger.get('A')).toMatchObject({ metadata_state: null });
+    } finally {
+      await worker.stop();
+    }
   });
 
   it('records a poison image failed once, with the reason', async () => {
