@@ -57,6 +57,10 @@ export interface Config {
   readonly ingestHeadersTimeoutMs: number;
   readonly ingestBodyWindowMs: number;
   readonly ingestMinBodyRate: number;
+  /** METADATA_THREADS: worker threads that parse images' metadata (src/meta/metadata-pool.ts). */
+  readonly metadataThreads: number;
+  /** METADATA_TIMEOUT_MS: an image still being parsed after this long is marked `failed` and its thread replaced. */
+  readonly metadataTimeoutMs: number;
   /** NOTIFY_*: the outcome webhook (src/notify/); null when NOTIFY_URL is unset. */
   readonly notify: NotifySettings | null;
   /** NOTIFY_KEEP_HOURS: delivered and failed webhook rows are deleted after this long (pending ones never). */
@@ -189,6 +193,8 @@ export function loadConfig(env: Env = process.env): Config {
     ingestHeadersTimeoutMs: r.int('INGEST_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
     ingestBodyWindowMs: r.int('INGEST_BODY_TIMEOUT_MS', 30_000, 100, 600_000),
     ingestMinBodyRate: r.bytes('INGEST_MIN_BODY_RATE', 1000),
+    metadataThreads: r.int('METADATA_THREADS', 1, 1, 16),
+    metadataTimeoutMs: r.int('METADATA_TIMEOUT_MS', 2000, 50, 600_000),
     notify: notifySettings(r),
     notifyKeepHours: r.int('NOTIFY_KEEP_HOURS', 72, 1, 87_600),
     metricsAuth: r.oneOf('METRICS_AUTH', 'off', ['off', 'admin'] as const),

@@ -13,6 +13,7 @@ import { BodyGate } from './http/body-gate.js';
 import { GroupCommitter } from './ledger/group-commit.js';
 import { ImageLedger } from './ledger/images.js';
 import { MultipartLedger } from './ledger/multipart.js';
+import { MetadataPool } from './meta/metadata-pool.js';
 import { MetadataWorker } from './meta/metadata-worker.js';
 import { DeviceTokens } from './devices/tokens.js';
 import { SpoolError } from './errors.js';
@@ -189,9 +190,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   bandwidth.onRateChange(() => uploader.notify());
   const statusPage = config.statusPage ? createStatusPage({ db, bandwidth, schedule: config.uploadSchedule, throttle, uploader }) : null;
 
-  const metadata = new MetadataWorker(ledger, store, log);
-  const backfill = metadata.resumePending();
-  if (backfill > 0) log.info({ images: backfill }, 'extracting metadata left over from the last run');
+  const metadata = new MetadataWorker(ledger, store, log, new MetadataPool({ log, threads: config.metadataThreads, timeoutMs: config.metadataTimeoutMs }));
   const usage = new SpoolUsage(() => ledger.localBytes(config.keepUploadedFiles));
   const freeBytes = cachedFreeBytes(store.imagesDir);
   const admission = new Admission({
@@ -221,6 +220,10 @@ export async function startService(config: Config, log: Logger): Promise<Running
     pausedReason: () => uploader.paused?.reason ?? null,
   }, { requireAdmin: config.metricsAuth === 'admin' });
   metrics.events.watchUploader(uploader);
+  metrics.events.watchMetadata(metadata);
+  const backfill = metadata.start();
+  if (backfill.interrupted > 0) log.warn({ images: backfill.interrupted }, 'metadata extractions the last run left unfinished are marked failed, not tried again');
+  if (backfill.pending > 0) log.info({ images: backfill.pending }, 'extracting metadata left over from the last run');
   registerBudgetMetrics(metrics.registry, budget);
   const committer = new GroupCommitter(walSync ? (rows) => withoutFsync(db, () => ledger.insertMany(rows)) : (rows) => ledger.insertMany(rows),
     { onCommit: metrics.events.ledgerCommit, maxBatch: config.benchmark?.commitBatchMax, durable });
@@ -304,7 +307,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       await removeServiceFile(config.spoolDir).catch(() => undefined);
       await uploader.stop(config.shutdownGraceMs);
       await notifications.stop(); // POSTs in flight are aborted and stay pending for the next start
-      metadata.stop();
+      await metadata.stop();
       statusPage?.stop();
       bandwidth.stop();
       egress.stop();

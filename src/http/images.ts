@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { SpoolError } from '../errors.js';
 import type { ImageLedger } from '../ledger/images.js';
-import type { Resolved } from '../ledger/types.js';
+import type { ImageRow, Resolved } from '../ledger/types.js';
 import type { AppEnv } from './env.js';
 
 /**
@@ -53,8 +53,10 @@ function recordOf({ row, blob }: Resolved): Record<string, unknown> {
     received_at: row.received_at,
     next_attempt_at: blob.state === 'queued' ? blob.next_attempt_at : null,
     uploaded_at: blob.uploaded_at,
-    // Null until extraction ran (right after ingest); then each field is null when the image does not say.
-    metadata: blob.metadata_at === null ? null : {
+    metadata_state: metadataState(blob),
+    metadata_error: blob.metadata_state === 'failed' ? blob.metadata_error : null,
+    // Null until extraction ran (right after ingest), and when it failed; else each field is null when the image does not say.
+    metadata: blob.metadata_at === null || blob.metadata_state === 'failed' ? null : {
       format: blob.content_type.replace('image/', ''),
       width: blob.width,
       height: blob.height,
@@ -66,4 +68,10 @@ function recordOf({ row, blob }: Resolved): Record<string, unknown> {
       orientation: blob.orientation,
     },
   };
+}
+
+/** A row from before migration 0016 has no state: done when it has metadata_at, else not tried yet. */
+function metadataState(row: ImageRow): 'pending' | 'extracting' | 'done' | 'failed' {
+  if (row.metadata_state === null) return row.metadata_at === null ? 'pending' : 'done';
+  return row.metadata_state;
 }

@@ -344,7 +344,7 @@ const schemas: Record<string, Schema> = {
   ImageStatus: {
     type: 'object',
     description: 'The ledger\'s record of one receipt. For a duplicate, everything about the bytes (`state`, `s3_key`, attempts, times of the upload, `metadata`) is the original\'s; `id`, `device_id` and `received_at` are the receipt\'s own.',
-    required: ['id', 'device_id', 'state', 'duplicate_of', 'sha256', 'bytes', 'content_type', 's3_key', 'attempts', 'last_error', 'received_at', 'next_attempt_at', 'uploaded_at', 'metadata'],
+    required: ['id', 'device_id', 'state', 'duplicate_of', 'sha256', 'bytes', 'content_type', 's3_key', 'attempts', 'last_error', 'received_at', 'next_attempt_at', 'uploaded_at', 'metadata_state', 'metadata_error', 'metadata'],
     additionalProperties: false,
     properties: {
       id: ref('ImageId'),
@@ -360,7 +360,12 @@ const schemas: Record<string, Schema> = {
       received_at: ISO_TIME,
       next_attempt_at: { type: ['string', 'null'], format: 'date-time', description: 'When the uploader may try it next; only while `queued`, else null.' },
       uploaded_at: { type: ['string', 'null'], format: 'date-time' },
-      metadata: { anyOf: [ref('Metadata'), { type: 'null' }], description: 'Null until extraction ran (right after the ack).' },
+      metadata_state: {
+        type: 'string', enum: ['pending', 'extracting', 'done', 'failed'],
+        description: 'Metadata extraction: `pending` (not started), `extracting`, `done`, or `failed`: the image made its parser run out of time (METADATA_TIMEOUT_MS) or memory, and it is never tried again. The image itself is stored and uploaded either way.',
+      },
+      metadata_error: { type: ['string', 'null'], description: 'Why extraction failed (`timeout: ...`, `memory: ...`, `interrupted: ...`); null unless `metadata_state` is `failed`.' },
+      metadata: { anyOf: [ref('Metadata'), { type: 'null' }], description: 'Null until extraction ran (right after the ack), and when it failed.' },
     },
   },
   ImageOutcome: {
@@ -803,11 +808,11 @@ const paths: Record<string, PathItem> = {
       parameters: [param('ImageId'), param('ReadLinkExpires'), param('ReadLinkSig')],
       responses: {
         '200': {
-          description: 'The record (with a credential; `metadata` is null until extracted, right after the ack), or the outcome (the id alone).',
+          description: 'The record (with a credential; `metadata` is null until extracted, right after the ack, and when extraction failed: see `metadata_state`), or the outcome (the id alone).',
           content: json({ oneOf: [ref('ImageStatus'), ref('ImageOutcome')] }, {
             id: EXAMPLE_ID, device_id: 'device_1', state: 'uploaded', duplicate_of: null, sha256: EXAMPLE_SHA, bytes: 300004, content_type: 'image/jpeg',
             s3_key: `device_1/2026/11/23/${EXAMPLE_ID}.jpg`, attempts: 1, last_error: null, received_at: '2026-11-23T10:20:31.120Z',
-            next_attempt_at: null, uploaded_at: '2026-11-23T10:20:33.870Z',
+            next_attempt_at: null, uploaded_at: '2026-11-23T10:20:33.870Z', metadata_state: 'done', metadata_error: null,
             metadata: { format: 'jpeg', width: 4032, height: 3024, camera_make: 'Acme', camera_model: 'TrailCam 4', gps: { latitude: 47.3769, longitude: 8.5417 }, captured_at: '2026-11-23T11:20:30', captured_at_utc: '2026-11-23T10:20:30.000Z', orientation: 1 },
           }),
         },

@@ -48,6 +48,7 @@ export class ImageLedger {
   private fairCursor = '';
   private readonly outcomeHooks: OutcomeHook[] = [];
   private nextDue: Statement | null = null;
+  private metadataStmts: Record<keyof typeof METADATA_SQL, Statement> | null = null;
 
   constructor(private readonly db: Db) {
     this.stmts = {
@@ -86,9 +87,6 @@ export class ImageLedger {
       stateOf: db.prepare('SELECT state FROM images WHERE id = ?'),
       oldestQueuedRows: db.prepare(`SELECT id, path, bytes FROM images WHERE state = 'queued' ORDER BY received_at, id LIMIT ?`),
       evict: db.prepare(`UPDATE images SET state = 'evicted', last_error = @reason WHERE id = @id AND state = 'queued'`),
-      setMetadata: db.prepare(`UPDATE images SET width = @width, height = @height, camera_make = @camera_make,
-        camera_model = @camera_model, gps_lat = @gps_lat, gps_lon = @gps_lon, captured_at = @captured_at,
-        captured_at_utc = @captured_at_utc, orientation = @orientation, metadata_at = @at WHERE id = @id OR duplicate_of = @id`),
       metadataPending: db.prepare(`SELECT id, path, content_type, state FROM images WHERE metadata_at IS NULL AND duplicate_of IS NULL ORDER BY id LIMIT ?`),
       statCounts: db.prepare('SELECT kind, key, n, bytes FROM stat_counts WHERE kind IN (\'receipts\', \'unique\', \'format\', \'state\')'),
       topModels: db.prepare(`SELECT key, n FROM stat_counts WHERE kind = 'model' AND key <> '' AND n > 0 ORDER BY n DESC, key LIMIT 10`),
@@ -106,7 +104,7 @@ export class ImageLedger {
 
   /** The SQL of every statement by name, for query-plan checks (bench/ledger-scale.ts, tests). */
   get statements(): Record<string, string> {
-    return { ...Object.fromEntries(Object.entries(this.stmts).map(([name, stmt]) => [name, stmt.source])), nextDue: NEXT_DUE_SQL };
+    return { ...Object.fromEntries(Object.entries(this.stmts).map(([name, stmt]) => [name, stmt.source])), nextDue: NEXT_DUE_SQL, ...METADATA_SQL };
   }
 
   /**
@@ -275,14 +273,51 @@ export class ImageLedger {
     })();
   }
 
-  /** Stores what extraction found (nulls included), and that it ran. No fsync of its own: see withoutFsync. */
-  setMetadata(id: string, meta: ImageMetadata, at: Date): void {
-    withoutFsync(this.db, () => this.stmts.setMetadata.run({ id, ...meta, at: at.toISOString() }));
+  /**
+   * The metadata writes, prepared on first use: they name migration 0016's columns, and `image-spool status`
+   * may read a ledger the running (older) service has not migrated yet.
+   */
+  private get metadata(): Record<keyof typeof METADATA_SQL, Statement> {
+    this.metadataStmts ??= Object.fromEntries(Object.entries(METADATA_SQL).map(([name, sql]) => [name, this.db.prepare(sql)])) as Record<keyof typeof METADATA_SQL, Statement>;
+    return this.metadataStmts;
   }
 
-  /** Rows whose metadata was never extracted (a crash between ingest and extraction). */
+  /** Stores what extraction found (nulls included), and that it ran. No fsync of its own: see withoutFsync. */
+  setMetadata(id: string, meta: ImageMetadata, at: Date): void {
+    withoutFsync(this.db, () => this.metadata.setMetadata.run({ id, ...meta, at: at.toISOString() }));
+  }
+
+  /** Rows whose metadata extraction never started (a crash between ingest and extraction). */
   metadataPending(limit: number): Array<Pick<ImageRow, 'id' | 'path' | 'content_type' | 'state'>> {
     return this.stmts.metadataPending.all(limit) as Array<Pick<ImageRow, 'id' | 'path' | 'content_type' | 'state'>>;
+  }
+
+  /**
+   * Records that the image's bytes are about to reach a parser, before they do: if the parser takes the
+   * process down, the next start finds the row `extracting` and fails it instead of trying again. Without a
+   * fsync (withoutFsync): only a power cut can lose it, and then the image is tried once more.
+   */
+  metadataStarted(id: string): void {
+    withoutFsync(this.db, () => this.metadata.metadataStarted.run(id));
+  }
+
+  /** Extraction gave up on the image (timeout, memory, ...): no metadata, and never tried again. */
+  metadataFailed(id: string, error: string, at: Date): void {
+    withoutFsync(this.db, () => this.metadata.metadataFailed.run({ id, error, at: at.toISOString() }));
+  }
+
+  /** An attempt stopped by a shutdown, not by the image: untried again. */
+  metadataReleased(id: string): void {
+    withoutFsync(this.db, () => this.metadata.metadataReleased.run(id));
+  }
+
+  /** At start: every row an earlier run left `extracting` becomes failed with `error`; returns their ids. */
+  failInterruptedMetadata(error: string, at: Date): string[] {
+    return this.db.transaction(() => {
+      const ids = (this.metadata.metadataUnfinished.all() as Array<{ id: string }>).map((r) => r.id);
+      for (const id of ids) this.metadata.metadataFailed.run({ id, error, at: at.toISOString() });
+      return ids;
+    })();
   }
 
   /** GET /admin/stats: read from the trigger-kept counters (migration 0010), so constant time at any size. */
@@ -374,6 +409,23 @@ export class ImageLedger {
  * at 100,000 queued (docs/BENCHMARKS.md, issue 7), on every idle turn of the uploader.
  */
 const NEXT_DUE_SQL = `SELECT min(next_attempt_at) AS t FROM images INDEXED BY images_queued_due WHERE state = 'queued'`;
+
+/**
+ * Metadata writes (migration 0016 for the state). Each touches one row by primary key, or the few rows the
+ * partial index images_metadata_pending holds; setMetadata and metadataFailed also the receipts sharing the
+ * bytes (duplicate_of), so a duplicate's row says what its original's says.
+ */
+const METADATA_SQL = {
+  setMetadata: `UPDATE images SET width = @width, height = @height, camera_make = @camera_make,
+    camera_model = @camera_model, gps_lat = @gps_lat, gps_lon = @gps_lon, captured_at = @captured_at,
+    captured_at_utc = @captured_at_utc, orientation = @orientation, metadata_at = @at, metadata_state = 'done', metadata_error = NULL
+    WHERE id = @id OR duplicate_of = @id`,
+  metadataStarted: `UPDATE images SET metadata_state = 'extracting' WHERE id = ? AND metadata_at IS NULL`,
+  metadataFailed: `UPDATE images SET metadata_at = @at, metadata_state = 'failed', metadata_error = @error
+    WHERE id = @id OR duplicate_of = @id`,
+  metadataReleased: `UPDATE images SET metadata_state = NULL WHERE id = ? AND metadata_at IS NULL AND metadata_state = 'extracting'`,
+  metadataUnfinished: `SELECT id FROM images WHERE metadata_at IS NULL AND duplicate_of IS NULL AND metadata_state = 'extracting'`,
+} as const;
 
 /** States whose image file stays in the spool (dead ones too: an operator may requeue them). */
 const LOCAL_FILE_STATES = `'queued', 'uploading', 'dead'`;

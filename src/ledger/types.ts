@@ -1,5 +1,8 @@
 import type { ImageMetadata } from '../meta/extract.js';
 
+/** Where an image's metadata extraction is (migration 0016). */
+export type MetadataState = 'extracting' | 'done' | 'failed';
+
 export const IMAGE_STATES = ['queued', 'uploading', 'uploaded', 'dead', 'evicted'] as const;
 export type ImageState = (typeof IMAGE_STATES)[number];
 /** Every value of `images.state`: a stored image's states, and 'duplicate' for a receipt of bytes another row holds. */
@@ -27,6 +30,10 @@ export interface ImageRow extends ImageMetadata {
   permanent_failures: number;
   /** When metadata extraction ran (null: not yet); the metadata columns are ImageMetadata's. */
   metadata_at: string | null;
+  /** Migration 0016; null is untried (metadata_at null) or done before 0016 (metadata_at set). */
+  metadata_state: MetadataState | null;
+  /** Why extraction failed, with metadata_state 'failed'. */
+  metadata_error: string | null;
   duplicate_of: null;
 }
 

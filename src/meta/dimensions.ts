@@ -5,11 +5,22 @@ export interface Dimensions {
   height: number;
 }
 
+/*
+ * These functions also run on the metadata threads, whose code is built from their source text
+ * (src/meta/thread-source.ts): each may call only the others listed in DIMENSION_FUNCTIONS and globals,
+ * never an import or a module-level constant.
+ */
+
 /**
  * Width and height from the format's own header, for images without EXIF (most camera JPEGs carry EXIF
- * too, but the frame header is what a decoder uses). Returns null when the header is not in `head`.
+ * too, but the frame header is what a decoder uses). Returns null when the header is not in `head`, or when
+ * it claims a size no real image has (a PNG's 4294967295 x 4294967295, a GIF's 0 x 0): unknown, not those numbers.
  */
 export function headerDimensions(format: ImageFormat['name'], head: Buffer): Dimensions | null {
+  return plausibleSize(claimedDimensions(format, head));
+}
+
+function claimedDimensions(format: ImageFormat['name'], head: Buffer): Dimensions | null {
   switch (format) {
     case 'jpeg': return jpegFrame(head);
     case 'png': return head.length >= 24 && head.toString('latin1', 12, 16) === 'IHDR' ? { width: head.readUInt32BE(16), height: head.readUInt32BE(20) } : null;
@@ -17,6 +28,15 @@ export function headerDimensions(format: ImageFormat['name'], head: Buffer): Dim
     case 'webp': return webp(head);
     default: return null; // TIFF and HEIC: from their EXIF/IFD fields
   }
+}
+
+/**
+ * Both sides 1 to 999,999 pixels (the bound the EXIF size fields get too), else unknown: a size with one
+ * side impossible says nothing about the other. The largest real images are panoramas of a few 100,000 px.
+ */
+function plausibleSize(d: Dimensions | null): Dimensions | null {
+  const side = (n: number): boolean => Number.isInteger(n) && n >= 1 && n < 1_000_000;
+  return d !== null && side(d.width) && side(d.height) ? d : null;
 }
 
 /** Walks JPEG segments to the first SOFn (not DHT/JPG/DAC, which share the marker range). */
@@ -47,3 +67,6 @@ function webp(b: Buffer): Dimensions | null {
   if (chunk === 'VP8X') return { width: (b.readUIntLE(24, 3)) + 1, height: (b.readUIntLE(27, 3)) + 1 };
   return null;
 }
+
+/** What a metadata thread needs of this module (see the note above). */
+export const DIMENSION_FUNCTIONS: ReadonlyArray<(...args: never[]) => unknown> = [headerDimensions, claimedDimensions, plausibleSize, jpegFrame, webp];

@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import exifr from 'exifr';
-import { headerDimensions } from './dimensions.js';
+import { headerDimensions, type Dimensions } from './dimensions.js';
 import type { ImageFormat } from './sniff.js';
 
 /** What the catalogue knows about one image. Every field may be null: most images carry little of this. */
@@ -25,16 +25,67 @@ export interface ImageMetadata {
  * from EXIF instead. 512 KiB cost ~15% of ingest throughput in a 150-post burst (55-57 vs 67 images/s
  * without extraction); 128 KiB costs nothing measurable (68-73 images/s), see docs/BENCHMARKS.md.
  */
-const HEAD_BYTES = 128 * 1024;
+export const HEAD_BYTES = 128 * 1024;
+
+/** exifr's options type (its typings declare but do not export it). */
+type ExifrOptions = NonNullable<Parameters<typeof exifr.sidecar>[1]>;
 
 /**
- * Reads metadata from the first bytes of a spooled image. Never throws for bad metadata: a corrupt or
- * absent EXIF block gives nulls (the image itself was already accepted on its magic bytes).
+ * Only the tags the catalogue stores (and the IFD pointers exifr adds to reach them). exifr then decodes
+ * each of these once, however many entries an IFD holds: a TIFF of 10,000 tags pointing at the same 100 KB
+ * decoded all of them, 45 s and 2 GB on the event loop (issue 18), and now decodes none of them.
+ *
+ * One object for every call: exifr keeps the options it builds from each options object in a Map keyed by
+ * that object, forever (`Options.useCached`). A literal per call leaked ~30 Sets and ~10 objects per image
+ * (~11 MB a minute at 20 images/s in the soak, docs/BENCHMARKS.md, issue 7).
+ */
+export const EXIF_OPTIONS: Readonly<ExifrOptions> = Object.freeze({
+  pick: [
+    'Make', 'Model', 'Orientation', 'ImageWidth', 'ImageHeight',
+    'DateTimeOriginal', 'CreateDate', 'OffsetTimeOriginal', 'OffsetTime', 'ExifImageWidth', 'ExifImageHeight',
+    'GPSLatitudeRef', 'GPSLatitude', 'GPSLongitudeRef', 'GPSLongitude',
+  ],
+  ifd1: false, xmp: false, icc: false, iptc: false, jfif: false, ihdr: false,
+  translateValues: false, reviveValues: false, mergeOutput: true,
+});
+
+/**
+ * Reads metadata from the first bytes of a spooled image, on the calling thread. The service never calls
+ * this on its event loop: untrusted bytes are parsed on a metadata thread (src/meta/metadata-pool.ts), which
+ * runs the same functions. Never throws for bad metadata: a corrupt or absent EXIF block gives nulls.
  */
 export async function extractMetadata(path: string, format: ImageFormat['name']): Promise<ImageMetadata> {
   const head = await readHead(path);
-  const exif = await readExif(head);
-  const header = headerDimensions(format, head);
+  return metadataFromTags(await readTags(head), headerDimensions(format, head));
+}
+
+async function readHead(path: string): Promise<Buffer> {
+  const handle = await open(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(HEAD_BYTES); // only the bytes read are used
+    const { bytesRead } = await handle.read(buf, 0, HEAD_BYTES, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function readTags(head: Buffer): Promise<Record<string, unknown>> {
+  try {
+    return ((await exifr.parse(head, EXIF_OPTIONS)) as Record<string, unknown> | undefined) ?? {};
+  } catch {
+    return {}; // corrupt metadata never fails anything
+  }
+}
+
+/*
+ * From here on, the functions also run on the metadata threads, whose code is built from their source text
+ * (src/meta/thread-source.ts): each may call only the others listed in TAG_FUNCTIONS and globals, never an
+ * import or a module-level constant.
+ */
+
+/** The catalogue's fields from exifr's (merged, untranslated) tags and the size the format header gives. */
+export function metadataFromTags(exif: Record<string, unknown>, header: Dimensions | null): ImageMetadata {
   const captured = text(exif['DateTimeOriginal']) ?? text(exif['CreateDate']);
   const local = captured ? exifTime(captured) : null;
   return {
@@ -50,39 +101,12 @@ export async function extractMetadata(path: string, format: ImageFormat['name'])
   };
 }
 
-async function readHead(path: string): Promise<Buffer> {
-  const handle = await open(path, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(HEAD_BYTES); // only the bytes read are used
-    const { bytesRead } = await handle.read(buf, 0, HEAD_BYTES, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await handle.close();
-  }
-}
-
-/**
- * One object for every call: exifr keeps the options it builds from each options object in a Map keyed by
- * that object, forever (`Options.useCached`). A literal per call leaked ~30 Sets and ~10 objects per image
- * (~11 MB a minute at 20 images/s in the soak, docs/BENCHMARKS.md, issue 7).
- */
-const EXIF_OPTIONS = Object.freeze({
-  tiff: true, exif: true, gps: true, ifd1: false, xmp: false, icc: false, iptc: false, jfif: false, ihdr: false,
-  translateValues: false, reviveValues: false, mergeOutput: true,
-});
-
-async function readExif(head: Buffer): Promise<Record<string, unknown>> {
-  try {
-    const out = (await exifr.parse(head, EXIF_OPTIONS)) as Record<string, unknown> | undefined;
-    return out ?? {};
-  } catch {
-    return {}; // corrupt metadata never fails anything
-  }
-}
-
+/** At most 200 characters once trailing NULs and spaces are gone (a loop: /\0+$/ is quadratic on a long run of NULs). */
 function text(v: unknown): string | null {
   if (typeof v !== 'string') return null;
-  const t = v.replace(/\0+$/, '').trim();
+  let end = v.length;
+  while (end > 0 && v.charCodeAt(end - 1) === 0) end--;
+  const t = v.slice(0, end).trim();
   return t.length > 0 && t.length <= 200 ? t : null;
 }
 
@@ -111,3 +135,6 @@ function toUtc(local: string, offset: string | null): string | null {
   const t = Date.parse(`${local}${offset}`);
   return Number.isNaN(t) ? null : new Date(t).toISOString();
 }
+
+/** What a metadata thread needs of this module (see the note above). */
+export const TAG_FUNCTIONS: ReadonlyArray<(...args: never[]) => unknown> = [metadataFromTags, text, positive, coordinate, orientation, exifTime, toUtc];

@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import { Counter, Histogram, type Registry } from 'prom-client';
+import type { MetadataEvents } from '../meta/metadata-worker.js';
 import type { UploaderEvents } from '../uploader/uploader.js';
 
 /** Which endpoint brought the images: `POST /image` or `POST /u/{secret}` (an upload link). */
@@ -30,6 +31,7 @@ export class EventMetrics {
   private readonly committedRows: Counter;
   private readonly attempts: Counter<'outcome'>;
   private readonly uploadedBytes: Counter;
+  private readonly metadataFailed: Counter<'reason'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -69,6 +71,12 @@ export class EventMetrics {
       help: 'Bytes of images confirmed stored in S3 (image sizes; retries and request overhead are in image_spool_egress_bytes_total).',
       registers,
     });
+    this.metadataFailed = new Counter({
+      name: 'image_spool_metadata_failed_total',
+      help: 'Images whose metadata extraction was given up (never tried again), by reason: timeout, memory (thread heap limit), crashed (thread died), error (parser threw), interrupted (found unfinished at start: the process died mid-extraction).',
+      labelNames: ['reason'], registers,
+    });
+    for (const reason of ['timeout', 'memory', 'crashed', 'error', 'interrupted']) this.metadataFailed.inc({ reason }, 0);
   }
 
   readonly ingest = (o: IngestObservation): void => {
@@ -94,5 +102,9 @@ export class EventMetrics {
     uploader.on('image:retry', () => this.attempts.inc({ outcome: 'retry' }));
     uploader.on('image:dead', () => this.attempts.inc({ outcome: 'dead' }));
     uploader.on('image:released', (_row, reason) => this.attempts.inc({ outcome: reason }));
+  }
+
+  watchMetadata(metadata: EventEmitter<MetadataEvents>): void {
+    metadata.on('metadata:failed', (_id, reason) => this.metadataFailed.inc({ reason }));
   }
 }

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { exifJpeg, pngWithSize } from '../helpers/exif-jpeg.js';
 import { fakeJpeg, postImage } from '../helpers/images.js';
 import { useInProcessService, waitFor } from '../helpers/in-process.js';
+import { gifZeroDimensions, pngHugeDimensions } from '../helpers/poison-images.js';
 
 describe('image metadata', () => {
   const ctx = useInProcessService({ UPLOAD_BWLIMIT: '1KB', UPLOAD_CONCURRENCY: '1', SPOOL_MIN_FREE_BYTES: '0', SHUTDOWN_GRACE_MS: '100' });
@@ -53,5 +54,14 @@ describe('image metadata', () => {
     const plain = await postImage(ctx.svc.baseUrl, 'cam-plain', fakeJpeg(5000));
     expect(plain.status).toBe(202);
     expect((await statusOf(plain.body['id'] as string))['metadata']).toMatchObject({ format: 'jpeg', camera_model: null });
+  });
+
+  it('stores a size no image has as unknown: a PNG claiming 4294967295 x 4294967295, a 0 x 0 GIF', async () => {
+    for (const [device, image, name] of [['cam-huge', pngHugeDimensions(), 'huge.png'], ['cam-zero', gifZeroDimensions(), 'zero.gif']] as const) {
+      const res = await postImage(ctx.svc.baseUrl, device, image, name);
+      expect(res.status).toBe(202);
+      const status = await statusOf(res.body['id'] as string);
+      expect(status).toMatchObject({ metadata_state: 'done', metadata_error: null, metadata: { width: null, height: null } });
+    }
   });
 });
