@@ -7,7 +7,7 @@
  * bounded (VmHWM: the process's peak, not a sample), and a restart tries none of them again.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -148,7 +148,9 @@ describe('poison images posted to a running service', () => {
     const row = await survive('heic', () => curlPost(svc.baseUrl, spoolDir, 'cam-heic', heicZeroLengthBox(), 'poison.heic'));
     expect(row).toMatchObject({ content_type: 'image/heic', metadata_state: 'failed', width: null, camera_model: null });
     expect(row['metadata_error']).toMatch(/^timeout: still parsing after 1000 ms/);
-    const status = (await (await fetch(`${svc.baseUrl}/images/${row['id'] as string}/status`)).json()) as Row;
+    // The whole record (metadata and its state) needs a credential: the admin token the service wrote.
+    const token = (await readFile(path.join(spoolDir, 'admin.token'), 'utf8')).trim();
+    const status = (await (await fetch(`${svc.baseUrl}/images/${row['id'] as string}/status`, { headers: { authorization: `Bearer ${token}` } })).json()) as Row;
     expect(status).toMatchObject({ metadata_state: 'failed', metadata_error: row['metadata_error'], metadata: null, state: 'uploaded' });
     const metrics = await (await fetch(`${svc.baseUrl}/metrics`)).text();
     expect(metrics).toMatch(/^image_spool_metadata_failed_total\{reason="timeout"\} 1$/m);
