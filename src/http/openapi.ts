@@ -148,6 +148,7 @@ export const ERROR_DOCS: { readonly [K in ErrorCode]?: ErrorDoc } = {
   invalid_device_id: { when: '`device_id` does not match `^(?!\\.+$)[A-Za-z0-9._-]{1,64}$`.', message: 'device_id "../etc" must match ^(?!\\.+$)[A-Za-z0-9._-]{1,64}$' },
   missing_image: { when: 'No `image` part (or JSON `image` string), or an empty one.', message: 'the form has no "image" part' },
   too_many_images: { when: 'More than one `image` part on `POST /image`, more than 100 on an upload link.', message: 'send exactly one image part per request' },
+  too_many_fields: { when: 'The form carries more than 20 plain fields (or more than 40 parts on `POST /image`): refused as the limit is passed, whatever comes after.', message: 'the form has more than 20 plain fields; send device_id and the image, and few other fields' },
   invalid_idempotency_key: { when: '`Idempotency-Key` is not 1-200 visible ASCII characters; on upload links, any `Idempotency-Key`.', message: 'Idempotency-Key must be 1-200 visible ASCII characters' },
   idempotency_key_reused: { when: 'The device used this `Idempotency-Key` before for other bytes.', message: 'Idempotency-Key was already used by device device_1 for image 01M84CWPD0SMD5ZBY79VQQHV2V with other bytes (sha256 81fc…)' },
   link_quota_exceeded: { when: 'An upload link request carries more image parts than the link has uploads left (refused as the parts arrive; nothing stored).', message: 'this upload link can take 1 image in this request (max_uploads 20, 19 used); this request carries more image parts; nothing was stored' },
@@ -238,7 +239,7 @@ export function errorResponses(...codes: ErrorCode[]): Record<string, ResponseOb
 
 /** What any upload (POST /image, POST /u/{secret}) may be refused with, besides its own codes. */
 const UPLOAD_ERRORS: ErrorCode[] = [
-  'invalid_request', 'missing_device_id', 'invalid_device_id', 'missing_image', 'too_many_images', 'invalid_idempotency_key',
+  'invalid_request', 'missing_device_id', 'invalid_device_id', 'missing_image', 'too_many_images', 'too_many_fields', 'invalid_idempotency_key',
   'request_timeout', 'image_too_large', 'unsupported_media_type', 'not_an_image', 'request_headers_too_large',
   'shutting_down', 'spool_degraded', 'too_busy', 'ledger_unavailable', 'disk_full', 'internal',
 ];
