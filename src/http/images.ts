@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { SpoolError } from '../errors.js';
 import type { ImageLedger } from '../ledger/images.js';
+import { formatByContentType } from '../meta/sniff.js';
 import type { AppEnv } from './env.js';
 
 /** GET /images/:id/status: the ledger's record of one image. */
@@ -27,7 +28,7 @@ export function imageStatusHandler(ledger: ImageLedger) {
       uploaded_at: blob.uploaded_at,
       // Null until extraction ran (right after ingest); then each field is null when the image does not say.
       metadata: blob.metadata_at === null ? null : {
-        format: blob.content_type.replace('image/', ''),
+        format: formatByContentType(blob.content_type)?.name ?? blob.content_type.replace('image/', ''),
         width: blob.width,
         height: blob.height,
         camera_make: blob.camera_make,

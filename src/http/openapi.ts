@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import { ERROR_STATUS, type ErrorCode } from '../errors.js';
+import { STORED_FORMATS } from '../meta/sniff.js';
 import type { AppEnv } from './env.js';
 import { STATUS_PATHS, STATUS_SCHEMAS } from '../status/openapi.js';
 
@@ -164,7 +165,7 @@ export const ERROR_DOCS: { readonly [K in ErrorCode]?: ErrorDoc } = {
   request_headers_too_large: { when: 'The request headers exceed Node\'s header size limit (answered before routing).', message: 'malformed HTTP request (HPE_HEADER_OVERFLOW)' },
   image_too_large: { when: 'Over `MAX_IMAGE_BYTES`: by `Content-Length` before reading, or while streaming; a plain-field image over 1 MiB; a JSON body longer than the base64 of `MAX_IMAGE_BYTES`. The connection closes.', message: 'image exceeds MAX_IMAGE_BYTES (50000000 bytes)' },
   unsupported_media_type: { when: 'The request body is not `multipart/form-data` (or, on `POST /image`, `application/json`).', message: 'expected Content-Type multipart/form-data or application/json, got "text/plain"' },
-  not_an_image: { when: 'The magic bytes are not JPEG, PNG, WebP, GIF, TIFF or HEIC.', message: 'image is not JPEG, PNG, WebP, GIF, TIFF or HEIC (checked by its first bytes)' },
+  not_an_image: { when: 'The magic bytes are no format `IMAGE_FORMATS` accepts (by default JPEG, PNG, WebP, GIF, TIFF, HEIC, AVIF, JPEG XL, BMP; `any` accepts any bytes).', message: 'the image is not a recognised image (checked by its first bytes); accepted: jpeg, png, webp, gif, tiff, heic, avif, jxl, bmp' },
   disk_full: { when: 'The spool would pass `SPOOL_MAX_BYTES` or leave less than `SPOOL_MIN_FREE_BYTES` free (checked before the body is read), or the disk really filled. `Retry-After` is the seconds uploads need to free the overshoot (1 s to 1 h).', message: 'the spool is full (12 MB over SPOOL_MAX_BYTES or SPOOL_MIN_FREE_BYTES); uploads free it at the current rate in ~1 s' },
   spool_degraded: { when: 'An fsync or I/O error on the spool disk: restart required.', message: 'spool is degraded (EIO on fsync); restart required' },
   too_busy: { when: 'More than `MAX_CONCURRENT_UPLOADS` uploads are being received; `Retry-After: 1`.', message: '256 uploads in progress (MAX_CONCURRENT_UPLOADS=256); retry shortly' },
@@ -295,7 +296,7 @@ const schemas: Record<string, Schema> = {
     examples: ['device_1'],
   },
   Sha256: { type: 'string', pattern: '^[0-9a-f]{64}$', description: 'SHA-256 of the image bytes, lowercase hex.' },
-  ContentType: { type: 'string', enum: ['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/tiff', 'image/heic'], description: 'From the magic bytes, never from the client.' },
+  ContentType: { type: 'string', enum: [...STORED_FORMATS.map((f) => f.contentType)], description: 'From the magic bytes, never from the client. `application/octet-stream`: bytes that are no recognised image, accepted only with `IMAGE_FORMATS=any`.' },
   ImageState: {
     type: 'string',
     enum: ['queued', 'uploading', 'uploaded', 'dead', 'evicted'],
@@ -324,7 +325,7 @@ const schemas: Record<string, Schema> = {
     required: ['format', 'width', 'height', 'camera_make', 'camera_model', 'gps', 'captured_at', 'captured_at_utc', 'orientation'],
     additionalProperties: false,
     properties: {
-      format: { type: 'string', enum: ['jpeg', 'png', 'webp', 'gif', 'tiff', 'heic'], description: 'From the magic bytes.' },
+      format: { type: 'string', enum: [...STORED_FORMATS.map((f) => f.name)], description: 'From the magic bytes (`binary`: no recognised image, `IMAGE_FORMATS=any`).' },
       width: { type: ['integer', 'null'], minimum: 1 },
       height: { type: ['integer', 'null'], minimum: 1 },
       camera_make: { type: ['string', 'null'], maxLength: 200 },
@@ -669,7 +670,7 @@ const securitySchemes: Record<string, SecurityScheme> = {
 
 const IMAGE_PART: Schema = {
   type: 'string', contentMediaType: 'application/octet-stream',
-  description: 'The image, as a file part (streamed to disk, up to `MAX_IMAGE_BYTES`) or a plain field value up to 1 MiB. JPEG, PNG, WebP, GIF, TIFF or HEIC, recognised by its magic bytes.',
+  description: 'The image, as a file part (streamed to disk, up to `MAX_IMAGE_BYTES`) or a plain field value up to 1 MiB. One of `IMAGE_FORMATS` (by default JPEG, PNG, WebP, GIF, TIFF, HEIC, AVIF, JPEG XL or BMP), recognised by its magic bytes; `IMAGE_FORMATS=any` takes any bytes.',
 };
 
 const receiptResponses = (accepted: string, duplicate: string, schema: Schema, example: JsonValue, duplicateExample: JsonValue): Record<string, ResponseObject> => ({
