@@ -3,6 +3,8 @@ import path from 'node:path';
 import { parseSchedule, ScheduleParseError, type Schedule } from './throttle/schedule.js';
 import { SpoolError } from './errors.js';
 import { UPLOAD_ORDERS, type UploadOrder } from './ledger/types.js';
+import { ANY_BYTES_POLICY, DEFAULT_FORMAT_POLICY, type FormatPolicy } from './meta/format-policy.js';
+import { IMAGE_FORMAT_NAMES, type ImageFormatName } from './meta/sniff.js';
 
 /** The only reader of process.env. Everything downstream receives this frozen object. */
 export interface Config {
@@ -36,6 +38,8 @@ export interface Config {
   readonly retryBaseMs: number;
   readonly retryMaxMs: number;
   readonly maxImageBytes: number;
+  /** IMAGE_FORMATS: the image formats accepted at ingest (by magic bytes), or any bytes at all. */
+  readonly imageFormats: FormatPolicy;
   readonly keepUploadedFiles: boolean;
   readonly shutdownGraceMs: number;
   /** SPOOL_MAX_BYTES: image bytes the spool may hold (Infinity = no limit). */
@@ -180,6 +184,7 @@ export function loadConfig(env: Env = process.env): Config {
     retryBaseMs: r.int('RETRY_BASE_MS', 1000, 1, 3_600_000),
     retryMaxMs: r.int('RETRY_MAX_MS', 300_000, 1, 86_400_000),
     maxImageBytes: r.int('MAX_IMAGE_BYTES', 50_000_000, 1, 5_000_000_000),
+    imageFormats: r.imageFormats('IMAGE_FORMATS'),
     keepUploadedFiles: r.bool('KEEP_UPLOADED_FILES', false),
     shutdownGraceMs: r.int('SHUTDOWN_GRACE_MS', 5000, 0, 600_000),
     spoolMaxBytes: r.bytes('SPOOL_MAX_BYTES', Infinity),
@@ -308,6 +313,21 @@ class EnvReader {
     const value = this.bytes(name, fallback);
     if (!(value >= 5 * 2 ** 20 && value <= 5 * 2 ** 30)) throw invalid(name, this.optional(name) ?? String(value), 'expected a size from 5MiB to 5GiB');
     return value;
+  }
+
+  /** Unset: every recognised format; `any`: any bytes; else a comma-separated list such as "jpeg,png,heic". */
+  imageFormats(name: string): FormatPolicy {
+    const raw = this.optional(name);
+    if (raw === undefined) return DEFAULT_FORMAT_POLICY;
+    if (raw.toLowerCase() === 'any') return ANY_BYTES_POLICY;
+    const names = raw.toLowerCase().split(',').map((n) => n.trim());
+    const known = new Set<string>(IMAGE_FORMAT_NAMES);
+    const unknown = names.filter((n) => !known.has(n));
+    if (unknown.length > 0 || names.length === 0) {
+      const what = `${unknown.map((n) => JSON.stringify(n)).join(', ')} ${unknown.length > 1 ? 'are not formats' : 'is not a format'}`;
+      throw invalid(name, raw, `${what}: expected "any" or a comma-separated list of ${IMAGE_FORMAT_NAMES.join(', ')}`);
+    }
+    return Object.freeze({ accepted: new Set(names as ImageFormatName[]), anyBytes: false });
   }
 
   /** Unset or "auto" -> 'auto'; else an integer in range. */

@@ -9,6 +9,7 @@ export const ERROR_STATUS = {
   invalid_device_id: 400,
   missing_image: 400,
   too_many_images: 400,
+  too_many_fields: 400,
   invalid_idempotency_key: 400,
   idempotency_key_reused: 409,
   link_quota_exceeded: 409,

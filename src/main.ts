@@ -14,6 +14,7 @@ import { GroupCommitter } from './ledger/group-commit.js';
 import { ImageLedger } from './ledger/images.js';
 import { MultipartLedger } from './ledger/multipart.js';
 import { MetadataPool } from './meta/metadata-pool.js';
+import { metadataRoute } from './meta/metadata-route.js';
 import { MetadataWorker } from './meta/metadata-worker.js';
 import { DeviceTokens } from './devices/tokens.js';
 import { SpoolError } from './errors.js';
@@ -142,7 +143,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const ioThread = new IoThread(log, { checkpoint: { db, file: ledgerFile }, staging });
   const ledger = new ImageLedger(db);
   const notifications = createNotifications({ settings: config.notify, keepHours: config.notifyKeepHours, db, images: ledger, log, durable: ingestsDurable });
-  const store = new SpoolStore(config.spoolDir, config.maxImageBytes, { fsync: !unsafeNoFsync, hasher: ioThread, staging });
+  const store = new SpoolStore(config.spoolDir, config.maxImageBytes, { fsync: !unsafeNoFsync, hasher: ioThread, staging, formats: config.imageFormats });
   const writeMode = await store.init();
   if (writeMode.direct) log.info({ spool_writes: 'O_DIRECT' }, 'spool writes bypass the page cache (O_DIRECT)');
   else log.warn({ spool_writes: 'page cache', reason: writeMode.reason }, `spool writes go through the page cache: ${writeMode.reason}`);
@@ -256,7 +257,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     isDraining: () => draining,
     bodyGate: new BodyGate({ slots: config.ingestReadSlots, ...SLOW_BODY }),
     onQueued: () => uploader.notify(),
-    onStored: (id, relPath, format) => metadata.enqueue(id, relPath, format),
+    onStored: metadataRoute({ enqueue: (id, relPath, format) => metadata.enqueue(id, relPath, format), record: (id, meta, at) => ledger.setMetadata(id, meta, at), log }),
     track: (work) => {
       inFlight.add(work);
       const forget = (): void => { inFlight.delete(work); };

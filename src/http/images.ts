@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import { SpoolError } from '../errors.js';
 import type { ImageLedger } from '../ledger/images.js';
 import type { ImageRow, Resolved } from '../ledger/types.js';
+import { formatByContentType } from '../meta/sniff.js';
 import type { AppEnv } from './env.js';
 
 /**
@@ -57,7 +58,7 @@ function recordOf({ row, blob }: Resolved): Record<string, unknown> {
     metadata_error: blob.metadata_state === 'failed' ? blob.metadata_error : null,
     // Null until extraction ran (right after ingest), and when it failed; else each field is null when the image does not say.
     metadata: blob.metadata_at === null || blob.metadata_state === 'failed' ? null : {
-      format: blob.content_type.replace('image/', ''),
+      format: formatByContentType(blob.content_type)?.name ?? blob.content_type.replace('image/', ''),
       width: blob.width,
       height: blob.height,
       camera_make: blob.camera_make,

@@ -1,10 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
-import busboy from 'busboy';
+import type busboy from 'busboy';
 import { SpoolError } from '../errors.js';
 import type { SpooledFile, SpoolStore } from '../spool/store.js';
 import { connectionGone, guardBodyPace, type BodyPace } from './body-pace.js';
 import { useNativeBoundarySearch } from './boundary-search.js';
+import { createFormParser, feedParser, fenced, fieldDeviceId, fieldImageBytes, tooManyFields } from './form-parser.js';
 
 export type { BodyPace } from './body-pace.js';
 
@@ -13,6 +14,9 @@ export const DEVICE_ID_PATTERN = /^(?!\.+$)[A-Za-z0-9._-]{1,64}$/;
 
 /** Plain-field images are buffered by busboy, so they are only accepted while small. */
 const MAX_FIELD_IMAGE_BYTES = 1024 * 1024;
+
+/** Plain fields and parts a form may carry; beyond either it is refused (400 too_many_fields). */
+const FORM_LIMITS = { fields: 20, parts: 40 };
 
 export interface ReceivedUpload {
   deviceId: string;
@@ -31,17 +35,9 @@ export function receiveMultipart(req: IncomingMessage, store: SpoolStore, id: st
   return new Promise<ReceivedUpload>((resolve, reject) => {
     let parser: busboy.Busboy;
     try {
-      parser = busboy({
-        headers: req.headers,
-        // latin1 maps every byte to one char, so an image sent as a plain field round-trips exactly.
-        defCharset: 'latin1',
-        // Small buffers: 150 devices uploading at once must not cost 150 x (default) read-ahead in RSS.
-        highWaterMark: 32 * 1024,
-        fileHwm: 32 * 1024,
-        limits: { files: 1, fields: 20, parts: 40, fieldSize: MAX_FIELD_IMAGE_BYTES, fileSize: maxImageBytes + 1 },
-      });
+      parser = createFormParser(req, { files: 1, ...FORM_LIMITS, fieldSize: MAX_FIELD_IMAGE_BYTES, fileSize: maxImageBytes + 1 });
     } catch (err) {
-      reject(new SpoolError('unsupported_media_type', 'expected multipart/form-data with a boundary', { cause: err }));
+      reject(err);
       return;
     }
     useNativeBoundarySearch(parser); // false only if busboy changed; a unit test pins it
@@ -57,6 +53,9 @@ class UploadAssembly {
   /** Resolved: the file now belongs to the caller; a late 'close' must not touch it. */
   private resolved = false;
   private stopPace: (() => void) | null = null;
+  private stopFeed: (() => void) | null = null;
+  /** Every callback of this request's parser, streams and timers goes through it: a throw fails this request only. */
+  private readonly fence = <A extends unknown[]>(fn: (...args: A) => void): ((...args: A) => void) => fenced((err) => this.fail(err), fn);
 
   constructor(
     private readonly req: IncomingMessage,
@@ -75,17 +74,20 @@ class UploadAssembly {
       this.fail(new SpoolError('invalid_request', 'the connection closed before the upload could be read'));
       return;
     }
-    this.req.once('close', () => {
+    const fence = this.fence;
+    this.req.once('close', fence(() => {
       if (!this.req.complete) this.fail(new SpoolError('invalid_request', 'client closed the connection before the upload finished'));
-    });
-    this.stopPace = guardBodyPace(this.req, pace, (err) => this.fail(err));
-    this.parser.on('field', (name, value, info) => this.onField(name, value, info.valueTruncated));
-    this.parser.on('file', (name, stream) => this.onFile(name, stream));
-    this.parser.on('filesLimit', () => this.fail(new SpoolError('too_many_images', 'send exactly one image part per request')));
-    this.parser.on('error', (err) => this.fail(new SpoolError('invalid_request', `malformed multipart body: ${(err as Error).message}`, { cause: err })));
-    this.parser.on('close', () => void this.finish());
-    this.req.on('aborted', () => this.fail(new SpoolError('invalid_request', 'client closed the connection before the upload finished')));
-    this.req.pipe(this.parser);
+    }));
+    this.stopPace = guardBodyPace(this.req, pace, fence((err: unknown) => this.fail(err)));
+    this.parser.on('field', fence((name: string, value: string | undefined, info: busboy.FieldInfo) => this.onField(name, value, info.valueTruncated)));
+    this.parser.on('file', fence((name: string, stream: Readable) => this.onFile(name, stream)));
+    this.parser.on('filesLimit', fence(() => this.fail(new SpoolError('too_many_images', 'send exactly one image part per request'))));
+    this.parser.on('fieldsLimit', fence(() => this.fail(tooManyFields('plain fields', FORM_LIMITS.fields))));
+    this.parser.on('partsLimit', fence(() => this.fail(tooManyFields('parts', FORM_LIMITS.parts))));
+    this.parser.on('error', fence((err: unknown) => this.fail(new SpoolError('invalid_request', `malformed multipart body: ${(err as Error).message}`, { cause: err }))));
+    this.parser.on('close', fence(() => { this.finish().catch((err: unknown) => this.fail(err)); }));
+    this.req.on('aborted', fence(() => this.fail(new SpoolError('invalid_request', 'client closed the connection before the upload finished'))));
+    this.stopFeed = feedParser(this.req, this.parser, (err) => this.fail(err));
   }
 
   private stopPaceGuard(): void {
@@ -93,8 +95,9 @@ class UploadAssembly {
     this.stopPace = null;
   }
 
-  private onField(name: string, value: string, truncated: boolean): void {
+  private onField(name: string, raw: string | undefined, truncated: boolean): void {
     if (name === 'device_id') {
+      const value = fieldDeviceId(raw);
       if (this.deviceId !== undefined && this.deviceId !== value) {
         this.fail(new SpoolError('invalid_request', 'device_id is given twice with different values; which device sent the image is ambiguous'));
         return;
@@ -111,7 +114,7 @@ class UploadAssembly {
         this.fail(new SpoolError('image_too_large', `an image sent as a plain form field is limited to ${MAX_FIELD_IMAGE_BYTES} bytes; send it as a file part`));
         return;
       }
-      this.startWrite(Readable.from([Buffer.from(value, 'latin1')]));
+      this.startWrite(Readable.from([fieldImageBytes(raw)]));
     }
   }
 
@@ -123,7 +126,7 @@ class UploadAssembly {
       stream.resume(); // unknown file parts are ignored, not buffered
       return;
     }
-    stream.on('limit', () => stream.destroy(new SpoolError('image_too_large', 'image exceeds MAX_IMAGE_BYTES')));
+    stream.on('limit', this.fence(() => stream.destroy(new SpoolError('image_too_large', 'image exceeds MAX_IMAGE_BYTES'))));
     this.startWrite(stream);
   }
 
@@ -168,20 +171,23 @@ class UploadAssembly {
     this.resolve({ deviceId: this.deviceId, file });
   }
 
-  /** The first failure wins; the temporary file is removed once its writer has stopped. */
+  /** The first failure wins; the temporary file is removed once its writer has stopped. Never throws. */
   private fail(err: unknown): void {
     if (this.failed || this.resolved) return;
     this.failed = true;
-    this.stopPaceGuard();
-    this.req.unpipe(this.parser);
-    // Keep reading (and discarding) so the client sees our answer instead of a stalled upload.
-    this.req.resume();
-    // An unfinished part will never end now that the parser is unpiped: stop its writer, which unlinks.
-    // No error argument: a finished stream has no 'error' listener left, and an emitted error would crash.
-    this.source?.destroy();
-    const writing = this.writing;
-    const cleanup = writing ? writing.then((f) => this.store.discard(f.tmpPath)).catch(() => undefined) : Promise.resolve();
-    void cleanup.finally(() => this.reject(err));
+    try {
+      this.stopPaceGuard();
+      this.stopFeed?.();
+      // Keep reading (and discarding) so the client sees our answer instead of a stalled upload.
+      this.req.resume();
+      // An unfinished part will never end now that the parser is no longer fed: stop its writer, which unlinks.
+      // No error argument: a finished stream has no 'error' listener left, and an emitted error would crash.
+      this.source?.destroy();
+    } finally {
+      const writing = this.writing;
+      const cleanup = writing ? writing.then((f) => this.store.discard(f.tmpPath)).catch(() => undefined) : Promise.resolve();
+      void cleanup.finally(() => this.reject(err));
+    }
   }
 }
 

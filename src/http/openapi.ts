@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import { ERROR_STATUS, type ErrorCode } from '../errors.js';
+import { STORED_FORMATS } from '../meta/sniff.js';
 import type { AppEnv } from './env.js';
 import { STATUS_PATHS, STATUS_SCHEMAS } from '../status/openapi.js';
 
@@ -145,6 +146,7 @@ export const ERROR_DOCS: { readonly [K in ErrorCode]?: ErrorDoc } = {
   invalid_device_id: { when: '`device_id` does not match `^(?!\\.+$)[A-Za-z0-9._-]{1,64}$`.', message: 'device_id "../etc" must match ^(?!\\.+$)[A-Za-z0-9._-]{1,64}$' },
   missing_image: { when: 'No `image` part (or JSON `image` string), or an empty one.', message: 'the form has no "image" part' },
   too_many_images: { when: 'More than one `image` part on `POST /image`, more than 100 on an upload link.', message: 'send exactly one image part per request' },
+  too_many_fields: { when: 'The form carries more than 20 plain fields (or more than 40 parts on `POST /image`): refused as the limit is passed, whatever comes after.', message: 'the form has more than 20 plain fields; send device_id and the image, and few other fields' },
   invalid_idempotency_key: { when: '`Idempotency-Key` is not 1-200 visible ASCII characters; on upload links, any `Idempotency-Key`.', message: 'Idempotency-Key must be 1-200 visible ASCII characters' },
   idempotency_key_reused: { when: 'The device used this `Idempotency-Key` before for other bytes.', message: 'Idempotency-Key was already used by device device_1 for image 01M84CWPD0SMD5ZBY79VQQHV2V with other bytes (sha256 81fc…)' },
   link_quota_exceeded: { when: 'An upload link request carries more image parts than the link has uploads left (refused as the parts arrive; nothing stored).', message: 'this upload link can take 1 image in this request (max_uploads 20, 19 used); this request carries more image parts; nothing was stored' },
@@ -162,7 +164,7 @@ export const ERROR_DOCS: { readonly [K in ErrorCode]?: ErrorDoc } = {
   request_headers_too_large: { when: 'The request headers exceed Node\'s header size limit (answered before routing).', message: 'malformed HTTP request (HPE_HEADER_OVERFLOW)' },
   image_too_large: { when: 'Over `MAX_IMAGE_BYTES`: by `Content-Length` before reading, or while streaming; a plain-field image over 1 MiB; a JSON body longer than the base64 of `MAX_IMAGE_BYTES`. The connection closes.', message: 'image exceeds MAX_IMAGE_BYTES (50000000 bytes)' },
   unsupported_media_type: { when: 'The request body is not `multipart/form-data` (or, on `POST /image`, `application/json`).', message: 'expected Content-Type multipart/form-data or application/json, got "text/plain"' },
-  not_an_image: { when: 'The magic bytes are not JPEG, PNG, WebP, GIF, TIFF or HEIC.', message: 'image is not JPEG, PNG, WebP, GIF, TIFF or HEIC (checked by its first bytes)' },
+  not_an_image: { when: 'The magic bytes are no format `IMAGE_FORMATS` accepts (by default JPEG, PNG, WebP, GIF, TIFF, HEIC, AVIF, JPEG XL, BMP; `any` accepts any bytes).', message: 'the image is not a recognised image (checked by its first bytes); accepted: jpeg, png, webp, gif, tiff, heic, avif, jxl, bmp' },
   disk_full: { when: 'The spool would pass `SPOOL_MAX_BYTES` or leave less than `SPOOL_MIN_FREE_BYTES` free (checked before the body is read), or the disk really filled. `Retry-After` is the seconds uploads need to free the overshoot (1 s to 1 h).', message: 'the spool is full (12 MB over SPOOL_MAX_BYTES or SPOOL_MIN_FREE_BYTES); uploads free it at the current rate in ~1 s' },
   spool_degraded: { when: 'An fsync or I/O error on the spool disk: restart required.', message: 'spool is degraded (EIO on fsync); restart required' },
   too_busy: { when: 'More than `MAX_CONCURRENT_UPLOADS` uploads are being received; `Retry-After: 1`.', message: '256 uploads in progress (MAX_CONCURRENT_UPLOADS=256); retry shortly' },
@@ -239,7 +241,7 @@ export function errorResponses(...codes: ErrorCode[]): Record<string, ResponseOb
 
 /** What any upload (POST /image, POST /u/{secret}) may be refused with, besides its own codes. */
 const UPLOAD_ERRORS: ErrorCode[] = [
-  'invalid_request', 'missing_device_id', 'invalid_device_id', 'missing_image', 'too_many_images', 'invalid_idempotency_key',
+  'invalid_request', 'missing_device_id', 'invalid_device_id', 'missing_image', 'too_many_images', 'too_many_fields', 'invalid_idempotency_key',
   'request_timeout', 'image_too_large', 'unsupported_media_type', 'not_an_image', 'request_headers_too_large',
   'shutting_down', 'spool_degraded', 'too_busy', 'ledger_unavailable', 'disk_full', 'internal',
 ];
@@ -295,7 +297,7 @@ const schemas: Record<string, Schema> = {
     examples: ['device_1'],
   },
   Sha256: { type: 'string', pattern: '^[0-9a-f]{64}$', description: 'SHA-256 of the image bytes, lowercase hex.' },
-  ContentType: { type: 'string', enum: ['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/tiff', 'image/heic'], description: 'From the magic bytes, never from the client.' },
+  ContentType: { type: 'string', enum: [...STORED_FORMATS.map((f) => f.contentType)], description: 'From the magic bytes, never from the client. `application/octet-stream`: bytes that are no recognised image, accepted only with `IMAGE_FORMATS=any`.' },
   ImageState: {
     type: 'string',
     enum: ['queued', 'uploading', 'uploaded', 'dead', 'evicted'],
@@ -324,7 +326,7 @@ const schemas: Record<string, Schema> = {
     required: ['format', 'width', 'height', 'camera_make', 'camera_model', 'gps', 'captured_at', 'captured_at_utc', 'orientation'],
     additionalProperties: false,
     properties: {
-      format: { type: 'string', enum: ['jpeg', 'png', 'webp', 'gif', 'tiff', 'heic'], description: 'From the magic bytes.' },
+      format: { type: 'string', enum: [...STORED_FORMATS.map((f) => f.name)], description: 'From the magic bytes (`binary`: no recognised image, `IMAGE_FORMATS=any`).' },
       width: { type: ['integer', 'null'], minimum: 1 },
       height: { type: ['integer', 'null'], minimum: 1 },
       camera_make: { type: ['string', 'null'], maxLength: 200 },
@@ -726,7 +728,7 @@ const securitySchemes: Record<string, SecurityScheme> = {
 
 const IMAGE_PART: Schema = {
   type: 'string', contentMediaType: 'application/octet-stream',
-  description: 'The image, as a file part (streamed to disk, up to `MAX_IMAGE_BYTES`) or a plain field value up to 1 MiB. JPEG, PNG, WebP, GIF, TIFF or HEIC, recognised by its magic bytes.',
+  description: 'The image, as a file part (streamed to disk, up to `MAX_IMAGE_BYTES`) or a plain field value up to 1 MiB. One of `IMAGE_FORMATS` (by default JPEG, PNG, WebP, GIF, TIFF, HEIC, AVIF, JPEG XL or BMP), recognised by its magic bytes; `IMAGE_FORMATS=any` takes any bytes.',
 };
 
 const receiptResponses = (accepted: string, duplicate: string, schema: Schema, example: JsonValue, duplicateExample: JsonValue): Record<string, ResponseObject> => ({

@@ -28,9 +28,13 @@ export function retrieveHandler(deps: RetrieveDeps) {
     if (!row) throw new SpoolError('not_found', `no image with id ${JSON.stringify(id.slice(0, 64))}`);
     if (row.state === 'evicted') throw new SpoolError('image_gone', `image ${id} was evicted before upload (spool full); its bytes are gone`);
     const etag = `"${row.sha256}"`;
-    const headers: Record<string, string> = { ETag: etag, 'Content-Type': row.content_type, 'Accept-Ranges': 'bytes', 'Cache-Control': 'private, max-age=31536000, immutable' };
+    const headers: Record<string, string> = {
+      ETag: etag, 'Content-Type': row.content_type, 'Accept-Ranges': 'bytes', 'Cache-Control': 'private, max-age=31536000, immutable',
+      // The bytes are whatever a device sent: a browser must not guess them into HTML or script.
+      'X-Content-Type-Options': 'nosniff',
+    };
     if (matchesEtag(c.req.header('if-none-match'), etag)) return new Response(null, { status: 304, headers });
-    const range = parseRange(c.req.header('range'), row.bytes);
+    const range = ifRangeHolds(c.req.header('if-range'), etag) ? parseRange(c.req.header('range'), row.bytes) : null;
     if (range === 'unsatisfiable') {
       return c.json(new SpoolError('range_not_satisfiable', `range not satisfiable for ${row.bytes} bytes`).toJSON(), 416, { 'Content-Range': `bytes */${row.bytes}` });
     }
@@ -60,6 +64,14 @@ async function exists(p: string): Promise<boolean> {
 function matchesEtag(header: string | undefined, etag: string): boolean {
   if (!header) return false;
   return header.split(',').map((t) => t.trim().replace(/^W\//, '')).some((t) => t === etag || t === '*');
+}
+
+/**
+ * RFC 9110 13.1.5: a Range is honoured only when If-Range (if present) names the current representation by
+ * a strong ETag. A weak ETag or a date (no Last-Modified is sent) never matches: the client gets all of it.
+ */
+function ifRangeHolds(header: string | undefined, etag: string): boolean {
+  return header === undefined || header.trim() === etag;
 }
 
 /** One range of `bytes=a-b`, `bytes=a-` or `bytes=-n`; null for none (or several: send everything). */

@@ -1,8 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
-import busboy from 'busboy';
+import type busboy from 'busboy';
 import { SpoolError } from '../errors.js';
 import { connectionGone, guardBodyPace, type BodyPace } from '../http/body-pace.js';
+import { createFormParser, feedParser, fenced, fieldDeviceId, fieldImageBytes, tooManyFields } from '../http/form-parser.js';
 import { DEVICE_ID_PATTERN } from '../http/multipart.js';
 import type { SpooledFile, SpoolStore } from '../spool/store.js';
 
@@ -39,15 +40,9 @@ export function receiveManyImages(req: IncomingMessage, store: SpoolStore, optio
   return new Promise<ReceivedImages>((resolve, reject) => {
     let parser: busboy.Busboy;
     try {
-      parser = busboy({
-        headers: req.headers,
-        defCharset: 'latin1',
-        highWaterMark: 32 * 1024,
-        fileHwm: 32 * 1024,
-        limits: { files: options.maxImages, fields: 20, parts: options.maxImages + 40, fieldSize: MAX_FIELD_IMAGE_BYTES, fileSize: options.maxImageBytes + 1 },
-      });
+      parser = createFormParser(req, { files: options.maxImages, ...formLimits(options.maxImages), fieldSize: MAX_FIELD_IMAGE_BYTES, fileSize: options.maxImageBytes + 1 });
     } catch (err) {
-      reject(new SpoolError('unsupported_media_type', 'expected multipart/form-data with a boundary', { cause: err }));
+      reject(err);
       return;
     }
     new ManyImagesAssembly(req, parser, store, options, resolve, reject).run();
@@ -64,6 +59,9 @@ class ManyImagesAssembly {
   private failed = false;
   private resolved = false;
   private stopPace: (() => void) | null = null;
+  private stopFeed: (() => void) | null = null;
+  /** Every callback goes through it: a throw fails this request only (src/http/form-parser.ts). */
+  private readonly fence = <A extends unknown[]>(fn: (...args: A) => void): ((...args: A) => void) => fenced((err) => this.fail(err), fn);
 
   constructor(
     private readonly req: IncomingMessage,
@@ -79,17 +77,21 @@ class ManyImagesAssembly {
       this.fail(new SpoolError('invalid_request', 'the connection closed before the upload could be read'));
       return;
     }
-    this.req.once('close', () => {
+    const fence = this.fence;
+    this.req.once('close', fence(() => {
       if (!this.req.complete) this.fail(new SpoolError('invalid_request', 'client closed the connection before the upload finished'));
-    });
-    this.stopPace = guardBodyPace(this.req, this.options.pace, (err) => this.fail(err));
-    this.parser.on('field', (name, value, info) => this.onField(name, value, info.valueTruncated));
-    this.parser.on('file', (name, stream) => this.onFile(name, stream));
-    this.parser.on('filesLimit', () => this.fail(tooMany(this.options.maxImages)));
-    this.parser.on('error', (err) => this.fail(new SpoolError('invalid_request', `malformed multipart body: ${(err as Error).message}`, { cause: err })));
-    this.parser.on('close', () => void this.finish());
-    this.req.on('aborted', () => this.fail(new SpoolError('invalid_request', 'client closed the connection before the upload finished')));
-    this.req.pipe(this.parser);
+    }));
+    this.stopPace = guardBodyPace(this.req, this.options.pace, fence((err: unknown) => this.fail(err)));
+    this.parser.on('field', fence((name: string, value: string | undefined, info: busboy.FieldInfo) => this.onField(name, value, info.valueTruncated)));
+    this.parser.on('file', fence((name: string, stream: Readable) => this.onFile(name, stream)));
+    this.parser.on('filesLimit', fence(() => this.fail(tooMany(this.options.maxImages))));
+    const limits = formLimits(this.options.maxImages);
+    this.parser.on('fieldsLimit', fence(() => this.fail(tooManyFields('plain fields', limits.fields))));
+    this.parser.on('partsLimit', fence(() => this.fail(tooManyFields('parts', limits.parts))));
+    this.parser.on('error', fence((err: unknown) => this.fail(new SpoolError('invalid_request', `malformed multipart body: ${(err as Error).message}`, { cause: err }))));
+    this.parser.on('close', fence(() => { this.finish().catch((err: unknown) => this.fail(err)); }));
+    this.req.on('aborted', fence(() => this.fail(new SpoolError('invalid_request', 'client closed the connection before the upload finished'))));
+    this.stopFeed = feedParser(this.req, this.parser, (err) => this.fail(err));
   }
 
   private stopPaceGuard(): void {
@@ -97,8 +99,9 @@ class ManyImagesAssembly {
     this.stopPace = null;
   }
 
-  private onField(name: string, value: string, truncated: boolean): void {
+  private onField(name: string, raw: string | undefined, truncated: boolean): void {
     if (name === 'device_id') {
+      const value = fieldDeviceId(raw);
       if (this.deviceId !== undefined && this.deviceId !== value) {
         this.fail(new SpoolError('invalid_request', 'device_id is given twice with different values; which device sent the images is ambiguous'));
         return;
@@ -118,7 +121,7 @@ class ManyImagesAssembly {
         this.fail(new SpoolError('image_too_large', `an image sent as a plain form field is limited to ${MAX_FIELD_IMAGE_BYTES} bytes; send it as a file part`));
         return;
       }
-      this.startWrite(Readable.from([Buffer.from(value, 'latin1')]));
+      this.startWrite(Readable.from([fieldImageBytes(raw)]));
     }
   }
 
@@ -129,7 +132,7 @@ class ManyImagesAssembly {
       stream.resume();
       return;
     }
-    stream.on('limit', () => stream.destroy(new SpoolError('image_too_large', 'image exceeds MAX_IMAGE_BYTES')));
+    stream.on('limit', this.fence(() => stream.destroy(new SpoolError('image_too_large', 'image exceeds MAX_IMAGE_BYTES'))));
     this.startWrite(stream);
   }
 
@@ -188,19 +191,27 @@ class ManyImagesAssembly {
     this.resolve({ deviceId, files: [...this.files] });
   }
 
-  /** The first failure wins; every file of the request is removed once its writer has stopped. */
+  /** The first failure wins; every file of the request is removed once its writer has stopped. Never throws. */
   private fail(err: unknown): void {
     if (this.failed || this.resolved) return;
     this.failed = true;
-    this.stopPaceGuard();
-    this.req.unpipe(this.parser);
-    this.req.resume();
-    // Unfinished parts never end now that the parser is unpiped: stop their writers (which unlink).
-    for (const source of this.sources) source.destroy();
-    const cleanup = this.chain.catch(() => undefined)
-      .then(() => Promise.all(this.files.map((f) => this.store.discard(f.tmpPath).catch(() => undefined))));
-    void cleanup.finally(() => this.reject(err));
+    try {
+      this.stopPaceGuard();
+      this.stopFeed?.();
+      this.req.resume();
+      // Unfinished parts never end now that the parser is no longer fed: stop their writers (which unlink).
+      for (const source of this.sources) source.destroy();
+    } finally {
+      const cleanup = this.chain.catch(() => undefined)
+        .then(() => Promise.all(this.files.map((f) => this.store.discard(f.tmpPath).catch(() => undefined))));
+      void cleanup.finally(() => this.reject(err));
+    }
   }
+}
+
+/** Plain fields and parts beyond the image parts a link request may carry; beyond either, 400 too_many_fields. */
+function formLimits(maxImages: number): { fields: number; parts: number } {
+  return { fields: 20, parts: maxImages + 40 };
 }
 
 function tooMany(max: number): SpoolError {

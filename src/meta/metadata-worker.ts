@@ -5,7 +5,7 @@ import type { Logger } from '../log.js';
 import type { SpoolStore } from '../spool/store.js';
 import type { ImageMetadata } from './extract.js';
 import type { Extraction, MetadataFailure, MetadataPool } from './metadata-pool.js';
-import type { ImageFormat } from './sniff.js';
+import { formatByContentType, hasMetadataParser, type ImageFormat } from './sniff.js';
 
 interface Job {
   id: string;
@@ -26,10 +26,6 @@ export interface MetadataEvents {
   'metadata:done': [id: string];
   'metadata:failed': [id: string, reason: MetadataFailureReason, message: string];
 }
-
-const FORMAT_BY_CONTENT_TYPE: Record<string, ImageFormat['name']> = {
-  'image/jpeg': 'jpeg', 'image/png': 'png', 'image/webp': 'webp', 'image/gif': 'gif', 'image/tiff': 'tiff', 'image/heic': 'heic',
-};
 
 /** Images queued with their file already open: at most this many descriptors held. */
 const OPEN_AHEAD = 64;
@@ -77,7 +73,12 @@ export class MetadataWorker extends EventEmitter<MetadataEvents> {
       this.emit('metadata:failed', id, 'interrupted', 'interrupted');
     }
     const rows = this.ledger.metadataPending(100_000);
-    for (const r of rows) this.enqueue(r.id, r.path, FORMAT_BY_CONTENT_TYPE[r.content_type] ?? 'jpeg');
+    for (const r of rows) {
+      const format = formatByContentType(r.content_type);
+      // Formats no parser reads (AVIF, JPEG XL, BMP, IMAGE_FORMATS=any) carry no metadata: recorded, never parsed.
+      if (format !== null && hasMetadataParser(format.name)) this.enqueue(r.id, r.path, format.name);
+      else this.ledger.setMetadata(r.id, EMPTY, now);
+    }
     return { interrupted: interrupted.length, pending: rows.length };
   }
 

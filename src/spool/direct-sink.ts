@@ -1,4 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
+import { DEFAULT_FORMAT_POLICY, type FormatPolicy } from '../meta/format-policy.js';
 import type { HashSession } from './file-hasher.js';
 import { ImageMeter, type ImageSink, type WrittenImage } from './image-meter.js';
 import { releaseChunk } from './release-chunk.js';
@@ -27,8 +28,9 @@ export class DirectFileSink implements ImageSink {
   /** File offset of the next block: always a multiple of STAGING_BLOCK_BYTES. */
   private position = 0;
 
-  constructor(private readonly handle: FileHandle, maxBytes: number, private readonly pool: StagingPool, private readonly hash: HashSession) {
-    this.meter = new ImageMeter(maxBytes);
+  constructor(private readonly handle: FileHandle, maxBytes: number, private readonly pool: StagingPool, private readonly hash: HashSession,
+    formats: FormatPolicy = DEFAULT_FORMAT_POLICY) {
+    this.meter = new ImageMeter(maxBytes, formats);
   }
 
   async write(chunk: Buffer): Promise<void> {

@@ -1,4 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
+import { DEFAULT_FORMAT_POLICY, type FormatPolicy } from '../meta/format-policy.js';
 import { ImageMeter, type ImageSink, type WrittenImage } from './image-meter.js';
 
 /**
@@ -13,8 +14,8 @@ export class SpoolFileSink implements ImageSink {
   private gathered: Buffer[] = [];
   private gatheredBytes = 0;
 
-  constructor(private readonly handle: FileHandle, maxBytes: number, private readonly minWrite: number) {
-    this.meter = new ImageMeter(maxBytes);
+  constructor(private readonly handle: FileHandle, maxBytes: number, private readonly minWrite: number, formats: FormatPolicy = DEFAULT_FORMAT_POLICY) {
+    this.meter = new ImageMeter(maxBytes, formats);
   }
 
   /**

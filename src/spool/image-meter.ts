@@ -1,5 +1,6 @@
 import { SpoolError } from '../errors.js';
-import { SNIFF_BYTES, sniffImage, type ImageFormat } from '../meta/sniff.js';
+import { acceptedFormat, DEFAULT_FORMAT_POLICY, type FormatPolicy } from '../meta/format-policy.js';
+import { SNIFF_BYTES, type ImageFormat } from '../meta/sniff.js';
 
 /** What a sink learned about the bytes it wrote. */
 export interface WrittenImage {
@@ -9,13 +10,13 @@ export interface WrittenImage {
   sha256?: string;
 }
 
-/** Counts an image body against MAX_IMAGE_BYTES and recognises its format from its first bytes. */
+/** Counts an image body against MAX_IMAGE_BYTES and recognises its format from its first bytes (IMAGE_FORMATS decides). */
 export class ImageMeter {
   private count = 0;
   private format: ImageFormat | null = null;
   private head: Buffer = Buffer.alloc(0);
 
-  constructor(private readonly maxBytes: number) {}
+  constructor(private readonly maxBytes: number, private readonly formats: FormatPolicy = DEFAULT_FORMAT_POLICY) {}
 
   get bytes(): number {
     return this.count;
@@ -29,21 +30,15 @@ export class ImageMeter {
     }
     if (!this.format) {
       this.head = Buffer.concat([this.head, chunk.subarray(0, SNIFF_BYTES)]);
-      if (this.head.length >= SNIFF_BYTES) this.format = requireImage(this.head);
+      if (this.head.length >= SNIFF_BYTES) this.format = acceptedFormat(this.head, this.formats);
     }
   }
 
   /** The whole body has been taken. */
   finish(): WrittenImage {
     if (this.count === 0) throw new SpoolError('missing_image', 'the image part is empty');
-    return { bytes: this.count, format: this.format ?? requireImage(this.head) };
+    return { bytes: this.count, format: this.format ?? acceptedFormat(this.head, this.formats) };
   }
-}
-
-function requireImage(head: Buffer): ImageFormat {
-  const format = sniffImage(head);
-  if (!format) throw new SpoolError('not_an_image', 'image is not JPEG, PNG, WebP, GIF, TIFF or HEIC (checked by its first bytes)');
-  return format;
 }
 
 /** Where SpoolStore.receive streams a body: the O_DIRECT sink, or the page-cache one where O_DIRECT is unsupported. */

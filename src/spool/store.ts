@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { SpoolError, errnoCode } from '../errors.js';
+import { DEFAULT_FORMAT_POLICY, type FormatPolicy } from '../meta/format-policy.js';
 import type { ImageFormat } from '../meta/sniff.js';
 import { DirSync, fsyncPath } from './dir-sync.js';
 import { DirectFileSink } from './direct-sink.js';
@@ -62,10 +63,13 @@ export class SpoolStore {
   /** Staging blocks for O_DIRECT writes; null = write through the page cache. */
   private readonly staging: StagingPool | null;
   private mode: SpoolWriteMode = { direct: false, reason: 'not initialised' };
+  /** IMAGE_FORMATS: what a body's first bytes must be for it to be stored. */
+  private readonly formats: FormatPolicy;
 
   constructor(readonly spoolDir: string, private readonly maxImageBytes: number,
-    options: { fsync?: boolean; hasher?: FileHasher; staging?: StagingPool | null } = {}) {
+    options: { fsync?: boolean; hasher?: FileHasher; staging?: StagingPool | null; formats?: FormatPolicy } = {}) {
     this.fsync = options.fsync ?? true;
+    this.formats = options.formats ?? DEFAULT_FORMAT_POLICY;
     this.hasher = options.hasher ?? inlineHasher;
     this.staging = options.staging ?? null;
     this.imagesDir = path.join(spoolDir, IMAGES_SUBDIR);
@@ -121,8 +125,8 @@ export class SpoolStore {
     const direct = this.mode.direct && !small ? this.staging : null;
     const handle = await this.openExclusive(tmpPath, direct !== null);
     const sink: ImageSink = direct
-      ? new DirectFileSink(handle, this.maxImageBytes, direct, this.hasher.session(tmpPath))
-      : new SpoolFileSink(handle, this.maxImageBytes, PAGE_CACHE_BELOW_BYTES);
+      ? new DirectFileSink(handle, this.maxImageBytes, direct, this.hasher.session(tmpPath), this.formats)
+      : new SpoolFileSink(handle, this.maxImageBytes, PAGE_CACHE_BELOW_BYTES, this.formats);
     try {
       for await (const chunk of source) await sink.write(chunk as Buffer);
       const { bytes, format, sha256 } = await sink.end();

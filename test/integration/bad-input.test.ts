@@ -115,6 +115,12 @@ const PNG_AS_JPEG = fakePng(3000);
 const JPEG_FIRST = fakeJpeg(2500);
 const TRAVERSAL_FILENAME_JPEG = fakeJpeg(1800);
 const HTTP10_JPEG = fakeJpeg(1500);
+const DOUBLE_SEMICOLON_JPEG = fakeJpeg(1700);
+const SPACED_EMPTY_PARAMS_JPEG = fakeJpeg(1750);
+/** Issue 18, item 1: 182 bytes that killed the process (busboy decodes a utf-16 field to undefined). */
+const UTF16_IMAGE_FIELD = Buffer.from('--XyZ\r\nContent-Disposition: form-data; name="device_id"\r\n\r\ndevice_1\r\n--XyZ\r\nContent-Disposition: form-data; name="image"\r\nContent-Type: text/plain; charset=utf-16\r\n\r\nhello\r\n--XyZ--\r\n');
+const charsetField = (name: string, charset: string, value: string | Buffer): Part =>
+  ({ name, value, rawHeaders: `Content-Disposition: form-data; name="${name}"\r\nContent-Type: text/plain; charset=${charset}\r\n` });
 const BIG_FIELD = Buffer.alloc(1024 * 1024 + 10, 0x41);
 BIG_FIELD.set([0xff, 0xd8, 0xff, 0xe0]);
 const TOKEN = 'test-admin-token-0123456789';
@@ -234,6 +240,16 @@ const CASES: Case[] = [
   { name: 'multipart/form-data without a boundary parameter', steps: simple(good(), { contentType: 'multipart/form-data' }), expect: json(415, 'unsupported_media_type') },
   { name: 'multipart/form-data with a parameter but no boundary', steps: simple(good(), { contentType: 'multipart/form-data; charset=utf-8' }), expect: json(415, 'unsupported_media_type') },
   { name: 'empty boundary parameter', steps: simple(good(), { contentType: 'multipart/form-data; boundary=' }), expect: json(415, 'unsupported_media_type') },
+  {
+    name: 'curl 7.88 with an explicit Content-Type header: "multipart/form-data;; boundary=..." (an empty parameter is harmless)',
+    steps: simple(form([dev('cam-curl'), img(DOUBLE_SEMICOLON_JPEG)]), { contentType: `multipart/form-data;; boundary=${B}` }),
+    expect: { kind: 'accepted', deviceId: 'cam-curl', image: DOUBLE_SEMICOLON_JPEG, contentType: 'image/jpeg' },
+  },
+  {
+    name: 'empty parameters with spaces and a trailing ";", quoted boundary',
+    steps: simple(form([dev('cam-curl'), img(SPACED_EMPTY_PARAMS_JPEG)]), { contentType: `multipart/form-data; ;  ; boundary="${B}";` }),
+    expect: { kind: 'accepted', deviceId: 'cam-curl', image: SPACED_EMPTY_PARAMS_JPEG, contentType: 'image/jpeg' },
+  },
   { name: 'wrong boundary (the body uses another one)', steps: simple(good(), { contentType: 'multipart/form-data; boundary=someOtherBoundary' }), expect: json(400, 'invalid_request') },
   { name: 'no closing boundary', steps: simple(form([dev('cam-1'), img(fakeJpeg(2000))], { close: false })), expect: json(400, 'invalid_request') },
   { name: '200-char boundary, garbage body', steps: simple(Buffer.from('garbage\r\n'.repeat(100)), { contentType: `multipart/form-data; boundary=${'q'.repeat(200)}` }), expect: json(400, 'invalid_request') },
@@ -268,13 +284,26 @@ const CASES: Case[] = [
   {
     name: '25 junk fields before device_id (over the field limit)',
     steps: simple(form([...Array.from({ length: 25 }, (_, i): Part => ({ name: `junk${i}`, value: 'x' })), dev('cam-1'), img(fakeJpeg(1000))])),
-    expect: json(400, 'missing_device_id'),
+    expect: json(400, 'too_many_fields'),
   },
   {
     name: '45 parts, image last (over the parts limit)',
     steps: simple(form([dev('cam-1'), ...Array.from({ length: 44 }, (_, i): Part => ({ name: `junk${i}`, value: 'x' })), img(fakeJpeg(1000))])),
-    expect: json(400, 'missing_image', 'invalid_request'),
+    expect: json(400, 'too_many_fields'),
   },
+  {
+    // Chunked: with a Content-Length, 760 KB of form would be refused (413) before the fields are read.
+    name: '10,000 fields before the image, chunked (issue 18: was missing_image)',
+    steps: (rid) => [post(rid, null, { contentLength: null, headers: [['Transfer-Encoding', 'chunked']] }),
+      chunked(form([dev('cam-1'), ...Array.from({ length: 10_000 }, (_, i): Part => ({ name: `f${i}`, value: 'x' })), img(fakeJpeg(1000))]), 16 * 1024)],
+    expect: json(400, 'too_many_fields'),
+  },
+
+  // ---- charsets busboy cannot decode (it hands undefined): the request's error, never the process's ----
+  { name: 'the 182-byte form: image as a plain field with charset=utf-16', steps: simple(UTF16_IMAGE_FIELD, { contentType: 'multipart/form-data; boundary=XyZ' }), expect: json(415, 'unsupported_media_type') },
+  { name: 'image as a plain field with charset=shift_jis', steps: simple(form([dev('cam-1'), charsetField('image', 'shift_jis', fakeJpeg(300))])), expect: json(415, 'unsupported_media_type') },
+  { name: 'device_id with charset=utf-16, image a file part', steps: simple(form([charsetField('device_id', 'utf-16', Buffer.from('cam-1', 'utf16le')), img(fakeJpeg(1000))])), expect: json(400, 'invalid_device_id') },
+  { name: 'device_id with charset=shift_jis after the image', steps: simple(form([img(fakeJpeg(1100)), charsetField('device_id', 'shift_jis', 'cam-1')])), expect: json(400, 'invalid_device_id') },
 
   // ---- Content-Type ----
   { name: 'no Content-Type', steps: simple(good(), { contentType: null }), expect: json(415, 'unsupported_media_type') },
@@ -400,7 +429,7 @@ const CASES: Case[] = [
 ];
 
 /** Every 4xx code in README's error table. */
-const CLIENT_ERROR_CODES = new Set(['invalid_request', 'invalid_rate', 'missing_device_id', 'invalid_device_id', 'missing_image', 'too_many_images',
+const CLIENT_ERROR_CODES = new Set(['invalid_request', 'invalid_rate', 'missing_device_id', 'invalid_device_id', 'missing_image', 'too_many_images', 'too_many_fields',
   'invalid_idempotency_key', 'idempotency_key_reused', 'unauthorized', 'not_found', 'request_timeout', 'image_too_large', 'unsupported_media_type', 'not_an_image']);
 
 // Set in beforeAll; used by cases' `before` hooks.

@@ -12,7 +12,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeJpeg, postImage, sha256Hex } from '../helpers/images.js';
-import { multipartBody, parseFirstResponse, requestHead, startObservedService, type ObservedService } from '../helpers/raw-http.js';
+import { multipartBody, parseFirstResponse, requestHead, startObservedService, type ObservedService, type Part } from '../helpers/raw-http.js';
 import { startTestS3, type TestS3 } from '../helpers/s3.js';
 
 const MAX = 200_000;
@@ -191,6 +191,31 @@ describe('upload links', () => {
     expect(svc.rows().length).toBe(rowsBefore);
     expect(linkRow(link.token_id)).toMatchObject({ uploads_used: 0 });
     await expectSpoolConsistent();
+  });
+
+  it('issue 18: fields in a charset busboy cannot decode, too many fields, and curl\'s ";;" are each that request\'s answer', async () => {
+    const link = await createLink({ expires_in: '1h' });
+    const rowsBefore = svc.rows().length;
+    const send = async (parts: Part[], contentType = `multipart/form-data; boundary=${BOUNDARY}`): Promise<{ status: number; body: unknown }> => {
+      const res = await fetch(link.url, { method: 'POST', headers: { 'content-type': contentType }, body: multipartBody(BOUNDARY, parts) });
+      return { status: res.status, body: await res.json() };
+    };
+    const charsetField = (name: string, charset: string, value: string): Part =>
+      ({ name, value, rawHeaders: `Content-Disposition: form-data; name="${name}"\r\nContent-Type: text/plain; charset=${charset}\r\n` });
+    const image = (bytes: number): Part => ({ name: 'image', value: fakeJpeg(bytes), filename: 'a.jpg' });
+
+    expect(await send([{ name: 'device_id', value: 'kiosk-cs' }, charsetField('image', 'utf-16', 'hello')]))
+      .toMatchObject({ status: 415, body: { error: { code: 'unsupported_media_type' } } });
+    expect(await send([charsetField('device_id', 'shift_jis', 'kiosk-cs'), image(2_000)]))
+      .toMatchObject({ status: 400, body: { error: { code: 'invalid_device_id' } } });
+    expect(await send([{ name: 'device_id', value: 'kiosk-cs' }, ...Array.from({ length: 25 }, (_, i): Part => ({ name: `f${i}`, value: 'x' })), image(2_000)]))
+      .toMatchObject({ status: 400, body: { error: { code: 'too_many_fields' } } });
+    expect(svc.rows().length).toBe(rowsBefore);
+    await expectSpoolConsistent();
+
+    const curlStyle = await send([{ name: 'device_id', value: 'kiosk-cs' }, image(2_500)], `multipart/form-data;; boundary=${BOUNDARY}`);
+    expect(curlStyle.status).toBe(202);
+    expect((await fetch(`${svc.baseUrl}/healthz`)).status).toBe(200);
   });
 
   it('a resend gets the first receipts (200, duplicate) and uses none of the link; the same bytes twice in a request are stored once', async () => {

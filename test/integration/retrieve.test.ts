@@ -1,7 +1,7 @@
 /**
  * GET /images/{id} (with the admin token: the bytes need a credential): the bytes with Content-Type, ETag
  * (SHA-256) and Content-Length, from the spool while the file is there and streamed from S3 once it was
- * uploaded and deleted locally; If-None-Match and Range.
+ * uploaded and deleted locally; If-None-Match, Range and If-Range; `X-Content-Type-Options: nosniff`.
  */
 import { describe, expect, it } from 'vitest';
 import { fakeJpeg, postImage, sha256Hex } from '../helpers/images.js';
@@ -16,6 +16,7 @@ async function checkRetrieval(svc: InProcessService, id: string, image: Buffer):
   expect(full.headers.get('content-type')).toBe('image/jpeg');
   expect(full.headers.get('etag')).toBe(`"${sha256Hex(image)}"`);
   expect(full.headers.get('content-length')).toBe(String(image.length));
+  expect(full.headers.get('x-content-type-options')).toBe('nosniff');
   expect(Buffer.from(await full.arrayBuffer()).equals(image)).toBe(true);
 
   const notModified = await fetch(`${baseUrl}/images/${id}`, { headers: { ...admin, 'If-None-Match': `"${sha256Hex(image)}"` } });
@@ -25,7 +26,22 @@ async function checkRetrieval(svc: InProcessService, id: string, image: Buffer):
   const part = await fetch(`${baseUrl}/images/${id}`, { headers: { ...admin, Range: 'bytes=100-1099' } });
   expect(part.status).toBe(206);
   expect(part.headers.get('content-range')).toBe(`bytes 100-1099/${image.length}`);
+  expect(part.headers.get('x-content-type-options')).toBe('nosniff');
   expect(Buffer.from(await part.arrayBuffer()).equals(image.subarray(100, 1100))).toBe(true);
+
+  // If-Range (RFC 9110 13.1.5): the range only while the client's copy is this one (strong ETag match);
+  // otherwise the whole image with 200, so a client never splices bytes of two different images.
+  const etag = `"${sha256Hex(image)}"`;
+  const stillSame = await fetch(`${baseUrl}/images/${id}`, { headers: { ...admin, Range: 'bytes=100-1099', 'If-Range': etag } });
+  expect(stillSame.status).toBe(206);
+  expect(Buffer.from(await stillSame.arrayBuffer()).equals(image.subarray(100, 1100))).toBe(true);
+  for (const ifRange of [`"${sha256Hex(Buffer.from('other bytes'))}"`, `W/${etag}`, 'Wed, 21 Oct 2015 07:28:00 GMT']) {
+    const changed = await fetch(`${baseUrl}/images/${id}`, { headers: { ...admin, Range: 'bytes=100-1099', 'If-Range': ifRange } });
+    expect(changed.status, `If-Range: ${ifRange}`).toBe(200);
+    expect(changed.headers.get('content-range')).toBeNull();
+    expect(changed.headers.get('content-length')).toBe(String(image.length));
+    expect(Buffer.from(await changed.arrayBuffer()).equals(image), `If-Range: ${ifRange}`).toBe(true);
+  }
 
   const tail = await fetch(`${baseUrl}/images/${id}`, { headers: { ...admin, Range: 'bytes=-500' } });
   expect(tail.status).toBe(206);

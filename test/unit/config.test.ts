@@ -27,6 +27,15 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ IMAGE_READ: 'public' })).toThrow('invalid IMAGE_READ="public": expected one of credential, open');
   });
 
+  it('reads IMAGE_FORMATS: every recognised image by default, a list, or any bytes', () => {
+    const all = ['jpeg', 'png', 'webp', 'gif', 'tiff', 'heic', 'avif', 'jxl', 'bmp'];
+    expect([...loadConfig({}).imageFormats.accepted]).toEqual(all);
+    expect(loadConfig({}).imageFormats.anyBytes).toBe(false);
+    expect(loadConfig({ IMAGE_FORMATS: 'JPEG, heic' }).imageFormats).toEqual({ accepted: new Set(['jpeg', 'heic']), anyBytes: false });
+    expect(loadConfig({ IMAGE_FORMATS: 'any' }).imageFormats).toEqual({ accepted: new Set(all), anyBytes: true });
+    expect(() => loadConfig({ IMAGE_FORMATS: 'jpeg,pdf' })).toThrow(/invalid IMAGE_FORMATS="jpeg,pdf": "pdf" is not a format: expected "any" or a comma-separated list of jpeg, png/);
+  });
+
   it('uses the real bucket settings when S3_BUCKET is set', () => {
     const c = loadConfig({ S3_BUCKET: 'cams', S3_REGION: 'eu-west-1', S3_PREFIX: 'site-a' });
     expect(c.localS3).toBeNull();
@@ -68,6 +77,9 @@ describe('loadConfig', () => {
     ['LOG_LEVEL', 'loud'],
     ['METRICS_AUTH', 'token'],
     ['SPOOL_DIRECT_IO', 'on'],
+    ['IMAGE_FORMATS', 'jpeg,pdf'],
+    ['IMAGE_FORMATS', 'jpg'],
+    ['IMAGE_FORMATS', 'jpeg,,png'],
   ])('a bad %s=%s stops startup with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`invalid ${name}="${value.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}"`));
   });
