@@ -54,12 +54,12 @@ describe('IMAGE_FORMATS unset: AVIF, JPEG XL and BMP too', () => {
     expect((await s3.client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: row.s3_key }))).ContentType).toBe(contentType);
 
     const status = await waitFor(async () => {
-      const s = await (await fetch(`${svc.baseUrl}/images/${id}/status`)).json() as { metadata: Record<string, unknown> | null };
+      const s = await (await fetch(`${svc.baseUrl}/images/${id}/status`, { headers: svc.admin })).json() as { metadata: Record<string, unknown> | null };
       return s.metadata === null ? undefined : s;
     }, 5000, 'metadata recorded');
     expect(status.metadata).toMatchObject({ format: name, width: null, height: null, camera_model: null });
 
-    const served = await fetch(`${svc.baseUrl}/images/${id}`);
+    const served = await fetch(`${svc.baseUrl}/images/${id}`, { headers: svc.admin });
     expect(served.headers.get('content-type')).toBe(contentType);
     expect(Buffer.from(await served.arrayBuffer()).equals(image)).toBe(true);
   });

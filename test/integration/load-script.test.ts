@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
@@ -116,7 +116,7 @@ describe.skipIf(curlMissing)('the literal load script with the real curl binary'
     ['as written', LITERAL],
     ['with the trailing ";"', TRAILING_SEMICOLON],
   ])('IMAGE_FORMATS=any, header %s: every request accepted (one 202, resends 200), the bytes reach S3 as application/octet-stream', async (_name, contentType) => {
-    const { s3, svc } = await start({ IMAGE_FORMATS: 'any' });
+    const { s3, svc, spoolDir } = await start({ IMAGE_FORMATS: 'any' });
     const out = await runScript(svc.port, contentType);
     const requests = await waitFor(() => {
       const lines = logLines(svc).filter((l) => l.msg === 'request' && l.path === '/image');
@@ -142,7 +142,8 @@ describe.skipIf(curlMissing)('the literal load script with the real curl binary'
     expect(head.ContentType).toBe('application/octet-stream');
 
     // Served back as stored, and a browser is told not to guess its type.
-    const res = await fetch(`${svc.baseUrl}/images/${ids[0]}`);
+    const token = (await readFile(path.join(spoolDir, 'admin.token'), 'utf8')).trim();
+    const res = await fetch(`${svc.baseUrl}/images/${ids[0]}`, { headers: { authorization: `Bearer ${token}` } });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/octet-stream');
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
