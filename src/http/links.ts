@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { SpoolError, errnoCode } from '../errors.js';
 import { newId } from '../ids.js';
+import { isLedgerBusy, LedgerBusy } from '../ledger/busy.js';
 import type { InsertResult, NewImage } from '../ledger/types.js';
 import type { LinkUse, UploadLinks } from '../links/links.js';
 import { receiveManyImages } from '../links/receive.js';
@@ -129,6 +130,7 @@ async function accept(c: Context<AppEnv>, deps: LinkDeps, use: LinkUse): Promise
       // No row, no ack: the files go too (recovery would also remove them as orphans after a crash).
       await Promise.all(relPaths.map((p) => deps.store.discard(deps.store.absolutePath(p))));
       if (err instanceof SpoolError) throw err;
+      if (isLedgerBusy(err)) throw new LedgerBusy('images not recorded', err);
       if (errnoCode(err) === 'SQLITE_FULL') {
         throw new SpoolError('disk_full', 'the spool disk is full (ledger write failed); retry later', { cause: err, headers: { 'Retry-After': '30' } });
       }

@@ -1,3 +1,4 @@
+import { retryWhileBusy } from '../ledger/busy.js';
 import type { ImageLedger } from '../ledger/images.js';
 import type { Logger } from '../log.js';
 import type { SpoolStore } from '../spool/store.js';
@@ -62,7 +63,8 @@ export class MetadataWorker {
   private async run(job: Job): Promise<void> {
     try {
       const meta = await extractMetadata(job.path, job.format);
-      if (!this.stopped) this.ledger.setMetadata(job.id, meta, new Date());
+      // Another process's lock on the ledger: wait for it on timers rather than lose what was extracted.
+      if (!this.stopped) await retryWhileBusy(() => this.ledger.setMetadata(job.id, meta, new Date()));
     } catch (err) {
       // The file went away (uploaded and deleted) or the ledger is busy: record the attempt, never retry-loop.
       try {

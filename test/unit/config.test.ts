@@ -18,6 +18,8 @@ describe('loadConfig', () => {
     expect(c.s3.forcePathStyle).toBe(true);
     expect(c.metricsAuth).toBe('off');
     expect(c.spoolDirectIo).toBe('auto');
+    expect(c.ledgerLockWaitMs).toBe(500);
+    expect(c.ledgerWalMaxBytes).toBe(64 * 2 ** 20);
     expect(Object.isFrozen(c)).toBe(true);
   });
 
@@ -62,6 +64,9 @@ describe('loadConfig', () => {
     ['LOG_LEVEL', 'loud'],
     ['METRICS_AUTH', 'token'],
     ['SPOOL_DIRECT_IO', 'on'],
+    ['LEDGER_LOCK_WAIT_MS', '-1'],
+    ['LEDGER_WAL_MAX_BYTES', '64KiB'],
+    ['LEDGER_WAL_MAX_BYTES', 'unlimited'],
   ])('a bad %s=%s stops startup with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`invalid ${name}="${value.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}"`));
   });
