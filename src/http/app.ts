@@ -69,7 +69,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       // Any ledger write (admin settings, tokens, requeue, eviction) that met another process's write lock.
       : isLedgerBusy(err) ? new LedgerBusy(`${c.req.method} ${redactPath(c.req.path)}`, err)
       : new SpoolError('internal', 'internal error', { cause: err });
-    const level = spoolError.status >= 500 && spoolError.code !== 'shutting_down' ? 'error' : 'warn';
+    // Draining, or another process's lock on the ledger: the service is fine and the client is told to come back.
+    const level = spoolError.status >= 500 && spoolError.code !== 'shutting_down' && spoolError.code !== 'ledger_busy' ? 'error' : 'warn';
     deps.log[level]({ req_id: c.get('requestId'), code: spoolError.code, err: err.message, path: redactPath(c.req.path) }, 'request failed');
     for (const [name, value] of Object.entries(spoolError.headers)) c.header(name, value);
     return c.json(spoolError.toJSON(), spoolError.status as ContentfulStatusCode);
