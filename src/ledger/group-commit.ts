@@ -47,15 +47,20 @@ export class GroupCommitter {
   private readonly onCommit: (seconds: number, rows: number) => void;
   private readonly maxBatch: number;
   private readonly durable: (() => Promise<void>) | null;
-  private readonly lockWaitMs: number;
+  private readonly lockWait: number;
 
   constructor(private readonly insertMany: (rows: readonly NewImage[]) => InsertResult[], options: GroupCommitOptions = {}) {
     this.onCommit = options.onCommit ?? (() => undefined);
     this.maxBatch = options.maxBatch ?? Infinity;
     this.durable = options.durable ?? null;
-    this.lockWaitMs = options.lockWaitMs ?? 0;
+    this.lockWait = options.lockWaitMs ?? 0;
     if (!(this.maxBatch >= 1)) throw new RangeError(`expected maxBatch to be at least 1, got ${this.maxBatch}`);
-    if (!(this.lockWaitMs >= 0)) throw new RangeError(`expected lockWaitMs to be at least 0, got ${this.lockWaitMs}`);
+    if (!(this.lockWait >= 0)) throw new RangeError(`expected lockWaitMs to be at least 0, got ${this.lockWait}`);
+  }
+
+  /** How long a row waits for another connection's write lock (LEDGER_LOCK_WAIT_MS). */
+  get lockWaitMs(): number {
+    return this.lockWait;
   }
 
   /** Number of transactions committed so far (to see the batching in tests and benchmarks). */
@@ -110,8 +115,8 @@ export class GroupCommitter {
     const now = performance.now();
     const keep: Pending[] = [];
     for (const p of rows) {
-      p.giveUpAt ??= now + this.lockWaitMs;
-      if (now >= p.giveUpAt) p.reject(new LedgerBusy(`image ${p.row.id} not recorded within LEDGER_LOCK_WAIT_MS (${this.lockWaitMs} ms)`, cause));
+      p.giveUpAt ??= now + this.lockWait;
+      if (now >= p.giveUpAt) p.reject(new LedgerBusy(`image ${p.row.id} not recorded within LEDGER_LOCK_WAIT_MS (${this.lockWait} ms)`, cause));
       else keep.push(p);
     }
     if (keep.length === 0) return;

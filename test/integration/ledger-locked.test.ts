@@ -5,7 +5,7 @@
  * keep answering, /readyz names the process, and once the lock ends images are taken again and every
  * acknowledged one reaches S3 exactly once (uploads that finished during the lock are recorded after it).
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -72,7 +72,26 @@ describe.skipIf(missing !== null)('an operator holding the ledger\'s write lock 
     };
     let locked = false;
     const background: Array<Promise<unknown>> = [];
+    const token = (await readFile(path.join(spoolDir, 'admin.token'), 'utf8')).trim();
+    const admin = (method: string, route: string, body?: unknown): Promise<Response> =>
+      fetch(`${svc.baseUrl}${route}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const linkPost = async (url: string, bytes: Buffer): Promise<Answer> => {
+      const form = new FormData();
+      form.append('image', new Blob([bytes]), 'p.jpg');
+      const started = performance.now();
+      const res = await fetch(url, { method: 'POST', body: form });
+      const body = (await res.json()) as Array<{ id: string }> | { error: { code: string } };
+      if (res.status === 202 && Array.isArray(body)) for (const r of body) acked.set(r.id, bytes);
+      return { via: 'fetch', status: res.status, code: Array.isArray(body) ? null : body.error.code, retryAfter: res.headers.get('retry-after'), ms: performance.now() - started };
+    };
+    const timed = async (work: () => Promise<Response>): Promise<Answer> => {
+      const started = performance.now();
+      const res = await work();
+      const body = (await res.json()) as { error?: { code?: string } };
+      return { via: 'fetch', status: res.status, code: body.error?.code, retryAfter: res.headers.get('retry-after'), ms: performance.now() - started };
+    };
     try {
+      const link = (await (await admin('POST', '/admin/links', { expires_in: '1h', device_id: 'kiosk-1' })).json()) as { url: string };
       // Uploads in flight when the lock is taken (4 MB at 2 MB/s): they finish during it.
       for (let i = 0; i < 4; i++) expect((await post(`early-${i}`, fakeJpeg(1_000_000))).status).toBe(202);
 
@@ -92,10 +111,13 @@ describe.skipIf(missing !== null)('an operator holding the ledger\'s write lock 
       // Handled now (awaited below): a failure while the test awaits something else must not go unhandled.
       for (const work of [health, statusPage, ...devices]) background.push(work.catch(() => undefined));
 
-      // While locked: what /readyz and /metrics say (checked below, after the latencies).
+      // While locked: what /readyz and /metrics say, and the other write paths: an upload link, an admin
+      // setting (checked below, after the latencies).
       const ready = await fetch(`${svc.baseUrl}/readyz`);
       const readyBody = (await ready.json()) as { failed: string[]; checks: { ledger: { message: string } } };
       const metrics = parseExposition(await (await fetch(`${svc.baseUrl}/metrics`)).text());
+      const linkDuringLock = await linkPost(link.url, fakeJpeg(100_000));
+      const bwlimitDuringLock = await timed(() => admin('PUT', '/admin/bwlimit', { rate: '1MB' }));
 
       const duringLock = (await Promise.all(devices)).flat();
       const answeredWithin = Date.now() - lockedAt;
@@ -127,10 +149,17 @@ describe.skipIf(missing !== null)('an operator holding the ledger\'s write lock 
       expect(readyBody.failed).toContain('ledger');
       expect(readyBody.checks.ledger.message).toContain(`locked by another process: pid ${shell.pid} (sqlite3)`);
       expect(sampleValue(metrics, 'image_spool_ledger_locked')).toBe(1);
+      for (const a of [linkDuringLock, bwlimitDuringLock]) {
+        expect(a).toMatchObject({ status: 503, code: 'ledger_busy', retryAfter: '2' });
+        expect(a.ms).toBeLessThan(2000);
+      }
 
       // After the lock: images are taken again (the first try may still meet a lock retry in flight).
       await waitFor(async () => ((await post('cam-a', fakeJpeg(256_000))).status === 202 ? true : undefined), 10_000, 'an accepted upload after the lock');
       expect((await curlPost('cam-b', fakeJpeg(256_000))).status).toBe(202);
+      expect((await linkPost(link.url, fakeJpeg(100_000))).status).toBe(202);
+      // The refused override changed nothing.
+      expect(await (await admin('GET', '/admin/bwlimit')).json()).toMatchObject({ override: null });
 
       // Nothing acknowledged is lost: every acked image ends uploaded, once, with its bytes.
       await waitFor(async () => {
