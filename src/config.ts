@@ -65,6 +65,10 @@ export interface Config {
   readonly metadataThreads: number;
   /** METADATA_TIMEOUT_MS: an image still being parsed after this long is marked `failed` and its thread replaced. */
   readonly metadataTimeoutMs: number;
+  /** LEDGER_LOCK_WAIT_MS: how long an ingest waits (on timers) for another process's write lock on the ledger before 503 ledger_busy. */
+  readonly ledgerLockWaitMs: number;
+  /** LEDGER_WAL_MAX_BYTES: the WAL is checkpointed back under this size (TRUNCATE, journal_size_limit); above it a pinning reader is warned about. */
+  readonly ledgerWalMaxBytes: number;
   /** NOTIFY_*: the outcome webhook (src/notify/); null when NOTIFY_URL is unset. */
   readonly notify: NotifySettings | null;
   /** NOTIFY_KEEP_HOURS: delivered and failed webhook rows are deleted after this long (pending ones never). */
@@ -200,6 +204,8 @@ export function loadConfig(env: Env = process.env): Config {
     ingestMinBodyRate: r.bytes('INGEST_MIN_BODY_RATE', 1000),
     metadataThreads: r.int('METADATA_THREADS', 1, 1, 16),
     metadataTimeoutMs: r.int('METADATA_TIMEOUT_MS', 2000, 50, 600_000),
+    ledgerLockWaitMs: r.int('LEDGER_LOCK_WAIT_MS', 500, 0, 60_000),
+    ledgerWalMaxBytes: r.bytesBetween('LEDGER_WAL_MAX_BYTES', 64 * 2 ** 20, 2 ** 20, 2 ** 40),
     notify: notifySettings(r),
     notifyKeepHours: r.int('NOTIFY_KEEP_HOURS', 72, 1, 87_600),
     metricsAuth: r.oneOf('METRICS_AUTH', 'off', ['off', 'admin'] as const),
@@ -305,6 +311,13 @@ class EnvReader {
     const units: Record<string, number> = { kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
     const value = match ? Math.round(Number(match[1]) * (match[2] ? (units[match[2].toLowerCase()] ?? NaN) : 1)) : NaN;
     if (!Number.isSafeInteger(value) || value < 0) throw invalid(name, raw, 'expected a size such as 500GB, 1GiB or 1073741824, or "unlimited"');
+    return value;
+  }
+
+  /** A size within bounds ("unlimited" refused). */
+  bytesBetween(name: string, fallback: number, min: number, max: number): number {
+    const value = this.bytes(name, fallback);
+    if (!(value >= min && value <= max)) throw invalid(name, this.optional(name) ?? String(value), `expected a size from ${min} to ${max} bytes, such as 64MiB`);
     return value;
   }
 

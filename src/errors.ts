@@ -34,6 +34,7 @@ export const ERROR_STATUS = {
   shutting_down: 503,
   service_unreachable: 503,
   ledger_unavailable: 503,
+  ledger_busy: 503,
   budget_unavailable: 503,
   internal: 500,
   // Not HTTP-facing: uploader and startup failures. They still map to a status for the status API.

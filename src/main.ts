@@ -19,7 +19,9 @@ import { MetadataWorker } from './meta/metadata-worker.js';
 import { DeviceTokens } from './devices/tokens.js';
 import { SpoolError } from './errors.js';
 import { migrate } from './ledger/migrate.js';
+import { stopWaitingForLocks } from './ledger/busy.js';
 import { openLedger, withoutFsync } from './ledger/open.js';
+import { WalWatch } from './ledger/wal-watch.js';
 import { WalSync } from './ledger/wal-sync.js';
 import { createNotifications } from './notify/notifier.js';
 import type { Logger } from './log.js';
@@ -46,6 +48,7 @@ import { BandwidthController } from './throttle/bandwidth-controller.js';
 import { EgressMeter } from './throttle/egress-meter.js';
 import { createSharedBudget } from './budget/create.js';
 import { registerBudgetMetrics } from './metrics/budget-metrics.js';
+import { registerLedgerMetrics } from './metrics/ledger-metrics.js';
 import { TokenBucket } from './throttle/token-bucket.js';
 import { UplinkEstimator } from './throttle/uplink-estimator.js';
 import { createStatusPage } from './status/status-page.js';
@@ -127,7 +130,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const unsafeNoFsync = config.benchmark?.noFsync === true;
   if (config.benchmark) log.error({ alert: 'benchmark_mode', benchmark: config.benchmark }, 'ALERT benchmark switches are on (NODE_ENV=benchmark): never run this in production');
   const ledgerFile = path.join(config.spoolDir, 'ledger.db');
-  const db = openLedger(ledgerFile, { unsafeNoSync: unsafeNoFsync });
+  const db = openLedger(ledgerFile, { unsafeNoSync: unsafeNoFsync, walLimitBytes: config.ledgerWalMaxBytes });
   const { applied, version } = migrate(db);
   log.info({ schema_version: version, applied }, 'ledger ready');
   // Ingest commits skip SQLite's own WAL fsync, which would stop the event loop for its length, and wait for
@@ -140,7 +143,11 @@ export async function startService(config: Config, log: Logger): Promise<Running
   // O_DIRECT staging blocks, shared with the I/O thread, which hashes them in place (src/spool/direct-sink.ts).
   // BENCH_UNSAFE_NO_FSYNC measures the service at its fastest without durability: the page cache, no syncs.
   const staging = config.spoolDirectIo === 'off' || unsafeNoFsync ? null : new StagingPool();
-  const ioThread = new IoThread(log, { checkpoint: { db, file: ledgerFile }, staging });
+  const walWatch = new WalWatch({ dbFile: ledgerFile, limitBytes: config.ledgerWalMaxBytes, log });
+  const ioThread = new IoThread(log, {
+    checkpoint: { db, file: ledgerFile, truncateAboveBytes: config.ledgerWalMaxBytes, onPass: (pass) => walWatch.onPass(pass) },
+    staging,
+  });
   const ledger = new ImageLedger(db);
   const notifications = createNotifications({ settings: config.notify, keepHours: config.notifyKeepHours, db, images: ledger, log, durable: ingestsDurable });
   const store = new SpoolStore(config.spoolDir, config.maxImageBytes, { fsync: !unsafeNoFsync, hasher: ioThread, staging, formats: config.imageFormats });
@@ -148,6 +155,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
   if (writeMode.direct) log.info({ spool_writes: 'O_DIRECT' }, 'spool writes bypass the page cache (O_DIRECT)');
   else log.warn({ spool_writes: 'page cache', reason: writeMode.reason }, `spool writes go through the page cache: ${writeMode.reason}`);
   await recoverSpool({ ledger, spoolDir: config.spoolDir, imagesDir: store.imagesDir, keepUploadedFiles: config.keepUploadedFiles, log });
+  // Startup may wait for another process's lock (nothing else waits on the event loop yet); serving never does.
+  stopWaitingForLocks(db);
 
   const localS3: LocalS3 | null = config.localS3
     ? await (await loadLocalS3()).startLocalS3({ ...config.localS3, bucket: config.s3.bucket, log })
@@ -226,19 +235,21 @@ export async function startService(config: Config, log: Logger): Promise<Running
   if (backfill.interrupted > 0) log.warn({ images: backfill.interrupted }, 'metadata extractions the last run left unfinished are marked failed, not tried again');
   if (backfill.pending > 0) log.info({ images: backfill.pending }, 'extracting metadata left over from the last run');
   registerBudgetMetrics(metrics.registry, budget);
+  registerLedgerMetrics(metrics.registry, { walBytes: () => walWatch.walBytes(), walPinned: () => walWatch.pinned, ledgerFile });
   const committer = new GroupCommitter(walSync ? (rows) => withoutFsync(db, () => ledger.insertMany(rows)) : (rows) => ledger.insertMany(rows),
-    { onCommit: metrics.events.ledgerCommit, maxBatch: config.benchmark?.commitBatchMax, durable });
+    { onCommit: metrics.events.ledgerCommit, maxBatch: config.benchmark?.commitBatchMax, durable, lockWaitMs: config.ledgerLockWaitMs });
   const links = new UploadLinks(new LinkLedger(db, ledger));
   const app = createApp({
     db, ledger, log, store, committer, bandwidth, adminToken, admission, links, statusPage, readLinks,
     openImageReads: config.imageRead === 'open',
     metrics: metrics.routes,
-    status: serviceStatus({ ledger, bandwidth, egress, config }),
+    status: serviceStatus({ ledger, bandwidth, egress, config, wal: walWatch }),
     readObject: async (key, range) => {
       const res = await client.send(new GetObjectCommand({ Bucket: config.s3.bucket, Key: key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }));
       return res.Body as Readable;
     },
     readiness: {
+      ledgerFile,
       walSyncFailed: () => walSync?.failed ?? null,
       spoolProblem: async () => {
         if (unsafeNoFsync) return 'BENCH_UNSAFE_NO_FSYNC: acknowledged images are not durable (benchmark only)';
@@ -289,7 +300,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
     settings: config.systemd,
     log,
     checks: {
-      ledger: () => { const check = ledgerWritable(db, walSync?.failed ?? null); return check.ok ? null : check.message; },
+      // Another process's lock is not the service's fault, and a restart would not end it: keep pinging.
+      ledger: () => { const check = ledgerWritable(db, walSync?.failed ?? null); return check.ok || check.locked ? null : check.message; },
       spool: () => spoolFault(store),
     },
     status: () => statusLine(ledger.summary(), bandwidth.effectiveRate()),

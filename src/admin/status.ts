@@ -1,6 +1,9 @@
-import { statfs } from 'node:fs/promises';
+import { stat, statfs } from 'node:fs/promises';
+import path from 'node:path';
 import type { Config } from '../config.js';
 import type { BacklogSummary, ImageLedger } from '../ledger/images.js';
+import { lockHolders } from '../ledger/lock-holders.js';
+import type { WalWatch } from '../ledger/wal-watch.js';
 import { backlogReport, type BandwidthController } from '../throttle/bandwidth-controller.js';
 import type { EgressMeter } from '../throttle/egress-meter.js';
 import { formatRate, type BytesPerSecond } from '../throttle/rate.js';
@@ -46,6 +49,21 @@ export interface StatusSnapshot {
     free_bytes: number;
     total_bytes: number;
   };
+  /** The ledger's files, and what other processes' transactions do to them (issue 18). */
+  ledger: LedgerFiles;
+}
+
+export interface LedgerFiles {
+  /** Size of ledger.db-wal on disk. */
+  wal_bytes: number;
+  /** LEDGER_WAL_MAX_BYTES: checkpointed back under it once no reader pins it. */
+  wal_max_bytes: number;
+  /** A read transaction keeps the WAL over the limit; null when not known (service down, or no background checkpoints). */
+  wal_pinned: boolean | null;
+  /** Other processes holding the write lock, as "pid 4242 (sqlite3)": ingest answers 503 ledger_busy meanwhile. Null: cannot tell (no /proc/locks). */
+  locked_by: string[] | null;
+  /** Other processes in a read transaction on a WAL snapshot (they keep the WAL from shrinking). Null: cannot tell. */
+  readers: string[] | null;
 }
 
 export interface StatusInputs {
@@ -61,6 +79,7 @@ export interface StatusInputs {
   spoolBytes: number;
   spoolMaxBytes: number;
   disk: { free_bytes: number; total_bytes: number };
+  ledger: LedgerFiles;
 }
 
 export function capSource(override: string | null, scheduleIsDefault: boolean): CapSource {
@@ -98,7 +117,17 @@ export function buildStatus(i: StatusInputs): StatusSnapshot {
       spool_max_bytes: Number.isFinite(i.spoolMaxBytes) ? i.spoolMaxBytes : null,
       ...i.disk,
     },
+    ledger: i.ledger,
   };
+}
+
+/** The WAL's size on disk and who else holds the ledger's locks. */
+export async function ledgerFiles(dbFile: string, walMaxBytes: number, walPinned: boolean | null): Promise<LedgerFiles> {
+  const [walBytes, holders] = await Promise.all([
+    stat(`${dbFile}-wal`).then((s) => s.size, () => 0),
+    lockHolders(dbFile).catch(() => null),
+  ]);
+  return { wal_bytes: walBytes, wal_max_bytes: walMaxBytes, wal_pinned: walPinned, locked_by: holders?.writers ?? null, readers: holders?.readers ?? null };
 }
 
 /** Free (for unprivileged users, as the service runs) and total bytes of the filesystem holding `dir`. */
@@ -107,10 +136,10 @@ export async function filesystemSpace(dir: string): Promise<{ free_bytes: number
   return { free_bytes: s.bavail * s.bsize, total_bytes: s.blocks * s.bsize };
 }
 
-export type StatusConfig = Pick<Config, 'spoolDir' | 'keepUploadedFiles' | 'spoolMaxBytes' | 'uploadScheduleIsDefault'>;
+export type StatusConfig = Pick<Config, 'spoolDir' | 'keepUploadedFiles' | 'spoolMaxBytes' | 'uploadScheduleIsDefault' | 'ledgerWalMaxBytes'>;
 
 /** The running service's snapshot: live rate (after UPLINK_SHARE) and measured egress. */
-export function serviceStatus(deps: { ledger: ImageLedger; bandwidth: BandwidthController; egress: EgressMeter; config: StatusConfig }): () => Promise<StatusSnapshot> {
+export function serviceStatus(deps: { ledger: ImageLedger; bandwidth: BandwidthController; egress: EgressMeter; config: StatusConfig; wal: Pick<WalWatch, 'pinned'> }): () => Promise<StatusSnapshot> {
   return async () => {
     const state = deps.bandwidth.state();
     return buildStatus({
@@ -126,6 +155,7 @@ export function serviceStatus(deps: { ledger: ImageLedger; bandwidth: BandwidthC
       spoolBytes: deps.ledger.localBytes(deps.config.keepUploadedFiles),
       spoolMaxBytes: deps.config.spoolMaxBytes,
       disk: await filesystemSpace(deps.config.spoolDir),
+      ledger: await ledgerFiles(path.join(deps.config.spoolDir, 'ledger.db'), deps.config.ledgerWalMaxBytes, deps.wal.pinned),
     });
   };
 }

@@ -7,8 +7,12 @@
  *   length }` hashes those bytes in place and answers `{ id }` once the block may be reused; `{ op: 'final',
  *   id, sid }` answers `{ id, sha256 }`; `{ op: 'drop', sid }` forgets the session (no answer).
  * - With `workerData.checkpoint`: its own ledger connection copies the WAL into the database with PASSIVE
- *   checkpoints, which never wait for and never block the service's writes. Failures are reported; if the
- *   ledger cannot be opened, only this role ends.
+ *   checkpoints, which never wait for and never block the service's writes. When every frame is copied and
+ *   the file is over `truncateAboveBytes` (a reader had pinned it), a TRUNCATE checkpoint empties it. That one
+ *   takes the write lock for its length (a few ms: the PASSIVE pass copied nearly everything), and never
+ *   waits for it (busy_timeout 0): a busy ledger is tried again next interval, and the service's writes that
+ *   meet it retry on timers. Each pass is answered `{ checkpointPass: { walBytes, frames, checkpointed,
+ *   truncated } }`. Failures are reported; if the ledger cannot be opened, only this role ends.
  * - `'stop'`: closes the ledger connection and the port.
  *
  * Jobs arrive in arrays and each array is answered with one array.
@@ -16,7 +20,7 @@
 export const IO_THREAD_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
-const { openSync, readSync, closeSync } = require('node:fs');
+const { openSync, readSync, closeSync, statSync } = require('node:fs');
 
 const buffer = Buffer.allocUnsafe(1 << 20);
 function digest(path) {
@@ -59,6 +63,19 @@ function job(m) {
   }
 }
 
+function walBytes(file) {
+  try { return statSync(file + '-wal').size; } catch (err) { return 0; }
+}
+function checkpoint(db, cp) {
+  const [pass] = db.pragma('wal_checkpoint(PASSIVE)');
+  let truncated = false;
+  if (pass.busy === 0 && pass.checkpointed === pass.log && walBytes(cp.file) > cp.truncateAboveBytes) {
+    const [full] = db.pragma('wal_checkpoint(TRUNCATE)');
+    truncated = full.busy === 0;
+  }
+  return { walBytes: walBytes(cp.file), frames: pass.log, checkpointed: pass.checkpointed, truncated };
+}
+
 let db = null;
 let timer = null;
 const cp = workerData && workerData.checkpoint;
@@ -66,10 +83,10 @@ if (cp) {
   try {
     const Database = require(cp.driver);
     db = new Database(cp.file, { fileMustExist: true });
-    db.pragma('busy_timeout = 1000');
+    db.pragma('busy_timeout = 0');
     db.pragma('synchronous = FULL');
     timer = setInterval(() => {
-      try { db.pragma('wal_checkpoint(PASSIVE)'); } catch (err) { parentPort.postMessage({ checkpointError: String(err && err.message) }); }
+      try { parentPort.postMessage({ checkpointPass: checkpoint(db, cp) }); } catch (err) { parentPort.postMessage({ checkpointError: String(err && err.message) }); }
     }, cp.intervalMs);
   } catch (err) {
     parentPort.postMessage({ checkpointFailed: String(err && err.message) });

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Db } from '../ledger/open.js';
+import type { CheckpointPass } from '../ledger/wal-watch.js';
 import type { Logger } from '../log.js';
 import { digestInline, inlineSession, type FileDigest, type FileHasher, type HashSession } from '../spool/file-hasher.js';
 import type { StagingBlock, StagingPool } from '../spool/staging.js';
@@ -14,6 +15,10 @@ export interface CheckpointRole {
   db: Db;
   file: string;
   intervalMs?: number;
+  /** Once a pass copied every frame, a WAL larger than this is emptied (TRUNCATE). @default Infinity */
+  truncateAboveBytes?: number;
+  /** Hears every pass (WalWatch.onPass), and `null` when the thread stops checkpointing. */
+  onPass?: (pass: CheckpointPass | null) => void;
 }
 
 export interface IoThreadOptions {
@@ -27,7 +32,7 @@ export interface IoThreadOptions {
 
 /** What the thread answers a job with; a job with an id gets exactly one reply. */
 type JobReply = { id: number; sha256?: string; bytes?: number } | { id: number; error: string; code?: string };
-type Reply = JobReply | { checkpointError: string } | { checkpointFailed: string };
+type Reply = JobReply | { checkpointPass: CheckpointPass } | { checkpointError: string } | { checkpointFailed: string };
 
 interface Job {
   done: (reply: { sha256?: string; bytes?: number }) => void;
@@ -70,7 +75,10 @@ export class IoThread implements FileHasher {
     this.staging = options.staging ?? null;
     const workerData = {
       checkpoint: checkpoint
-        ? { driver: createRequire(import.meta.url).resolve('better-sqlite3'), file: checkpoint.file, intervalMs: checkpoint.intervalMs ?? 200 }
+        ? {
+          driver: createRequire(import.meta.url).resolve('better-sqlite3'), file: checkpoint.file, intervalMs: checkpoint.intervalMs ?? 200,
+          truncateAboveBytes: checkpoint.truncateAboveBytes ?? Infinity,
+        }
         : null,
       staging: this.staging?.memory ?? null,
     };
@@ -141,7 +149,9 @@ export class IoThread implements FileHasher {
   }
 
   private onReply(reply: Reply): void {
-    if ('checkpointError' in reply) {
+    if ('checkpointPass' in reply) {
+      this.checkpoint?.onPass?.(reply.checkpointPass);
+    } else if ('checkpointError' in reply) {
       this.log.warn({ err: reply.checkpointError }, 'background WAL checkpoint failed; retrying at the next interval');
     } else if ('checkpointFailed' in reply) {
       this.log.error({ reason: reply.checkpointFailed }, 'background WAL checkpoints could not start; checkpointing on the service thread');
@@ -173,6 +183,7 @@ export class IoThread implements FileHasher {
   /** SQLite's own checkpoints on the service connection again; setting it twice is harmless. */
   private restoreAutoCheckpoint(): void {
     if (!this.checkpoint) return;
+    this.checkpoint.onPass?.(null);
     try {
       this.checkpoint.db.pragma(`wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
     } catch {

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { buildStatus, capSource, filesystemSpace, type StatusSnapshot } from '../admin/status.js';
+import { buildStatus, capSource, filesystemSpace, ledgerFiles, type StatusSnapshot } from '../admin/status.js';
 import type { Config } from '../config.js';
 import { SpoolError } from '../errors.js';
 import { ImageLedger } from '../ledger/images.js';
@@ -38,6 +38,7 @@ export async function ledgerStatus(config: Config, now = new Date()): Promise<St
       spoolBytes: ledger.localBytes(config.keepUploadedFiles),
       spoolMaxBytes: config.spoolMaxBytes,
       disk: await filesystemSpace(config.spoolDir),
+      ledger: await ledgerFiles(file, config.ledgerWalMaxBytes, null),
     });
   } catch (err) {
     if (err instanceof SpoolError) throw err;

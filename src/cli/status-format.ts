@@ -22,7 +22,19 @@ export function formatStatus(s: StatusSnapshot, where: string): string {
     `disk       spool holds ${formatBytes(d.spool_bytes)}${d.spool_max_bytes === null ? '' : ` of ${formatBytes(d.spool_max_bytes)} (SPOOL_MAX_BYTES)`}; ` +
       `filesystem ${formatBytes(d.free_bytes)} free of ${formatBytes(d.total_bytes)} (${used}% used)`,
     `totals     uploaded ${s.totals.uploaded}, dead ${s.totals.dead}, evicted ${s.totals.evicted}, duplicates ${s.totals.duplicates}`,
+    `ledger     ${ledgerLine(s.ledger)}`,
   ].join('\n');
+}
+
+/** The WAL's size, and the other processes whose transactions hold it up or lock it. */
+function ledgerLine(l: StatusSnapshot['ledger']): string {
+  const parts = [`WAL ${formatBytes(l.wal_bytes)} (LEDGER_WAL_MAX_BYTES ${formatBytes(l.wal_max_bytes)})`];
+  if (l.locked_by !== null && l.locked_by.length > 0) parts.push(`LOCKED by ${l.locked_by.join(', ')}: images are refused (503 ledger_busy) until its transaction ends`);
+  if (l.wal_pinned === true || (l.readers !== null && l.readers.length > 0)) {
+    const who = l.readers !== null && l.readers.length > 0 ? l.readers.join(', ') : 'another process';
+    parts.push(`${l.wal_pinned === true ? 'pinned' : 'held'} by a read transaction in ${who}: the WAL cannot shrink until it ends`);
+  }
+  return parts.join('; ');
 }
 
 function capLine(cap: StatusSnapshot['cap']): string {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { SpoolError } from '../errors.js';
+import { isLedgerBusy, LedgerBusy } from '../ledger/busy.js';
 import type { ImageLedger } from '../ledger/images.js';
 import type { Db } from '../ledger/open.js';
 import { redactPath } from '../links/redact.js';
@@ -71,8 +72,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.notFound((c) => c.json(new SpoolError('not_found', `no route ${c.req.method} ${redactIds(redactPath(c.req.path))}`).toJSON(), 404));
   // The one place an error becomes a response: a stable code, the right status, and a log line.
   app.onError((err, c) => {
-    const spoolError = err instanceof SpoolError ? err : new SpoolError('internal', 'internal error', { cause: err });
-    const level = spoolError.status >= 500 && spoolError.code !== 'shutting_down' ? 'error' : 'warn';
+    const spoolError = err instanceof SpoolError ? err
+      // Any ledger write (admin settings, tokens, requeue, eviction) that met another process's write lock.
+      : isLedgerBusy(err) ? new LedgerBusy(`${c.req.method} ${redactPath(c.req.path)}`, err)
+      : new SpoolError('internal', 'internal error', { cause: err });
+    // Draining, or another process's lock on the ledger: the service is fine and the client is told to come back.
+    const level = spoolError.status >= 500 && spoolError.code !== 'shutting_down' && spoolError.code !== 'ledger_busy' ? 'error' : 'warn';
     deps.log[level]({ req_id: c.get('requestId'), code: spoolError.code, err: err.message, path: redactPath(c.req.path) }, 'request failed');
     for (const [name, value] of Object.entries(spoolError.headers)) c.header(name, value);
     // The log keeps the whole message; an answer to anyone but the admin carries no whole image id.

@@ -5,6 +5,7 @@ import { newId } from '../ids.js';
 import type { GroupCommitter } from '../ledger/group-commit.js';
 import type { ImageLedger } from '../ledger/images.js';
 import type { EarlierReceipt, InsertResult, NewImage } from '../ledger/types.js';
+import { isLedgerBusy, LedgerBusy } from '../ledger/busy.js';
 import { WalSyncFailed } from '../ledger/wal-sync.js';
 import type { ImageFormat } from '../meta/sniff.js';
 import { imageKey } from '../s3/keys.js';
@@ -129,6 +130,8 @@ async function record(deps: IngestDeps, row: NewImage, filePath: string): Promis
     if (err instanceof WalSyncFailed) throw err;
     // Recovery would also remove a committed file as an orphan after a crash.
     await deps.store.discard(filePath);
+    // Another process held the ledger's write lock for LEDGER_LOCK_WAIT_MS: 503 with Retry-After, not a fault.
+    if (isLedgerBusy(err)) throw err instanceof LedgerBusy ? err : new LedgerBusy(`image ${row.id} not recorded`, err);
     if (errnoCode(err) === 'SQLITE_FULL') {
       throw new SpoolError('disk_full', 'the spool disk is full (ledger write failed); retry later', { cause: err, headers: { 'Retry-After': '30' } });
     }

@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { SpoolError, errnoCode } from '../errors.js';
 import { newId } from '../ids.js';
+import { isLedgerBusy, LedgerBusy, retryWhileBusy } from '../ledger/busy.js';
 import type { InsertResult, NewImage } from '../ledger/types.js';
 import type { LinkUse, UploadLinks } from '../links/links.js';
 import { receiveManyImages } from '../links/receive.js';
@@ -124,11 +125,13 @@ async function accept(c: Context<AppEnv>, deps: LinkDeps, use: LinkUse): Promise
   let results: InsertResult[] = [];
   if (rows.length > 0) {
     try {
-      results = use.commit(rows);
+      // Another process's lock on the ledger: wait for it on timers as ingest's group commit does, then 503.
+      results = await retryWhileBusy(() => use.commit(rows), { maxWaitMs: deps.committer.lockWaitMs });
     } catch (err) {
       // No row, no ack: the files go too (recovery would also remove them as orphans after a crash).
       await Promise.all(relPaths.map((p) => deps.store.discard(deps.store.absolutePath(p))));
       if (err instanceof SpoolError) throw err;
+      if (isLedgerBusy(err)) throw new LedgerBusy('images not recorded', err);
       if (errnoCode(err) === 'SQLITE_FULL') {
         throw new SpoolError('disk_full', 'the spool disk is full (ledger write failed); retry later', { cause: err, headers: { 'Retry-After': '30' } });
       }

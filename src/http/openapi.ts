@@ -171,6 +171,10 @@ export const ERROR_DOCS: { readonly [K in ErrorCode]?: ErrorDoc } = {
   shutting_down: { when: 'The service is draining after SIGTERM; `Retry-After: 5`.', message: 'the gateway is shutting down; retry on another gateway or later' },
   service_unreachable: { when: `The CLI cannot reach the service. ${NOT_HTTP}`, message: 'cannot reach the service at http://127.0.0.1:4000 (set IMAGE_SPOOL_URL or PORT)' },
   ledger_unavailable: { when: 'The ledger (SQLite) could not record or read.', message: 'could not record the image in the ledger' },
+  ledger_busy: {
+    when: 'Another process holds the ledger\'s write lock (an operator\'s `sqlite3` in `BEGIN IMMEDIATE`, a backup) for longer than `LEDGER_LOCK_WAIT_MS`: nothing was stored; send again after `Retry-After` (2 s). `/readyz` names the process.',
+    message: 'image 01M84CWPD0SMD5ZBY79VQQHV2V not recorded within LEDGER_LOCK_WAIT_MS (500 ms): the ledger is locked by another process (a write transaction, such as sqlite3\'s BEGIN IMMEDIATE); nothing was stored, send it again',
+  },
   budget_unavailable: { when: '`BUDGET_BACKEND=redis`: `PUT /admin/bwlimit` could not write the override to the shared budget in Redis (unreachable or too slow); nothing changed. Uploads continue at `cap / GATEWAY_COUNT` meanwhile.', message: 'the shared upload budget (Redis at redis://10.0.0.5:6379) is unreachable: Connection is closed.' },
   internal: { when: 'An unexpected failure (logged with the request id).', message: 'internal error' },
   config_invalid: { when: `A setting does not validate at startup. ${NOT_HTTP}`, message: 'invalid UPLOAD_ORDER="random": expected one of oldest, newest, fair' },
@@ -208,6 +212,7 @@ const IMAGE_READ_AUTH = 'Credentials (`IMAGE_READ=credential`, the default): the
 const ERROR_HEADERS: { readonly [K in ErrorCode]?: Record<string, Header | Ref> } = {
   unauthorized: { 'WWW-Authenticate': header('WWW-Authenticate') },
   too_busy: { 'Retry-After': header('Retry-After') },
+  ledger_busy: { 'Retry-After': header('Retry-After') },
   disk_full: { 'Retry-After': header('Retry-After') },
   shutting_down: { 'Retry-After': header('Retry-After') },
   image_too_large: { Connection: header('Connection-Close') },
@@ -243,7 +248,7 @@ export function errorResponses(...codes: ErrorCode[]): Record<string, ResponseOb
 const UPLOAD_ERRORS: ErrorCode[] = [
   'invalid_request', 'missing_device_id', 'invalid_device_id', 'missing_image', 'too_many_images', 'too_many_fields', 'invalid_idempotency_key',
   'request_timeout', 'image_too_large', 'unsupported_media_type', 'not_an_image', 'request_headers_too_large',
-  'shutting_down', 'spool_degraded', 'too_busy', 'ledger_unavailable', 'disk_full', 'internal',
+  'shutting_down', 'spool_degraded', 'too_busy', 'ledger_unavailable', 'ledger_busy', 'disk_full', 'internal',
 ];
 
 // ---------------------------------------------------------------------------------------------------
@@ -524,7 +529,7 @@ const schemas: Record<string, Schema> = {
   Status: {
     type: 'object',
     description: 'What an operator watches, in one answer (`image-spool status --json` prints the same object; with `service: "down"` when it read the ledger of a stopped service).',
-    required: ['service', 'at', 'backlog', 'totals', 'egress_bytes_per_sec', 'cap', 'drain_eta_seconds', 'disk'],
+    required: ['service', 'at', 'backlog', 'totals', 'egress_bytes_per_sec', 'cap', 'drain_eta_seconds', 'disk', 'ledger'],
     additionalProperties: false,
     properties: {
       service: { type: 'string', enum: ['up', 'down'] },
@@ -568,6 +573,19 @@ const schemas: Record<string, Schema> = {
           spool_max_bytes: { type: ['integer', 'null'], minimum: 0, description: '`SPOOL_MAX_BYTES`; null when unlimited.' },
           free_bytes: { ...COUNT, description: 'Free space on the spool\'s filesystem (for unprivileged users).' },
           total_bytes: COUNT,
+        },
+      },
+      ledger: {
+        type: 'object',
+        description: 'The ledger\'s files, and what other processes\' transactions (an operator\'s `sqlite3`, a backup) do to them.',
+        required: ['wal_bytes', 'wal_max_bytes', 'wal_pinned', 'locked_by', 'readers'],
+        additionalProperties: false,
+        properties: {
+          wal_bytes: { ...COUNT, description: 'Size of `ledger.db-wal` on disk.' },
+          wal_max_bytes: { ...COUNT, description: '`LEDGER_WAL_MAX_BYTES`: the WAL is checkpointed back under it once no reader pins it.' },
+          wal_pinned: { type: ['boolean', 'null'], description: 'A read transaction keeps the WAL over the limit; null when not known (service down).' },
+          locked_by: { type: ['array', 'null'], items: { type: 'string' }, description: 'Other processes holding the write lock (`pid 4242 (sqlite3)`): images get `503 ledger_busy` meanwhile. Null where `/proc/locks` cannot tell.' },
+          readers: { type: ['array', 'null'], items: { type: 'string' }, description: 'Other processes in a read transaction on a WAL snapshot. Null where `/proc/locks` cannot tell.' },
         },
       },
     },
@@ -964,6 +982,7 @@ const paths: Record<string, PathItem> = {
             cap: { rate_bytes_per_sec: 12_500_000, rate: '100Mbit/s', configured_rate_bytes_per_sec: 12_500_000, source: 'schedule', limited_by: 'cap', schedule: '08:00,40Mbit 18:00,100Mbit', override: null },
             drain_eta_seconds: 385,
             disk: { spool_bytes: 4_820_000_000, spool_max_bytes: null, free_bytes: 180_000_000_000, total_bytes: 250_000_000_000 },
+            ledger: { wal_bytes: 4_128_952, wal_max_bytes: 67_108_864, wal_pinned: false, locked_by: [], readers: [] },
           }),
         },
         ...errorResponses('unauthorized', 'ledger_unavailable', 'internal'),

@@ -8,7 +8,19 @@ export type Db = Database.Database;
  * better-sqlite3's bundled SQLite defaults WAL connections to synchronous=NORMAL, which does not fsync
  * each commit: an acknowledged row could vanish on power loss. FULL (2) fsyncs the WAL on every commit.
  */
-export function openLedger(file: string, options: { readonly?: boolean; /** BENCH_UNSAFE_NO_FSYNC only (config.ts): commits without fsync. */ unsafeNoSync?: boolean } = {}): Db {
+export interface OpenLedgerOptions {
+  readonly?: boolean;
+  /** BENCH_UNSAFE_NO_FSYNC only (config.ts): commits without fsync. */
+  unsafeNoSync?: boolean;
+  /**
+   * journal_size_limit: when this connection's next commit starts the WAL over from its beginning (after a
+   * checkpoint copied every frame), it truncates the file to this size. Without it a WAL that a long reader
+   * let grow to 447 MB stayed that size until a restart (issue 18). See src/ledger/wal-watch.ts.
+   */
+  walLimitBytes?: number;
+}
+
+export function openLedger(file: string, options: OpenLedgerOptions = {}): Db {
   const db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
   db.pragma('busy_timeout = 5000');
   if (options.readonly) return db;
@@ -21,6 +33,7 @@ export function openLedger(file: string, options: { readonly?: boolean; /** BENC
     db.close();
     throw new SpoolError('ledger_unavailable', `ledger ${file} opened with journal_mode=${String(journal)} synchronous=${String(sync)}, need wal/2 (FULL)`);
   }
+  if (options.walLimitBytes !== undefined) db.pragma(`journal_size_limit = ${Math.floor(options.walLimitBytes)}`);
   if (options.unsafeNoSync === true) db.pragma('synchronous = OFF');
   return db;
 }

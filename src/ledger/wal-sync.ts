@@ -34,6 +34,13 @@ export type DatasyncFile = (file: FileHandle) => Promise<void>;
  * The descriptor stays valid: SQLite deletes the WAL only when the last connection to the database closes,
  * and the service's own connection is open for as long as this object is used (it is closed first).
  *
+ * Checkpoints shorten the file under it (the I/O thread's TRUNCATE once a pinning reader left, and
+ * journal_size_limit when a commit starts the WAL over; issue 18), always on the same inode, so the
+ * descriptor still names the live WAL. That keeps the reasoning above: a checkpoint (synchronous=FULL on the
+ * thread's connection) fsyncs the WAL before it copies frames and fsyncs the database before it empties or
+ * restarts the WAL, so a commit whose frames leave the file is already durable in the database; a `sync()`
+ * after that covers the commits written to the shorter file since.
+ *
  * A failed fdatasync fails every later `sync()` too. After an fsync error Linux may have dropped the dirty
  * pages it could not write, so a later fsync that succeeds proves nothing about them (PostgreSQL's
  * "fsyncgate"). Nothing is acknowledged again until the service restarts and reads the WAL from disk.

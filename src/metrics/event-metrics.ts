@@ -62,10 +62,10 @@ export class EventMetrics {
     });
     this.attempts = new Counter({
       name: 'image_spool_upload_attempts_total',
-      help: 'Upload attempts by outcome: uploaded, retry (failed, will retry), dead (failed for good), systemic (S3 unusable: uploader paused, attempt not counted), shutdown (interrupted, image stays queued).',
+      help: 'Upload attempts by outcome: uploaded, retry (failed, will retry), dead (failed for good), systemic (S3 unusable: uploader paused, attempt not counted), shutdown (interrupted, image stays queued), ledger_busy (a ledger write met another process\'s lock; attempt not counted).',
       labelNames: ['outcome'], registers,
     });
-    for (const outcome of ['uploaded', 'retry', 'dead', 'systemic', 'shutdown']) this.attempts.inc({ outcome }, 0);
+    for (const outcome of ['uploaded', 'retry', 'dead', 'systemic', 'shutdown', 'ledger_busy']) this.attempts.inc({ outcome }, 0);
     this.uploadedBytes = new Counter({
       name: 'image_spool_uploaded_bytes_total',
       help: 'Bytes of images confirmed stored in S3 (image sizes; retries and request overhead are in image_spool_egress_bytes_total).',

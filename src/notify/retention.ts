@@ -1,8 +1,11 @@
 import { errorMessage } from '../errors.js';
+import { isLedgerBusy } from '../ledger/busy.js';
 import type { Logger } from '../log.js';
 import type { DeliveryLedger } from './deliveries.js';
 
 const PRUNE_EVERY_MS = 3_600_000;
+/** After another process's lock on the ledger stopped a prune: try again this soon, not in an hour. */
+const AFTER_LOCKED_MS = 60_000;
 /** Small batches: each is one short write transaction, so ingest commits are never held up for long. */
 const BATCH = 5000;
 
@@ -12,6 +15,7 @@ const BATCH = 5000;
  */
 export class DeliveryRetention {
   private timer: NodeJS.Timeout | null = null;
+  private retry: NodeJS.Timeout | null = null;
 
   constructor(private readonly o: { deliveries: DeliveryLedger; keepMs: number; log: Logger; now?: () => Date }) {}
 
@@ -23,7 +27,9 @@ export class DeliveryRetention {
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+    if (this.retry) clearTimeout(this.retry);
     this.timer = null;
+    this.retry = null;
   }
 
   /** Returns how many rows were deleted. */
@@ -33,7 +39,15 @@ export class DeliveryRetention {
     try {
       for (let n = BATCH; n === BATCH; total += n) n = this.o.deliveries.pruneFinished(before, BATCH);
     } catch (err) {
-      this.o.log.warn({ err: errorMessage(err) }, 'could not prune old webhook deliveries; will try again in an hour');
+      const locked = isLedgerBusy(err) && this.timer !== null;
+      this.o.log.warn({ err: errorMessage(err) }, `could not prune old webhook deliveries; will try again in ${locked ? 'a minute' : 'an hour'}`);
+      if (locked) {
+        this.retry ??= setTimeout(() => {
+          this.retry = null;
+          this.pruneNow();
+        }, AFTER_LOCKED_MS);
+        this.retry.unref();
+      }
     }
     if (total > 0) this.o.log.info({ deleted: total, before: before.toISOString() }, 'pruned finished webhook deliveries');
     return total;

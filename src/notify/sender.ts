@@ -3,6 +3,7 @@ import https from 'node:https';
 import type { Logger } from '../log.js';
 import { backoffDelayMs } from '../uploader/backoff.js';
 import { errorMessage, errnoCode } from '../errors.js';
+import { retryWhileBusy, type RetryWhileBusyOptions } from '../ledger/busy.js';
 import type { DeliveryLedger, DeliveryRow } from './deliveries.js';
 import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signBody } from './payload.js';
 
@@ -86,6 +87,11 @@ export class NotifySender {
     this.agent.destroy();
   }
 
+  /** Waiting out a locked ledger ends with stop(): the delivery then stays pending and is sent again. */
+  private lockWait(): RetryWhileBusyOptions {
+    return { signal: this.stopController.signal };
+  }
+
   private get concurrency(): number {
     return this.o.concurrency ?? 4;
   }
@@ -163,20 +169,22 @@ export class NotifySender {
       networkError = code !== undefined && !errorMessage(err).includes(code) ? `${code}: ${errorMessage(err)}` : errorMessage(err);
     }
     const ms = Date.now() - started;
+    // Outcomes wait out another process's lock on the ledger (on timers): a delivery left pending would be POSTed again.
     if (answer !== null && answer.status >= 200 && answer.status < 300) {
-      this.o.deliveries.markDelivered(row.id, answer.status, new Date());
+      const status = answer.status;
+      await retryWhileBusy(() => this.o.deliveries.markDelivered(row.id, status, new Date()), this.lockWait());
       this.o.log.info({ ...fields, status: answer.status, ms }, 'notification delivered');
       return;
     }
     const status = answer?.status ?? null;
     const error = answer === null ? networkError : `HTTP ${answer.status}${answer.snippet ? `: ${answer.snippet}` : ''}`;
     if (attempt >= this.o.maxAttempts) {
-      this.o.deliveries.markFailed(row.id, status, error);
+      await retryWhileBusy(() => this.o.deliveries.markFailed(row.id, status, error), this.lockWait());
       this.o.log.error({ ...fields, status, ms, err: error }, 'notification failed permanently; delivery is failed');
       return;
     }
     const delay = backoffDelayMs(attempt, this.o.retryBaseMs, this.o.retryMaxMs);
-    this.o.deliveries.scheduleRetry(row.id, status, error, new Date(Date.now() + delay));
+    await retryWhileBusy(() => this.o.deliveries.scheduleRetry(row.id, status, error, new Date(Date.now() + delay)), this.lockWait());
     this.o.log.warn({ ...fields, status, ms, retry_in_ms: delay, err: error }, 'notification failed; will retry');
   }
 

@@ -132,9 +132,10 @@ export class BandwidthController implements LinkObserver {
   /** Sets (text) or clears (null) this gateway's override; throws RateParseError on a bad rate. Applies at once. */
   setOverride(rate: string | null): void {
     if (rate !== null) parseRate(rate);
-    this.override = rate;
+    // The ledger first: if it refuses (locked by another process: 503 ledger_busy), nothing changed.
     if (rate === null) this.settings.delete(OVERRIDE_KEY);
     else this.settings.set(OVERRIDE_KEY, rate);
+    this.override = rate;
     this.apply();
   }
 

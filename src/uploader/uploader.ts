@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { isLedgerBusy } from '../ledger/busy.js';
 import type { ImageLedger } from '../ledger/images.js';
 import type { ImageRow, UploadOrder } from '../ledger/types.js';
 import type { Logger } from '../log.js';
@@ -11,6 +12,7 @@ import { verifySpooledFile } from '../spool/verify.js';
 import type { TokenBucket } from '../throttle/token-bucket.js';
 import { backoffDelayMs } from './backoff.js';
 import { classifyFailure, describeFailure } from './classify.js';
+import { OwedOutcomes } from './owed-outcomes.js';
 import type { ConcurrencyPolicy } from './concurrency.js';
 
 /** Where uploads report what they saw of the path, and which upload sends a probe train (UPLINK_SHARE). */
@@ -59,11 +61,17 @@ export interface UploaderEvents {
   'image:uploaded': [row: ImageRow];
   'image:retry': [row: ImageRow, error: string];
   'image:dead': [row: ImageRow, error: string];
-  /** The claim went back to the queue without spending an attempt: shutdown, or a systemic failure (pause). */
-  'image:released': [row: ImageRow, reason: 'shutdown' | 'systemic'];
+  /**
+   * The claim went back to the queue without spending an attempt: shutdown, a systemic failure (pause), or a
+   * ledger write during the upload (multipart parts) that met another process's lock.
+   */
+  'image:released': [row: ImageRow, reason: 'shutdown' | 'systemic' | 'ledger_busy'];
   'paused': [state: PauseState];
   'resumed': [];
 }
+
+/** While another process holds the ledger's write lock, claims are tried this often. */
+const LEDGER_LOCKED_PAUSE_MS = 200;
 
 class ShutdownAbort extends Error {
   constructor() {
@@ -84,11 +92,12 @@ export class Uploader extends EventEmitter<UploaderEvents> {
   private inFlight = 0;
   private stopping = false;
   private pauseState: PauseState | null = null;
-  /** Uploaded to S3 but not yet recorded as such in the ledger (its write failed). */
-  private readonly unrecorded = new Map<string, ImageRow>();
+  /** Outcomes of finished attempts, and those the ledger refused to record yet. */
+  private readonly outcomes: OwedOutcomes;
 
   constructor(private readonly o: UploaderOptions) {
     super();
+    this.outcomes = new OwedOutcomes(o.log);
   }
 
   get active(): number {
@@ -120,6 +129,9 @@ export class Uploader extends EventEmitter<UploaderEvents> {
     } finally {
       clearTimeout(timer);
     }
+    if (this.outcomes.size > 0) await this.outcomes.retry();
+    // Their rows stay `uploading`: startup recovery queues them again, and a resend lands on the same key.
+    if (this.outcomes.size > 0) this.o.log.warn({ images: this.outcomes.ids() }, 'stopping with upload outcomes the ledger did not take (locked or failing); they are redone after the restart');
   }
 
   private async workerLoop(index: number): Promise<void> {
@@ -130,11 +142,17 @@ export class Uploader extends EventEmitter<UploaderEvents> {
         continue;
       }
       try {
-        if (this.unrecorded.size > 0) await this.retryUnrecorded();
+        if (this.outcomes.size > 0) await this.outcomes.retry();
         const row = this.o.ledger.claimNext(new Date(), this.o.order);
         if (row) await this.uploadOne(row);
         else await this.idle();
       } catch (err) {
+        if (isLedgerBusy(err)) {
+          // Another process holds the write lock: nothing is wrong with any image; claim again shortly.
+          this.outcomes.locked('claim');
+          await this.pauseFor(LEDGER_LOCKED_PAUSE_MS);
+          continue;
+        }
         // A ledger failure (disk full, I/O error) must not kill the worker: log, pause, and try again.
         this.o.log.error({ err: describeFailure(err) }, 'uploader worker error; pausing before the next claim');
         await this.idle();
@@ -150,7 +168,11 @@ export class Uploader extends EventEmitter<UploaderEvents> {
     } catch {
       // A broken ledger is reported by the caller; just wait one poll interval.
     }
-    const wait = due === null ? poll : Math.min(poll, Math.max(10, due.getTime() - Date.now()));
+    return this.pauseFor(due === null ? poll : Math.min(poll, Math.max(10, due.getTime() - Date.now())));
+  }
+
+  /** Sleeps `wait` ms, or until notify(). */
+  private pauseFor(wait: number): Promise<void> {
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -181,18 +203,20 @@ export class Uploader extends EventEmitter<UploaderEvents> {
       this.observe(row, result.timing, trainBytes);
     } catch (err) {
       if (trainBytes > 0) this.o.link?.abandonProbe();
-      this.handleFailure(row, err);
+      await this.handleFailure(row, err);
       return;
     } finally {
       this.inFlight--;
     }
-    if (!this.recordUploaded(row)) return;
-    this.o.log.info({
+    const fields = {
       id: row.id, key: row.s3_key, bytes: row.bytes, attempt: row.attempts, ms: Date.now() - started, outcome,
       // The answer's wait after the last byte: RTT + server time + queue; what RTT-aware tuning sees.
       response_wait_ms: timing ? Math.round(timing.tailWaitMs) : null,
-    }, 'upload ok');
-    await this.afterRecorded(row);
+    };
+    await this.outcomes.record(row, 'uploaded', () => this.o.ledger.markUploaded(row.id, new Date()), async (late) => {
+      this.o.log.info(late ? { id: row.id, key: row.s3_key } : fields, late ? 'upload ok (recorded in the ledger after a retry)' : 'upload ok');
+      await this.afterRecorded(row);
+    });
   }
 
   private send(row: ImageRow, path: string, trainBytes: number): Promise<PutImageResult> {
@@ -215,35 +239,6 @@ export class Uploader extends EventEmitter<UploaderEvents> {
     // Deleting the local copy is housekeeping: if it fails, recovery removes it at the next start.
     if (!this.o.keepUploadedFiles) {
       await this.o.store.discard(this.o.store.absolutePath(row.path)).catch((err: unknown) => this.o.log.warn({ id: row.id, err: describeFailure(err) }, 'could not delete uploaded file'));
-    }
-  }
-
-  /**
-   * The object is in S3; the ledger must say so. If that write fails (disk full, I/O error) the row stays
-   * `uploading`: keep it, retry at every idle turn, and never claim it again meanwhile (it is not queued).
-   * A crash before the retry succeeds requeues it at startup, and the resend lands on the same key.
-   */
-  private recordUploaded(row: ImageRow): boolean {
-    try {
-      this.o.ledger.markUploaded(row.id, new Date());
-      return true;
-    } catch (err) {
-      this.unrecorded.set(row.id, row);
-      this.o.log.error({ id: row.id, err: describeFailure(err) }, 'uploaded, but the ledger write failed; will retry it');
-      return false;
-    }
-  }
-
-  private async retryUnrecorded(): Promise<void> {
-    for (const row of [...this.unrecorded.values()]) {
-      try {
-        this.o.ledger.markUploaded(row.id, new Date());
-      } catch {
-        return; // still failing: try again at the next turn
-      }
-      this.unrecorded.delete(row.id);
-      this.o.log.info({ id: row.id, key: row.s3_key }, 'upload ok (recorded in the ledger after a retry)');
-      await this.afterRecorded(row);
     }
   }
 
@@ -288,36 +283,52 @@ export class Uploader extends EventEmitter<UploaderEvents> {
     }
   }
 
-  private handleFailure(row: ImageRow, err: unknown): void {
+  /** Records the failed attempt's outcome (a write the ledger refuses is kept and retried: OwedOutcomes). */
+  private async handleFailure(row: ImageRow, err: unknown): Promise<void> {
     if (err instanceof ShutdownAbort) {
-      this.o.ledger.release(row.id, new Date());
-      this.o.log.info({ id: row.id }, 'upload interrupted by shutdown; image stays queued');
-      this.emit('image:released', row, 'shutdown');
+      await this.outcomes.record(row, 'released', () => this.o.ledger.release(row.id, new Date()), () => {
+        this.o.log.info({ id: row.id }, 'upload interrupted by shutdown; image stays queued');
+        this.emit('image:released', row, 'shutdown');
+      });
+      return;
+    }
+    if (isLedgerBusy(err)) {
+      // A ledger write during the upload (multipart progress) met another process's lock: neither the image's
+      // fault nor S3's. Give the claim back without spending an attempt; it is claimed again once the lock ends.
+      await this.outcomes.record(row, 'released', () => this.o.ledger.release(row.id, new Date()), () => {
+        this.o.log.warn({ id: row.id, attempt: row.attempts, err: describeFailure(err) }, 'upload interrupted: the ledger is locked by another process; image stays queued, attempt not counted');
+        this.emit('image:released', row, 'ledger_busy');
+      });
       return;
     }
     const kind = classifyFailure(err);
     const error = describeFailure(err);
     if (kind === 'systemic') {
       // Not this image's fault: give the claim back without spending an attempt, and stop everyone.
-      this.o.ledger.release(row.id, new Date());
-      // Every attempt's outcome gets its line; the pause itself is logged once, by the first to see it.
-      this.o.log.warn({ id: row.id, attempt: row.attempts, kind, err: error }, 'upload failed on a systemic error; image stays queued, attempt not counted');
-      this.pause(error);
-      this.emit('image:released', row, 'systemic');
+      // The pause itself is logged once, by the first to see it.
+      await this.outcomes.record(row, 'released', () => this.o.ledger.release(row.id, new Date()), () => {
+        // Every attempt's outcome gets its line.
+        this.o.log.warn({ id: row.id, attempt: row.attempts, kind, err: error }, 'upload failed on a systemic error; image stays queued, attempt not counted');
+        this.pause(error);
+        this.emit('image:released', row, 'systemic');
+      });
+      this.pause(error); // also while the release waits to be recorded
       return;
     }
     // MAX_ATTEMPTS counts refusals of this image only; network errors, 5xx and throttling retry forever.
     if (kind === 'fatal' || (kind === 'permanent' && row.permanent_failures + 1 >= this.o.maxAttempts)) {
-      this.o.ledger.markDead(row.id, 'uploading', error);
-      // Parts of an upload that will never complete cost storage in the bucket: abort it.
-      void abortMultipart({ bucket: this.o.bucket, key: row.s3_key }, { client: this.o.client, multipart: this.o.multipart, imageId: row.id });
-      this.o.log.error({ id: row.id, attempt: row.attempts, kind, err: error }, 'upload failed permanently; image is dead');
-      this.emit('image:dead', row, error);
+      await this.outcomes.record(row, 'dead', () => this.o.ledger.markDead(row.id, 'uploading', error), () => {
+        // Parts of an upload that will never complete cost storage in the bucket: abort it.
+        void abortMultipart({ bucket: this.o.bucket, key: row.s3_key }, { client: this.o.client, multipart: this.o.multipart, imageId: row.id });
+        this.o.log.error({ id: row.id, attempt: row.attempts, kind, err: error }, 'upload failed permanently; image is dead');
+        this.emit('image:dead', row, error);
+      });
       return;
     }
     const delay = backoffDelayMs(row.attempts, this.o.retryBaseMs, this.o.retryMaxMs);
-    this.o.ledger.scheduleRetry(row.id, new Date(Date.now() + delay), error, kind === 'permanent');
-    this.o.log.warn({ id: row.id, attempt: row.attempts, kind, retry_in_ms: delay, err: error }, 'upload failed; will retry');
-    this.emit('image:retry', row, error);
+    await this.outcomes.record(row, 'retry', () => this.o.ledger.scheduleRetry(row.id, new Date(Date.now() + delay), error, kind === 'permanent'), () => {
+      this.o.log.warn({ id: row.id, attempt: row.attempts, kind, retry_in_ms: delay, err: error }, 'upload failed; will retry');
+      this.emit('image:retry', row, error);
+    });
   }
 }

@@ -19,6 +19,8 @@ describe('loadConfig', () => {
     expect(c.metricsAuth).toBe('off');
     expect(c.imageRead).toBe('credential');
     expect(c.spoolDirectIo).toBe('auto');
+    expect(c.ledgerLockWaitMs).toBe(500);
+    expect(c.ledgerWalMaxBytes).toBe(64 * 2 ** 20);
     expect(Object.isFrozen(c)).toBe(true);
   });
 
@@ -80,6 +82,9 @@ describe('loadConfig', () => {
     ['IMAGE_FORMATS', 'jpeg,pdf'],
     ['IMAGE_FORMATS', 'jpg'],
     ['IMAGE_FORMATS', 'jpeg,,png'],
+    ['LEDGER_LOCK_WAIT_MS', '-1'],
+    ['LEDGER_WAL_MAX_BYTES', '64KiB'],
+    ['LEDGER_WAL_MAX_BYTES', 'unlimited'],
   ])('a bad %s=%s stops startup with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`invalid ${name}="${value.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}"`));
   });
