@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { SpoolError, errnoCode } from '../errors.js';
 import { newId } from '../ids.js';
+import { bytesLost } from '../ledger/lost.js';
 import type { InsertResult, NewImage } from '../ledger/types.js';
 import type { LinkUse, UploadLinks } from '../links/links.js';
 import { receiveManyImages } from '../links/receive.js';
@@ -10,8 +11,8 @@ import type { Logger } from '../log.js';
 import { imageKey } from '../s3/keys.js';
 import type { SpooledFile } from '../spool/store.js';
 import type { AppEnv } from './env.js';
-import type { IngestDeps } from './ingest.js';
-import { duplicateReceipt, resentReceipt, storedReceipt, type Receipt } from './receipt.js';
+import { discardAbsorbed, type IngestDeps } from './ingest.js';
+import { duplicateReceipt, restoredReceipt, resentReceipt, storedReceipt, type Receipt } from './receipt.js';
 
 /** Image parts one request through a link may carry (each is still limited to MAX_IMAGE_BYTES). */
 export const LINK_MAX_IMAGES_PER_REQUEST = 100;
@@ -106,20 +107,32 @@ async function accept(c: Context<AppEnv>, deps: LinkDeps, use: LinkUse): Promise
     },
   });
 
-  // A resend of bytes this device already sent: its first receipt, no second file (as on POST /image).
+  // A resend of bytes this device already sent: its first receipt, no second file (as on POST /image), unless
+  // the first copy is lost: then these bytes go to its row's path and it is queued again.
   const earlier = files.map((f) => deps.ledger.earlierReceipt({ device_id: deviceId, sha256: f.sha256, idempotency_key: null }));
-  await Promise.all(files.map((f, i) => (earlier[i] ? deps.store.discard(f.tmpPath) : Promise.resolve())));
-  const fresh = files.filter((_, i) => !earlier[i]);
+  const lostBlob = earlier.map((e) => (e?.kind === 'resend' && bytesLost(e.earlier.blob) ? e.earlier.blob : null));
+  await Promise.all(files.map((f, i) => (earlier[i] && !lostBlob[i] ? deps.store.discard(f.tmpPath) : Promise.resolve())));
+  const fresh = files.filter((_, i) => !earlier[i] || lostBlob[i]);
+  const restores = fresh.map((f) => lostBlob[files.indexOf(f)] ?? null);
 
-  // Renames share directory fsyncs; if any fails, none of the request's files may stay.
-  const committed = await Promise.allSettled(fresh.map((f) => deps.store.commit(f)));
+  // Renames share directory fsyncs; if any fails, none of the request's own files may stay (a file put at a
+  // lost row's path stays: the same bytes, harmless there whether or not the row is restored).
+  const committed = await Promise.allSettled(fresh.map((f, i) => {
+    const blob = restores[i];
+    return blob ? deps.store.commitAs(f, blob.path) : deps.store.commit(f);
+  }));
+  const ownPaths = (): string[] => committed.flatMap((r, i) => (r.status === 'fulfilled' && !restores[i] ? [r.value] : []));
   const failure = committed.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failure) {
-    await Promise.all(committed.map((r) => (r.status === 'fulfilled' ? deps.store.discard(deps.store.absolutePath(r.value)) : Promise.resolve())));
+    await Promise.all(ownPaths().map((p) => deps.store.discard(deps.store.absolutePath(p))));
     throw failure.reason;
   }
   const relPaths = committed.map((r) => (r as PromiseFulfilledResult<string>).value);
-  const rows: NewImage[] = fresh.map((file, i) => newRow(deps, deviceId, file, relPaths[i] as string, receivedAt.get(file.id) ?? new Date()));
+  const rows: NewImage[] = fresh.map((file, i) => {
+    const row = newRow(deps, deviceId, file, relPaths[i] as string, receivedAt.get(file.id) ?? new Date());
+    const blob = restores[i];
+    return blob ? { ...row, restores: blob.id } : row;
+  });
 
   let results: InsertResult[] = [];
   if (rows.length > 0) {
@@ -127,7 +140,7 @@ async function accept(c: Context<AppEnv>, deps: LinkDeps, use: LinkUse): Promise
       results = use.commit(rows);
     } catch (err) {
       // No row, no ack: the files go too (recovery would also remove them as orphans after a crash).
-      await Promise.all(relPaths.map((p) => deps.store.discard(deps.store.absolutePath(p))));
+      await Promise.all(ownPaths().map((p) => deps.store.discard(deps.store.absolutePath(p))));
       if (err instanceof SpoolError) throw err;
       if (errnoCode(err) === 'SQLITE_FULL') {
         throw new SpoolError('disk_full', 'the spool disk is full (ledger write failed); retry later', { cause: err, headers: { 'Retry-After': '30' } });
@@ -142,15 +155,19 @@ async function accept(c: Context<AppEnv>, deps: LinkDeps, use: LinkUse): Promise
   for (const [i, row] of rows.entries()) {
     const result = results[i];
     const relPath = relPaths[i] as string;
-    if (result?.kind === 'inserted') {
+    if (result && 'absorbed' in result) await discardAbsorbed(deps, result.absorbed);
+    if (result?.kind === 'inserted' || result?.kind === 'restored') {
       stored++;
       created++;
-      deps.onStored?.(row.id, relPath, (fresh[i] as SpooledFile).format.name);
-      receipts.set(row.id, storedReceipt(row));
+      const meta = result.kind === 'inserted' ? row.id : result.earlier.blob.metadata_at === null ? result.earlier.blob.id : null;
+      if (meta !== null) deps.onStored?.(meta, relPath, (fresh[i] as SpooledFile).format.name);
+      receipts.set(row.id, result.kind === 'inserted' ? storedReceipt(row) : restoredReceipt(result.earlier));
       continue;
     }
-    // Bytes held already (another device's, or the same bytes twice in this request): this file is not needed.
-    await deps.store.discard(deps.store.absolutePath(relPath));
+    // Bytes held already (another device's, or the same bytes twice in this request): this file is not needed,
+    // unless it is at the path of a row that holds these bytes (a restore that another request made first).
+    const blob = restores[i];
+    if (!blob || deps.ledger.get(blob.id)?.path !== relPath) await deps.store.discard(deps.store.absolutePath(relPath));
     if (result?.kind === 'duplicate_of') {
       created++;
       receipts.set(row.id, duplicateReceipt(row, result.original));
@@ -162,7 +179,7 @@ async function accept(c: Context<AppEnv>, deps: LinkDeps, use: LinkUse): Promise
     created,
     receipts: files.map((f, i) => {
       const early = earlier[i];
-      return early ? resentReceipt(early) : (receipts.get(f.id) as Receipt);
+      return early && !lostBlob[i] ? resentReceipt(early) : (receipts.get(f.id) as Receipt);
     }),
   };
 }
