@@ -13,6 +13,7 @@ import { BodyGate } from './http/body-gate.js';
 import { GroupCommitter } from './ledger/group-commit.js';
 import { ImageLedger } from './ledger/images.js';
 import { MultipartLedger } from './ledger/multipart.js';
+import type { InsertResult, NewImage } from './ledger/types.js';
 import { MetadataWorker } from './meta/metadata-worker.js';
 import { DeviceTokens } from './devices/tokens.js';
 import { SpoolError } from './errors.js';
@@ -24,7 +25,8 @@ import type { Logger } from './log.js';
 import { createServiceMetrics } from './metrics/registry.js';
 import { createS3Client } from './s3/client.js';
 import { startLocalS3, type LocalS3 } from './s3/local-server.js';
-import { Admission, cachedFreeBytes, SpoolUsage } from './spool/admission.js';
+import { Admission, SpoolUsage } from './spool/admission.js';
+import { FreeSpace } from './spool/free-space.js';
 import { evictOldest } from './spool/evict.js';
 import { spoolFault } from './spool/health.js';
 import { recoverSpool } from './spool/recovery.js';
@@ -170,15 +172,20 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const backfill = metadata.resumePending();
   if (backfill > 0) log.info({ images: backfill }, 'extracting metadata left over from the last run');
   const usage = new SpoolUsage(() => ledger.localBytes(config.keepUploadedFiles));
-  const freeBytes = cachedFreeBytes(store.imagesDir);
+  const freeSpace = new FreeSpace(store.imagesDir, () => usage.storedBytes);
+  const freeBytes = (): Promise<number> => freeSpace.measured();
   const admission = new Admission({
     maxBytes: config.spoolMaxBytes,
     minFreeBytes: config.spoolMinFreeBytes,
     policy: config.spoolFullPolicy,
     maxConcurrent: config.maxConcurrentIngests,
     usage,
-    freeBytes,
+    freeBytes: () => freeSpace.bytes(),
     evictOldest: (bytes) => evictOldest(ledger, store, bytes, log),
+    contents: () => {
+      const t = ledger.stateTotals();
+      return { queued: t.queued.bytes, uploading: t.uploading.bytes, dead: t.dead.bytes, uploaded: config.keepUploadedFiles ? t.uploaded.bytes : 0 };
+    },
     drainRate: () => bandwidth.effectiveRate(),
     log,
   });
@@ -199,8 +206,13 @@ export async function startService(config: Config, log: Logger): Promise<Running
   }, { requireAdmin: config.metricsAuth === 'admin' });
   metrics.events.watchUploader(uploader);
   registerBudgetMetrics(metrics.registry, budget);
-  const committer = new GroupCommitter(walSync ? (rows) => withoutFsync(db, () => ledger.insertMany(rows)) : (rows) => ledger.insertMany(rows),
-    { onCommit: metrics.events.ledgerCommit, maxBatch: config.benchmark?.commitBatchMax, durable });
+  const insertMany = (rows: readonly NewImage[]): InsertResult[] => {
+    const results = walSync ? withoutFsync(db, () => ledger.insertMany(rows)) : ledger.insertMany(rows);
+    // In the same turn as the commit: from now on the ledger counts these bytes, so their reservations end.
+    admission.landed(rows.filter((_, i) => results[i]?.kind !== 'needs_file').map((r) => r.id));
+    return results;
+  };
+  const committer = new GroupCommitter(insertMany, { onCommit: metrics.events.ledgerCommit, maxBatch: config.benchmark?.commitBatchMax, durable });
   const links = new UploadLinks(new LinkLedger(db, ledger));
   const app = createApp({
     db, ledger, log, store, committer, bandwidth, adminToken, admission, links, statusPage,

@@ -10,7 +10,7 @@ import { WalSyncFailed } from '../ledger/wal-sync.js';
 import type { Logger } from '../log.js';
 import type { ImageFormat } from '../meta/sniff.js';
 import { imageKey } from '../s3/keys.js';
-import type { Admission } from '../spool/admission.js';
+import type { Admission, Ticket } from '../spool/admission.js';
 import type { SpooledFile, SpoolStore } from '../spool/store.js';
 import type { BodyGate } from './body-gate.js';
 import type { AppEnv } from './env.js';
@@ -60,7 +60,7 @@ export function ingestHandler(deps: IngestDeps) {
     const idempotencyKey = parseIdempotencyKey(c.req.header('idempotency-key'));
     const ticket = await deps.admission.admit(contentLength === undefined ? deps.maxImageBytes : Number(contentLength));
     try {
-      const outcome = await deps.track(accept(c, deps, idempotencyKey, tokenDevice));
+      const outcome = await deps.track(accept(c, deps, idempotencyKey, tokenDevice, ticket));
       c.header('Location', `/images/${outcome.receipt.id}`);
       return c.json(outcome.receipt, outcome.status);
     } finally {
@@ -69,9 +69,10 @@ export function ingestHandler(deps: IngestDeps) {
   };
 }
 
-async function accept(c: Context<AppEnv>, deps: IngestDeps, idempotencyKey: string | null, tokenDevice: string | null): Promise<Outcome> {
+async function accept(c: Context<AppEnv>, deps: IngestDeps, idempotencyKey: string | null, tokenDevice: string | null, ticket: Ticket): Promise<Outcome> {
   const receivedAt = new Date();
   const id = newId(receivedAt.getTime());
+  ticket.forImage(id);
   const receive = isJson(c.req.header('content-type')) ? receiveJson : receiveMultipart;
   const { deviceId, file } = await readBody(deps, () => receive(c.env.incoming, deps.store, id, deps.maxImageBytes, deps.bodyPace, tokenDevice), c.env.incoming);
   const row = (path: string | null): NewImage => ({
