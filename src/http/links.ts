@@ -9,6 +9,7 @@ import { receiveManyImages } from '../links/receive.js';
 import { parseLinkRequest } from '../links/request.js';
 import type { Logger } from '../log.js';
 import { imageKey } from '../s3/keys.js';
+import { reserveAsWritten, type Ticket } from '../spool/admission.js';
 import type { SpooledFile } from '../spool/store.js';
 import type { AppEnv } from './env.js';
 import { discardAbsorbed, type IngestDeps } from './ingest.js';
@@ -76,9 +77,11 @@ export function linkUploadHandler(deps: LinkDeps) {
       if (c.req.header('idempotency-key') !== undefined) {
         throw new SpoolError('invalid_idempotency_key', 'Idempotency-Key is not supported on upload links (one request may carry many images); a resend of the same bytes is recognised without it');
       }
-      const ticket = await deps.admission.admit(contentLength === undefined ? deps.maxImageBytes : Number(contentLength));
+      // A declared length is reserved whole; without one, each image's bytes are reserved as they arrive.
+      const declared = contentLength === undefined ? 0 : Number(contentLength);
+      const ticket = await deps.admission.admit(declared);
       try {
-        const { receipts, created } = await deps.track(accept(c, deps, use));
+        const { receipts, created } = await deps.track(accept(c, deps, use, ticket, reserveAsWritten(ticket, declared)));
         deps.log.info({ req_id: c.get('requestId'), token_id: use.tokenId, images: receipts.length, created }, 'upload link used');
         // As POST /image: 202 when a new receipt was made (stored or a duplicate), 200 when every part was a resend.
         return c.json(receipts, created === 0 ? 200 : 202);
@@ -91,13 +94,14 @@ export function linkUploadHandler(deps: LinkDeps) {
   };
 }
 
-async function accept(c: Context<AppEnv>, deps: LinkDeps, use: LinkUse): Promise<{ receipts: Receipt[]; created: number }> {
+async function accept(c: Context<AppEnv>, deps: LinkDeps, use: LinkUse, ticket: Ticket, reserve: (bytes: number) => Promise<void>): Promise<{ receipts: Receipt[]; created: number }> {
   const receivedAt = new Map<string, Date>();
   const { deviceId, files } = await receiveManyImages(c.env.incoming, deps.store, {
     maxImageBytes: deps.maxImageBytes,
     maxImages: LINK_MAX_IMAGES_PER_REQUEST,
     pace: deps.bodyPace,
     fixedDeviceId: use.deviceId,
+    reserve,
     onImage: () => {
       use.reserve(); // throws when the link has no room left for this part
       const at = new Date();
@@ -138,6 +142,8 @@ async function accept(c: Context<AppEnv>, deps: LinkDeps, use: LinkUse): Promise
   if (rows.length > 0) {
     try {
       results = use.commit(rows);
+      // In the same turn as the commit: the ledger counts these bytes now, so the reservation ends.
+      ticket.landed();
     } catch (err) {
       // No row, no ack: the files go too (recovery would also remove them as orphans after a crash).
       await Promise.all(ownPaths().map((p) => deps.store.discard(deps.store.absolutePath(p))));

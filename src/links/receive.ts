@@ -21,6 +21,11 @@ export interface ManyImagesOptions {
    * (a used-up quota, a revoked link) to refuse the whole request.
    */
   onImage: () => string;
+  /**
+   * Called with each piece of an image before it is written: reserves spool space for it (or throws 507 to
+   * refuse the whole request), so the images' bytes are counted as they arrive, however many there are.
+   */
+  reserve?: (bytes: number) => Promise<void>;
 }
 
 export interface ReceivedImages {
@@ -159,7 +164,8 @@ class ManyImagesAssembly {
         source.destroy();
         return;
       }
-      this.files.push(await this.store.receive(id, source));
+      const reserve = this.options.reserve;
+      this.files.push(await this.store.receive(id, reserve ? reserved(source, reserve) : source));
     });
     // Failures surface in finish(); fail early too so the client is not kept sending a doomed body.
     this.chain.catch((err: unknown) => this.fail(err));
@@ -200,6 +206,14 @@ class ManyImagesAssembly {
     const cleanup = this.chain.catch(() => undefined)
       .then(() => Promise.all(this.files.map((f) => this.store.discard(f.tmpPath).catch(() => undefined))));
     void cleanup.finally(() => this.reject(err));
+  }
+}
+
+/** The part's pieces, each passed on only once its space is reserved. */
+async function* reserved(source: AsyncIterable<Buffer>, reserve: (bytes: number) => Promise<void>): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    await reserve(chunk.length);
+    yield chunk;
   }
 }
 

@@ -209,6 +209,21 @@ export class Admission {
   }
 }
 
+/**
+ * For a body of unknown size (an upload link streamed without Content-Length): grows `ticket` ahead of the
+ * bytes about to be written under it, `step` at a time, beyond the `reserved` it was admitted with.
+ */
+export function reserveAsWritten(ticket: Ticket, reserved: number, step = 1024 * 1024): (bytes: number) => Promise<void> {
+  let written = 0;
+  return async (bytes) => {
+    written += bytes;
+    if (written <= reserved) return;
+    const more = Math.max(step, written - reserved);
+    await ticket.grow(more);
+    reserved += more;
+  };
+}
+
 function mb(bytes: number): string {
   return (bytes / 1e6).toFixed(1);
 }
