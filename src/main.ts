@@ -172,7 +172,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const backfill = metadata.resumePending();
   if (backfill > 0) log.info({ images: backfill }, 'extracting metadata left over from the last run');
   const usage = new SpoolUsage(() => ledger.localBytes(config.keepUploadedFiles));
-  const freeSpace = new FreeSpace(store.imagesDir, () => usage.storedBytes);
+  const freeSpace = new FreeSpace(store.imagesDir, { stored: () => usage.storedBytes, unrecorded: () => usage.unrecordedBytes });
   const freeBytes = (): Promise<number> => freeSpace.measured();
   const admission = new Admission({
     maxBytes: config.spoolMaxBytes,
@@ -180,7 +180,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     policy: config.spoolFullPolicy,
     maxConcurrent: config.maxConcurrentIngests,
     usage,
-    freeBytes: () => freeSpace.bytes(),
+    freeBytes: (fresh) => freeSpace.bytes(fresh),
     evictOldest: (bytes) => evictOldest(ledger, store, bytes, log),
     contents: () => {
       const t = ledger.stateTotals();

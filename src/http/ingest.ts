@@ -75,6 +75,7 @@ async function accept(c: Context<AppEnv>, deps: IngestDeps, idempotencyKey: stri
   ticket.forImage(id);
   const receive = isJson(c.req.header('content-type')) ? receiveJson : receiveMultipart;
   const { deviceId, file } = await readBody(deps, () => receive(c.env.incoming, deps.store, id, deps.maxImageBytes, deps.bodyPace, tokenDevice), c.env.incoming);
+  ticket.wrote(file.bytes);
   const row = (path: string | null): NewImage => ({
     id, device_id: deviceId, sha256: file.sha256, bytes: file.bytes, content_type: file.format.contentType, path,
     s3_key: imageKey(deps.s3Prefix, deviceId, id, file.format.ext, receivedAt), received_at: receivedAt.toISOString(), idempotency_key: idempotencyKey,

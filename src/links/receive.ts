@@ -26,6 +26,8 @@ export interface ManyImagesOptions {
    * refuse the whole request), so the images' bytes are counted as they arrive, however many there are.
    */
   reserve?: (bytes: number) => Promise<void>;
+  /** Called as each image is complete on disk (fsynced under its temporary name). */
+  written?: (bytes: number) => void;
 }
 
 export interface ReceivedImages {
@@ -165,7 +167,9 @@ class ManyImagesAssembly {
         return;
       }
       const reserve = this.options.reserve;
-      this.files.push(await this.store.receive(id, reserve ? reserved(source, reserve) : source));
+      const file = await this.store.receive(id, reserve ? reserved(source, reserve) : source);
+      this.files.push(file);
+      this.options.written?.(file.bytes);
     });
     // Failures surface in finish(); fail early too so the client is not kept sending a doomed body.
     this.chain.catch((err: unknown) => this.fail(err));

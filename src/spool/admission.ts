@@ -2,6 +2,9 @@ import type { SpoolFullPolicy } from '../config.js';
 import { SpoolError } from '../errors.js';
 import type { Logger } from '../log.js';
 
+/** Closer than this to SPOOL_MIN_FREE_BYTES, every admission reads statfs afresh instead of a cached reading. */
+const FRESH_STATFS_WITHIN = 64 * 1024 * 1024;
+
 /** Bytes of image files the ledger holds, by what eviction can do with them. */
 export interface SpoolContents {
   /** Queued: what SPOOL_FULL_POLICY=evict-oldest may evict. */
@@ -22,8 +25,12 @@ export interface AdmissionDeps {
   maxConcurrent: number;
   /** Image bytes the spool holds now, plus reservations of ingests in progress. */
   usage: SpoolUsage;
-  /** Free bytes on the spool's filesystem now (FreeSpace.bytes: statfs, kept current by the ledger). */
-  freeBytes: () => Promise<number>;
+  /**
+   * Free bytes on the spool's filesystem now, as if no ingest in progress had written anything yet (FreeSpace:
+   * statfs, kept current by the ledger): their reservations count for all they will write. `fresh`: from a
+   * statfs reading taken now.
+   */
+  freeBytes: (fresh: boolean) => Promise<number>;
   /** Evicts the oldest queued images (not uploading) to free at least `bytes`; returns the bytes freed. */
   evictOldest: (bytes: number) => Promise<number>;
   /** What the stored bytes are: how much eviction could free, and what holds the rest. */
@@ -39,6 +46,7 @@ export interface AdmissionDeps {
  */
 export class SpoolUsage {
   private reserved = 0;
+  private written = 0;
 
   constructor(private readonly stored: () => number) {}
 
@@ -55,12 +63,28 @@ export class SpoolUsage {
     return this.reserved;
   }
 
+  /**
+   * Bytes of ingests in progress whose files are complete on disk (fsynced under their temporary names) and not
+   * yet in the ledger: a statfs reading counts them as used, while their reservations still stand.
+   */
+  get unrecordedBytes(): number {
+    return this.written;
+  }
+
   reserve(bytes: number): void {
     this.reserved += bytes;
   }
 
   unreserve(bytes: number): void {
     this.reserved = Math.max(0, this.reserved - bytes);
+  }
+
+  wrote(bytes: number): void {
+    this.written += bytes;
+  }
+
+  recorded(bytes: number): void {
+    this.written = Math.max(0, this.written - bytes);
   }
 }
 
@@ -72,6 +96,8 @@ export interface Ticket {
   grow(bytes: number): Promise<void>;
   /** The image this request stores: when its row commits (Admission.landed), the reservation ends. */
   forImage(id: string): void;
+  /** A file of this request is complete on disk (fsynced under its temporary name): `bytes` long. */
+  wrote(bytes: number): void;
   /**
    * The request's rows have committed: its bytes are the ledger's now (or were not needed), so its reservation
    * ends. Called in the same turn of the event loop as the commit: counted as both, the bytes would make the
@@ -112,6 +138,7 @@ export class Admission {
     }
     this.inFlight++;
     let reserved = 0;
+    let written = 0;
     let released = false;
     const images: string[] = [];
     const ticket: Ticket = {
@@ -124,9 +151,15 @@ export class Admission {
         images.push(id);
         this.byImage.set(id, ticket);
       },
+      wrote: (bytes) => {
+        this.d.usage.wrote(bytes);
+        written += bytes;
+      },
       landed: () => {
         this.d.usage.unreserve(reserved);
+        this.d.usage.recorded(written);
         reserved = 0;
+        written = 0;
       },
       release: () => {
         if (released) return;
@@ -154,8 +187,11 @@ export class Admission {
   async overshoot(): Promise<number> {
     const overMax = this.d.usage.total - this.d.maxBytes;
     // Reserved bytes are not in the ledger and (as far as we know) not on disk yet: take them off the free space.
-    const overFree = this.d.minFreeBytes - ((await this.d.freeBytes()) - this.d.usage.reservedBytes);
-    return Math.max(0, overMax, overFree);
+    const overFree = async (fresh: boolean): Promise<number> => this.d.minFreeBytes - ((await this.d.freeBytes(fresh)) - this.d.usage.reservedBytes);
+    let free = await overFree(false);
+    // Near the floor, what the ledger does not track (its own WAL, filesystem blocks) matters: read statfs now.
+    if (free > -FRESH_STATFS_WITHIN) free = await overFree(true);
+    return Math.max(0, overMax, free);
   }
 
   /** Reserves `bytes` and makes room for them, or reserves nothing and throws; one call at a time. */

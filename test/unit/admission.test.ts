@@ -108,7 +108,8 @@ describe('FreeSpace', () => {
     let stored = 0;
     let reads = 0;
     const disk = { free: 64_000_000 };
-    const space = new FreeSpace('/spool', () => stored, 60_000, async () => { reads++; return disk.free; });
+    let unrecorded = 0;
+    const space = new FreeSpace('/spool', { stored: () => stored, unrecorded: () => unrecorded }, 60_000, async () => { reads++; return disk.free; });
     expect(await space.bytes()).toBe(64_000_000);
     // 40 MB of images committed: statfs would say so only at its next reading; the estimate says so now.
     stored += 40_000_000;
@@ -118,7 +119,14 @@ describe('FreeSpace', () => {
     expect(await space.bytes()).toBe(34_000_000);
     expect(await space.measured()).toBe(64_000_000);
     expect(reads).toBe(1);
-    const concurrent = new FreeSpace('/spool', () => 0, 0, async () => { reads++; await nextTurn(); return 1; });
+    // A reading taken while 5 MB of an ingest in progress are on disk leaves them out: its reservation counts them.
+    const fresh = new FreeSpace('/spool', { stored: () => stored, unrecorded: () => unrecorded }, 60_000, async () => disk.free - 5_000_000);
+    unrecorded = 5_000_000;
+    expect(await fresh.bytes()).toBe(disk.free);
+    unrecorded = 0; // its row committed: the ledger counts it now
+    stored += 5_000_000;
+    expect(await fresh.bytes()).toBe(disk.free - 5_000_000);
+    const concurrent = new FreeSpace('/spool', { stored: () => 0, unrecorded: () => 0 }, 0, async () => { reads++; await nextTurn(); return 1; });
     await Promise.all([concurrent.bytes(), concurrent.bytes(), concurrent.bytes()]);
     expect(reads).toBe(2);
   });
