@@ -90,8 +90,8 @@ describe('upload link requests on a small disk', () => {
     const free = watchFreeSpace(mount.dir);
     const statuses: number[] = [];
     try {
-      // About 14 MB are left above the floor: two requests of 6 MB fit, the third and fourth do not. Sent
-      // back to back, all four fall within one 500 ms free-space reading.
+      // About 14 MB are left above the floor: two requests of 6 MB fit, the third and fourth do not. Sent back
+      // to back, all four fall within 500 ms: one cached free-space reading admitted them all before the fix.
       for (let i = 0; i < 4; i++) {
         const form = new FormData();
         for (let j = 0; j < 4; j++) form.append('image', new Blob([fakeJpeg(IMAGE)]), `q${i}-${j}.jpg`);
