@@ -15,6 +15,7 @@ import { ImageLedger } from './ledger/images.js';
 import { MultipartLedger } from './ledger/multipart.js';
 import { MetadataPool } from './meta/metadata-pool.js';
 import { metadataRoute } from './meta/metadata-route.js';
+import type { InsertResult, NewImage } from './ledger/types.js';
 import { MetadataWorker } from './meta/metadata-worker.js';
 import { DeviceTokens } from './devices/tokens.js';
 import { SpoolError } from './errors.js';
@@ -28,7 +29,8 @@ import type { Logger } from './log.js';
 import { createServiceMetrics } from './metrics/registry.js';
 import { createS3Client } from './s3/client.js';
 import type { LocalS3 } from './s3/local-server.js';
-import { Admission, cachedFreeBytes, SpoolUsage } from './spool/admission.js';
+import { Admission, SpoolUsage } from './spool/admission.js';
+import { FreeSpace } from './spool/free-space.js';
 import { evictOldest } from './spool/evict.js';
 import { spoolFault } from './spool/health.js';
 import { recoverSpool } from './spool/recovery.js';
@@ -202,15 +204,20 @@ export async function startService(config: Config, log: Logger): Promise<Running
 
   const metadata = new MetadataWorker(ledger, store, log, new MetadataPool({ log, threads: config.metadataThreads, timeoutMs: config.metadataTimeoutMs }));
   const usage = new SpoolUsage(() => ledger.localBytes(config.keepUploadedFiles));
-  const freeBytes = cachedFreeBytes(store.imagesDir);
+  const freeSpace = new FreeSpace(store.imagesDir, { stored: () => usage.storedBytes, unrecorded: () => usage.unrecordedBytes });
+  const freeBytes = (): Promise<number> => freeSpace.measured();
   const admission = new Admission({
     maxBytes: config.spoolMaxBytes,
     minFreeBytes: config.spoolMinFreeBytes,
     policy: config.spoolFullPolicy,
     maxConcurrent: config.maxConcurrentIngests,
     usage,
-    freeBytes,
+    freeBytes: (fresh) => freeSpace.bytes(fresh),
     evictOldest: (bytes) => evictOldest(ledger, store, bytes, log),
+    contents: () => {
+      const t = ledger.stateTotals();
+      return { queued: t.queued.bytes, uploading: t.uploading.bytes, dead: t.dead.bytes, uploaded: config.keepUploadedFiles ? t.uploaded.bytes : 0 };
+    },
     drainRate: () => bandwidth.effectiveRate(),
     log,
   });
@@ -236,8 +243,13 @@ export async function startService(config: Config, log: Logger): Promise<Running
   if (backfill.pending > 0) log.info({ images: backfill.pending }, 'extracting metadata left over from the last run');
   registerBudgetMetrics(metrics.registry, budget);
   registerLedgerMetrics(metrics.registry, { walBytes: () => walWatch.walBytes(), walPinned: () => walWatch.pinned, ledgerFile });
-  const committer = new GroupCommitter(walSync ? (rows) => withoutFsync(db, () => ledger.insertMany(rows)) : (rows) => ledger.insertMany(rows),
-    { onCommit: metrics.events.ledgerCommit, maxBatch: config.benchmark?.commitBatchMax, durable, lockWaitMs: config.ledgerLockWaitMs });
+  const insertMany = (rows: readonly NewImage[]): InsertResult[] => {
+    const results = walSync ? withoutFsync(db, () => ledger.insertMany(rows)) : ledger.insertMany(rows);
+    // In the same turn as the commit: from now on the ledger counts these bytes, so their reservations end.
+    admission.landed(rows.filter((_, i) => results[i]?.kind !== 'needs_file').map((r) => r.id));
+    return results;
+  };
+  const committer = new GroupCommitter(insertMany, { onCommit: metrics.events.ledgerCommit, maxBatch: config.benchmark?.commitBatchMax, durable, lockWaitMs: config.ledgerLockWaitMs });
   const links = new UploadLinks(new LinkLedger(db, ledger));
   const app = createApp({
     db, ledger, log, store, committer, bandwidth, adminToken, admission, links, statusPage, readLinks,

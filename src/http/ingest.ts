@@ -4,18 +4,20 @@ import { SpoolError, errnoCode } from '../errors.js';
 import { newId } from '../ids.js';
 import type { GroupCommitter } from '../ledger/group-commit.js';
 import type { ImageLedger } from '../ledger/images.js';
-import type { EarlierReceipt, InsertResult, NewImage } from '../ledger/types.js';
+import { bytesLost } from '../ledger/lost.js';
+import type { EarlierReceipt, ImageRow, InsertResult, NewImage } from '../ledger/types.js';
 import { isLedgerBusy, LedgerBusy } from '../ledger/busy.js';
 import { WalSyncFailed } from '../ledger/wal-sync.js';
+import type { Logger } from '../log.js';
 import type { ImageFormat } from '../meta/sniff.js';
 import { imageKey } from '../s3/keys.js';
-import type { Admission } from '../spool/admission.js';
-import type { SpoolStore } from '../spool/store.js';
+import type { Admission, Ticket } from '../spool/admission.js';
+import type { SpooledFile, SpoolStore } from '../spool/store.js';
 import type { BodyGate } from './body-gate.js';
 import type { AppEnv } from './env.js';
 import { maxJsonBodyBytes, receiveJson } from './json-upload.js';
 import { receiveMultipart, type BodyPace } from './multipart.js';
-import { duplicateReceipt, resentReceipt, storedReceipt, type Receipt } from './receipt.js';
+import { duplicateReceipt, restoredReceipt, resentReceipt, storedReceipt, type Receipt } from './receipt.js';
 
 export interface IngestDeps {
   store: SpoolStore;
@@ -37,6 +39,8 @@ export interface IngestDeps {
   track: <T>(work: Promise<T>) => Promise<T>;
   /** Bounds the bodies read at once (INGEST_READ_SLOTS); absent = no bound. */
   bodyGate?: BodyGate;
+  /** For events that are not one request's outcome (a lost image stored again); absent in unit tests. */
+  log?: Logger;
 }
 
 /** Multipart framing and the device_id field: a generous allowance on top of the image itself. */
@@ -57,7 +61,7 @@ export function ingestHandler(deps: IngestDeps) {
     const idempotencyKey = parseIdempotencyKey(c.req.header('idempotency-key'));
     const ticket = await deps.admission.admit(contentLength === undefined ? deps.maxImageBytes : Number(contentLength));
     try {
-      const outcome = await deps.track(accept(c, deps, idempotencyKey, tokenDevice));
+      const outcome = await deps.track(accept(c, deps, idempotencyKey, tokenDevice, ticket));
       c.header('Location', `/images/${outcome.receipt.id}`);
       return c.json(outcome.receipt, outcome.status);
     } finally {
@@ -66,29 +70,34 @@ export function ingestHandler(deps: IngestDeps) {
   };
 }
 
-async function accept(c: Context<AppEnv>, deps: IngestDeps, idempotencyKey: string | null, tokenDevice: string | null): Promise<Outcome> {
+async function accept(c: Context<AppEnv>, deps: IngestDeps, idempotencyKey: string | null, tokenDevice: string | null, ticket: Ticket): Promise<Outcome> {
   const receivedAt = new Date();
   const id = newId(receivedAt.getTime());
+  ticket.forImage(id);
   const receive = isJson(c.req.header('content-type')) ? receiveJson : receiveMultipart;
   const { deviceId, file } = await readBody(deps, () => receive(c.env.incoming, deps.store, id, deps.maxImageBytes, deps.bodyPace, tokenDevice), c.env.incoming);
-  // A device that never got its ack resends: answer with the first receipt, keep no second copy.
-  const earlier = deps.ledger.earlierReceipt({ device_id: deviceId, sha256: file.sha256, idempotency_key: idempotencyKey });
-  if (earlier) {
-    await deps.store.discard(file.tmpPath);
-    return answerEarlier(earlier);
-  }
+  ticket.wrote(file.bytes);
   const row = (path: string | null): NewImage => ({
     id, device_id: deviceId, sha256: file.sha256, bytes: file.bytes, content_type: file.format.contentType, path,
     s3_key: imageKey(deps.s3Prefix, deviceId, id, file.format.ext, receivedAt), received_at: receivedAt.toISOString(), idempotency_key: idempotencyKey,
   });
+  // A device that never got its ack resends: answer with the first receipt, keep no second copy; unless the
+  // first copy is lost (deleted, corrupt, evicted): then these bytes take its place.
+  const earlier = deps.ledger.earlierReceipt({ device_id: deviceId, sha256: file.sha256, idempotency_key: idempotencyKey });
+  if (earlier && isLostResend(earlier)) return restoreLost(deps, file, row(null), earlier.earlier.blob);
+  if (earlier) {
+    await deps.store.discard(file.tmpPath);
+    return answerEarlier(earlier);
+  }
   // Bytes another device already sent need no file of their own: skip the rename and its fsyncs.
   let relPath = deps.ledger.liveOriginal(file.sha256) ? null : await deps.store.commit(file);
   let result = await record(deps, row(relPath), relPath === null ? file.tmpPath : deps.store.absolutePath(relPath));
   if (result.kind === 'needs_file') {
-    // The original was evicted between the look above and the transaction: store these bytes after all.
+    // The original was evicted or lost between the look above and the transaction: store these bytes after all.
     relPath = await deps.store.commit(file);
     result = await record(deps, row(relPath), deps.store.absolutePath(relPath));
   }
+  if (result.kind === 'inserted' || result.kind === 'duplicate_of') await discardAbsorbed(deps, result.absorbed);
   if (result.kind === 'inserted' && relPath !== null) {
     deps.onStored?.(id, relPath, file.format.name);
     deps.onQueued();
@@ -99,6 +108,38 @@ async function accept(c: Context<AppEnv>, deps: IngestDeps, idempotencyKey: stri
   if (result.kind === 'duplicate_of') return { receipt: duplicateReceipt(row(null), result.original), status: 202 };
   if (result.kind === 'resend' || result.kind === 'key_conflict') return answerEarlier(result);
   throw new SpoolError('ledger_unavailable', `image ${id}: the ledger asked for a stored file twice`);
+}
+
+/** A resend whose first copy is gone from the spool and was never uploaded (src/ledger/lost.ts). */
+function isLostResend(earlier: EarlierReceipt): boolean {
+  return earlier.kind === 'resend' && bytesLost(earlier.earlier.blob);
+}
+
+/**
+ * A resend of bytes the gateway lost: they go to the path of the row that held them, which is queued again
+ * (202, the first receipt). If that row was restored meanwhile (another resend), this is a plain resend.
+ */
+async function restoreLost(deps: IngestDeps, file: SpooledFile, row: NewImage, blob: ImageRow): Promise<Outcome> {
+  const placed = await deps.store.commitAs(file, blob.path);
+  // No discard on failure: the file at that path may be a concurrent resend's, already committed.
+  const result = await record(deps, { ...row, path: placed, restores: blob.id }, null);
+  if (result.kind === 'restored') {
+    await discardAbsorbed(deps, result.absorbed);
+    const restored = result.earlier.blob;
+    if (restored.metadata_at === null) deps.onStored?.(restored.id, placed, file.format.name);
+    deps.onQueued();
+    deps.log?.warn({ id: restored.id, receipt: result.earlier.row.id, device_id: row.device_id }, 'lost image stored again from a resend of its bytes; queued');
+    return { receipt: restoredReceipt(result.earlier), status: 202 };
+  }
+  // Equal bytes at a row's own path are never wrong; elsewhere (that row became a duplicate) they are not needed.
+  if (deps.ledger.get(blob.id)?.path !== placed) await deps.store.discard(deps.store.absolutePath(placed));
+  if (result.kind === 'resend' || result.kind === 'key_conflict') return answerEarlier(result);
+  throw new SpoolError('ledger_unavailable', `image ${row.id}: unexpected ledger answer ${result.kind} to a resend`);
+}
+
+/** Leftover files of rows that had lost these bytes and now share the stored copy (best effort: recovery too). */
+export async function discardAbsorbed(deps: Pick<IngestDeps, 'store'>, paths: readonly string[] | undefined): Promise<void> {
+  for (const p of paths ?? []) await deps.store.discard(deps.store.absolutePath(p)).catch(() => undefined);
 }
 
 /** Reads the body in a read slot, given back once the last byte is read: the fsyncs that follow hold no buffers. */
@@ -120,8 +161,11 @@ interface Outcome {
   status: 200 | 202;
 }
 
-/** Inserts through the group committer; on failure no row means no ack, so the file (at `filePath`) goes too. */
-async function record(deps: IngestDeps, row: NewImage, filePath: string): Promise<InsertResult> {
+/**
+ * Inserts through the group committer; on failure no row means no ack, so the file (at `filePath`) goes too
+ * (null: a file that may be another row's, which stays).
+ */
+async function record(deps: IngestDeps, row: NewImage, filePath: string | null): Promise<InsertResult> {
   try {
     return await deps.committer.insert(row);
   } catch (err) {
@@ -129,7 +173,7 @@ async function record(deps: IngestDeps, row: NewImage, filePath: string): Promis
     // keeps both if the row reached the disk, else removes the file as an orphan).
     if (err instanceof WalSyncFailed) throw err;
     // Recovery would also remove a committed file as an orphan after a crash.
-    await deps.store.discard(filePath);
+    if (filePath !== null) await deps.store.discard(filePath);
     // Another process held the ledger's write lock for LEDGER_LOCK_WAIT_MS: 503 with Retry-After, not a fault.
     if (isLedgerBusy(err)) throw err instanceof LedgerBusy ? err : new LedgerBusy(`image ${row.id} not recorded`, err);
     if (errnoCode(err) === 'SQLITE_FULL') {

@@ -3,16 +3,18 @@ import { Hono } from 'hono';
 import { SpoolError, errnoCode } from '../errors.js';
 import { newId } from '../ids.js';
 import { isLedgerBusy, LedgerBusy, retryWhileBusy } from '../ledger/busy.js';
-import type { InsertResult, NewImage } from '../ledger/types.js';
+import { bytesLost } from '../ledger/lost.js';
+import type { ImageRow, InsertResult, NewImage } from '../ledger/types.js';
 import type { LinkUse, UploadLinks } from '../links/links.js';
 import { receiveManyImages } from '../links/receive.js';
 import { parseLinkRequest } from '../links/request.js';
 import type { Logger } from '../log.js';
 import { imageKey } from '../s3/keys.js';
+import { reserveAsWritten, type Ticket } from '../spool/admission.js';
 import type { SpooledFile } from '../spool/store.js';
 import type { AppEnv } from './env.js';
-import type { IngestDeps } from './ingest.js';
-import { duplicateReceipt, resentReceipt, storedReceipt, type Receipt } from './receipt.js';
+import { discardAbsorbed, type IngestDeps } from './ingest.js';
+import { duplicateReceipt, restoredReceipt, resentReceipt, storedReceipt, type Receipt } from './receipt.js';
 
 /** Image parts one request through a link may carry (each is still limited to MAX_IMAGE_BYTES). */
 export const LINK_MAX_IMAGES_PER_REQUEST = 100;
@@ -76,9 +78,11 @@ export function linkUploadHandler(deps: LinkDeps) {
       if (c.req.header('idempotency-key') !== undefined) {
         throw new SpoolError('invalid_idempotency_key', 'Idempotency-Key is not supported on upload links (one request may carry many images); a resend of the same bytes is recognised without it');
       }
-      const ticket = await deps.admission.admit(contentLength === undefined ? deps.maxImageBytes : Number(contentLength));
+      // A declared length is reserved whole; without one, each image's bytes are reserved as they arrive.
+      const declared = contentLength === undefined ? 0 : Number(contentLength);
+      const ticket = await deps.admission.admit(declared);
       try {
-        const { receipts, created } = await deps.track(accept(c, deps, use));
+        const { receipts, created } = await deps.track(accept(c, deps, use, ticket, reserveAsWritten(ticket, declared)));
         deps.log.info({ req_id: c.get('requestId'), token_id: use.tokenId, images: receipts.length, created }, 'upload link used');
         // As POST /image: 202 when a new receipt was made (stored or a duplicate), 200 when every part was a resend.
         return c.json(receipts, created === 0 ? 200 : 202);
@@ -91,13 +95,15 @@ export function linkUploadHandler(deps: LinkDeps) {
   };
 }
 
-async function accept(c: Context<AppEnv>, deps: LinkDeps, use: LinkUse): Promise<{ receipts: Receipt[]; created: number }> {
+async function accept(c: Context<AppEnv>, deps: LinkDeps, use: LinkUse, ticket: Ticket, reserve: (bytes: number) => Promise<void>): Promise<{ receipts: Receipt[]; created: number }> {
   const receivedAt = new Map<string, Date>();
   const { deviceId, files } = await receiveManyImages(c.env.incoming, deps.store, {
     maxImageBytes: deps.maxImageBytes,
     maxImages: LINK_MAX_IMAGES_PER_REQUEST,
     pace: deps.bodyPace,
     fixedDeviceId: use.deviceId,
+    reserve,
+    written: (bytes) => ticket.wrote(bytes),
     onImage: () => {
       use.reserve(); // throws when the link has no room left for this part
       const at = new Date();
@@ -107,67 +113,97 @@ async function accept(c: Context<AppEnv>, deps: LinkDeps, use: LinkUse): Promise
     },
   });
 
-  // A resend of bytes this device already sent: its first receipt, no second file (as on POST /image).
+  // A resend of bytes this device already sent: its first receipt, no second file (as on POST /image), unless
+  // the first copy is lost: then these bytes go to its row's path and it is queued again.
   const earlier = files.map((f) => deps.ledger.earlierReceipt({ device_id: deviceId, sha256: f.sha256, idempotency_key: null }));
-  await Promise.all(files.map((f, i) => (earlier[i] ? deps.store.discard(f.tmpPath) : Promise.resolve())));
-  const fresh = files.filter((_, i) => !earlier[i]);
-
-  // Renames share directory fsyncs; if any fails, none of the request's files may stay.
-  const committed = await Promise.allSettled(fresh.map((f) => deps.store.commit(f)));
-  const failure = committed.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failure) {
-    await Promise.all(committed.map((r) => (r.status === 'fulfilled' ? deps.store.discard(deps.store.absolutePath(r.value)) : Promise.resolve())));
-    throw failure.reason;
-  }
-  const relPaths = committed.map((r) => (r as PromiseFulfilledResult<string>).value);
-  const rows: NewImage[] = fresh.map((file, i) => newRow(deps, deviceId, file, relPaths[i] as string, receivedAt.get(file.id) ?? new Date()));
-
-  let results: InsertResult[] = [];
-  if (rows.length > 0) {
-    try {
-      // Another process's lock on the ledger: wait for it on timers as ingest's group commit does, then 503.
-      results = await retryWhileBusy(() => use.commit(rows), { maxWaitMs: deps.committer.lockWaitMs });
-    } catch (err) {
-      // No row, no ack: the files go too (recovery would also remove them as orphans after a crash).
-      await Promise.all(relPaths.map((p) => deps.store.discard(deps.store.absolutePath(p))));
-      if (err instanceof SpoolError) throw err;
-      if (isLedgerBusy(err)) throw new LedgerBusy('images not recorded', err);
-      if (errnoCode(err) === 'SQLITE_FULL') {
-        throw new SpoolError('disk_full', 'the spool disk is full (ledger write failed); retry later', { cause: err, headers: { 'Retry-After': '30' } });
-      }
-      throw new SpoolError('ledger_unavailable', 'could not record the images in the ledger', { cause: err });
-    }
-  }
-
-  const receipts = new Map<string, Receipt>();
-  let stored = 0;
-  let created = 0;
-  for (const [i, row] of rows.entries()) {
-    const result = results[i];
-    const relPath = relPaths[i] as string;
-    if (result?.kind === 'inserted') {
-      stored++;
-      created++;
-      deps.onStored?.(row.id, relPath, (fresh[i] as SpooledFile).format.name);
-      receipts.set(row.id, storedReceipt(row));
-      continue;
-    }
-    // Bytes held already (another device's, or the same bytes twice in this request): this file is not needed.
-    await deps.store.discard(deps.store.absolutePath(relPath));
-    if (result?.kind === 'duplicate_of') {
-      created++;
-      receipts.set(row.id, duplicateReceipt(row, result.original));
-    }
-    else if (result?.kind === 'resend' || result?.kind === 'key_conflict') receipts.set(row.id, resentReceipt(result));
-  }
-  if (stored > 0) deps.onQueued();
+  const lost = earlier.map((e) => (e?.kind === 'resend' && bytesLost(e.earlier.blob) ? e.earlier.blob : null));
+  await Promise.all(files.map((f, i) => (earlier[i] && !lost[i] ? deps.store.discard(f.tmpPath) : Promise.resolve())));
+  const planned = await placeFiles(deps, files.flatMap((file, i) => (earlier[i] && !lost[i] ? [] : [{ file, restores: lost[i] ?? null }])),
+    (file, relPath) => newRow(deps, deviceId, file, relPath, receivedAt.get(file.id) ?? new Date()));
+  const results = planned.length === 0 ? [] : await commitRows(deps, use, ticket, planned);
+  const { receipts, created } = await settle(deps, planned, results);
   return {
     created,
     receipts: files.map((f, i) => {
       const early = earlier[i];
-      return early ? resentReceipt(early) : (receipts.get(f.id) as Receipt);
+      return early && !lost[i] ? resentReceipt(early) : (receipts.get(f.id) as Receipt);
     }),
   };
+}
+
+/** A file of the request on its way to a row: its own, or a lost row's it restores (`restores`). */
+interface Planned {
+  file: SpooledFile;
+  row: NewImage;
+  restores: ImageRow | null;
+}
+
+/**
+ * Makes the files durable under their final names: their own, or the path of the lost row they restore.
+ * Renames share directory fsyncs; if any fails, none of the request's own files may stay (a file put at a
+ * lost row's path stays: the same bytes, harmless there whether or not the row is restored).
+ */
+async function placeFiles(deps: LinkDeps, files: Array<{ file: SpooledFile; restores: ImageRow | null }>,
+  rowOf: (file: SpooledFile, relPath: string) => NewImage): Promise<Planned[]> {
+  const placed = await Promise.allSettled(files.map(({ file, restores }) => (restores ? deps.store.commitAs(file, restores.path) : deps.store.commit(file))));
+  const failure = placed.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure) {
+    await Promise.all(placed.map((r, i) => (r.status === 'fulfilled' && !files[i]?.restores ? deps.store.discard(deps.store.absolutePath(r.value)) : Promise.resolve())));
+    throw failure.reason;
+  }
+  return files.map(({ file, restores }, i) => {
+    const row = rowOf(file, (placed[i] as PromiseFulfilledResult<string>).value);
+    return { file, restores, row: restores ? { ...row, restores: restores.id } : row };
+  });
+}
+
+/** One transaction for every row and the link's count; on failure no row means no ack, so their files go too. */
+async function commitRows(deps: LinkDeps, use: LinkUse, ticket: Ticket, planned: Planned[]): Promise<InsertResult[]> {
+  try {
+    // Another process's lock on the ledger: wait for it on timers as ingest's group commit does, then 503.
+    const results = await retryWhileBusy(() => use.commit(planned.map((p) => p.row)), { maxWaitMs: deps.committer.lockWaitMs });
+    // In the same turn as the commit: the ledger counts these bytes now, so the reservation ends.
+    ticket.landed();
+    return results;
+  } catch (err) {
+    // Recovery would also remove them as orphans after a crash.
+    await Promise.all(planned.map((p) => (p.restores ? Promise.resolve() : deps.store.discard(deps.store.absolutePath(p.row.path as string)))));
+    if (err instanceof SpoolError) throw err;
+    if (isLedgerBusy(err)) throw new LedgerBusy('images not recorded', err);
+    if (errnoCode(err) === 'SQLITE_FULL') {
+      throw new SpoolError('disk_full', 'the spool disk is full (ledger write failed); retry later', { cause: err, headers: { 'Retry-After': '30' } });
+    }
+    throw new SpoolError('ledger_unavailable', 'could not record the images in the ledger', { cause: err });
+  }
+}
+
+/** Each committed row's receipt (by its file's id), and the files no row needs removed. */
+async function settle(deps: LinkDeps, planned: Planned[], results: InsertResult[]): Promise<{ receipts: Map<string, Receipt>; created: number }> {
+  const receipts = new Map<string, Receipt>();
+  let stored = 0;
+  let created = 0;
+  for (const [i, { file, row, restores }] of planned.entries()) {
+    const result = results[i];
+    const relPath = row.path as string;
+    if (result && 'absorbed' in result) await discardAbsorbed(deps, result.absorbed);
+    if (result?.kind === 'inserted' || result?.kind === 'restored') {
+      stored++;
+      created++;
+      const blob = result.kind === 'inserted' ? null : result.earlier.blob;
+      if (blob === null || blob.metadata_at === null) deps.onStored?.(blob?.id ?? row.id, relPath, file.format.name);
+      receipts.set(row.id, result.kind === 'inserted' ? storedReceipt(row) : restoredReceipt(result.earlier));
+      continue;
+    }
+    // Bytes held already (another device's, or the same bytes twice in this request): this file is not needed,
+    // unless it is at the path of a row that holds these bytes (a restore that another request made first).
+    if (!restores || deps.ledger.get(restores.id)?.path !== relPath) await deps.store.discard(deps.store.absolutePath(relPath));
+    if (result?.kind === 'duplicate_of') {
+      created++;
+      receipts.set(row.id, duplicateReceipt(row, result.original));
+    } else if (result?.kind === 'resend' || result?.kind === 'key_conflict') receipts.set(row.id, resentReceipt(result));
+  }
+  if (stored > 0) deps.onQueued();
+  return { receipts, created };
 }
 
 function newRow(deps: LinkDeps, deviceId: string, file: SpooledFile, relPath: string, receivedAt: Date): NewImage {

@@ -760,7 +760,7 @@ const paths: Record<string, PathItem> = {
       operationId: 'postImage',
       summary: 'Upload one image',
       tags: ['devices'],
-      description: 'Answers `202` only after the file is fsynced under its final name, its directory is fsynced and the ledger row has committed: an ack survives a power cut. A resend (same `device_id` and same bytes, or the same `Idempotency-Key`) gets the first receipt with `200` and `"duplicate": true`; no second file, no second object. Bytes another device already sent (same SHA-256, still held) get a new receipt with `202`, `"duplicate": true` and `"duplicate_of"`; no second file, no second object. A refused upload leaves no file and no row.\n\n'
+      description: 'Answers `202` only after the file is fsynced under its final name, its directory is fsynced and the ledger row has committed: an ack survives a power cut. A resend (same `device_id` and same bytes, or the same `Idempotency-Key`) gets the first receipt with `200` and `"duplicate": true`; no second file, no second object. If the gateway lost the first copy (spool file deleted or corrupt, or evicted), the resend stores the bytes again: `202`, the first receipt, `queued`. Bytes another device already sent (same SHA-256, still held) get a new receipt with `202`, `"duplicate": true` and `"duplicate_of"`; no second file, no second object. A refused upload leaves no file and no row.\n\n'
         + 'Two body shapes give the same answers: `multipart/form-data` (what cameras send; streamed to disk) and `application/json` with the image in base64 (held in memory). Anything else is `415 unsupported_media_type`.\n\n'
         + 'Credentials: none with `DEVICE_AUTH=off` (the default); a device token (`deviceBearer`) with `DEVICE_AUTH=token`.',
       security: [{}, { deviceBearer: [] }],
@@ -797,7 +797,7 @@ const paths: Record<string, PathItem> = {
       },
       responses: {
         ...receiptResponses(
-          'Durable: the file is fsynced and renamed, its directory fsynced, its ledger row committed. Or a duplicate of bytes already held: its own ledger row committed, `duplicate_of` set.',
+          'Durable: the file is fsynced and renamed, its directory fsynced, its ledger row committed. Or a duplicate of bytes already held: its own ledger row committed, `duplicate_of` set. Or a resend of bytes the gateway had lost: stored again, the first receipt, `queued`.',
           'A resend: the first receipt, with `"duplicate": true` and the image\'s current `status`.',
           ref('Receipt'), EXAMPLE_RECEIPT, { ...EXAMPLE_RECEIPT, status: 'uploaded', duplicate: true },
         ),

@@ -1,4 +1,4 @@
-import type { EarlierReceipt, ImageRow, ImageState, NewImage } from '../ledger/types.js';
+import type { EarlierReceipt, ImageRow, ImageState, NewImage, Resolved } from '../ledger/types.js';
 
 /** What POST /image (and each part through an upload link) answers. */
 export interface Receipt {
@@ -9,7 +9,10 @@ export interface Receipt {
   content_type: string;
   /** The state of the bytes: a duplicate reports its original's. */
   status: ImageState;
-  /** A resend (the first receipt again) or bytes the gateway already held (a new receipt, `duplicate_of` set). */
+  /**
+   * A resend (the first receipt again) or bytes the gateway already held (a new receipt, `duplicate_of` set). Not
+   * set on a resend that stored bytes the gateway had lost (202, the first receipt, `queued` again).
+   */
   duplicate?: true;
   /** The receipt whose stored bytes, upload and S3 object this one shares. */
   duplicate_of?: string;
@@ -34,5 +37,14 @@ export function resentReceipt(earlier: EarlierReceipt): Receipt {
   return {
     id: row.id, device_id: row.device_id, sha256: row.sha256, bytes: row.bytes, content_type: row.content_type, status: blob.state, duplicate: true,
     ...(row.duplicate_of === null ? {} : { duplicate_of: row.duplicate_of }),
+  };
+}
+
+/** A resend that stored the receipt's lost bytes again: the first receipt, queued again, as when it was new. */
+export function restoredReceipt(restored: Resolved): Receipt {
+  const { row, blob } = restored;
+  return {
+    id: row.id, device_id: row.device_id, sha256: row.sha256, bytes: row.bytes, content_type: row.content_type, status: blob.state,
+    ...(row.duplicate_of === null ? {} : { duplicate: true, duplicate_of: row.duplicate_of }),
   };
 }

@@ -1,8 +1,9 @@
 import { SpoolError } from '../errors.js';
 import type { ImageMetadata } from '../meta/extract.js';
 import type { Statement } from 'better-sqlite3';
+import { BYTES_LOST_SQL } from './lost.js';
 import { withoutFsync, type Db } from './open.js';
-import { ROW_STATES, TRANSITIONS, type EarlierReceipt, type ImageRow, type ImageState, type InsertResult, type LedgerRow, type NewImage, type Resolved, type RowState, type UploadOrder } from './types.js';
+import { ROW_STATES, TRANSITIONS, type Absorbed, type EarlierReceipt, type ImageRow, type ImageState, type InsertResult, type LedgerRow, type NewImage, type Resolved, type RowState, type UploadOrder } from './types.js';
 
 export interface LedgerStats {
   most_popular_format: { content_type: string; images: number } | null;
@@ -62,8 +63,19 @@ export class ImageLedger {
         SELECT @id, @device_id, sha256, bytes, content_type, NULL, NULL, 'duplicate', 0, @received_at, @received_at, @idempotency_key,
          id, width, height, camera_make, camera_model, gps_lat, gps_lon, captured_at, captured_at_utc, orientation, metadata_at
         FROM images WHERE id = @original`),
-      // Live: its bytes are on disk or in S3 (dead too: an operator may requeue it, and one upload serves all).
-      liveOriginal: db.prepare(`SELECT * FROM images WHERE sha256 = ? AND state IN ('queued', 'uploading', 'uploaded', 'dead') ORDER BY id LIMIT 1`),
+      // Live: its bytes are on disk or in S3 (dead too, when S3 refused them: an operator may requeue it, and one
+      // upload serves all). Never a row whose bytes are lost (src/ledger/lost.ts).
+      liveOriginal: db.prepare(`SELECT * FROM images WHERE sha256 = ? AND state IN ('queued', 'uploading', 'uploaded', 'dead')
+        AND NOT ${BYTES_LOST_SQL} ORDER BY id LIMIT 1`),
+      // A resend brought lost bytes back, into the row's own path: queued again, with a fresh attempt count.
+      restore: db.prepare(`UPDATE images SET state = 'queued', attempts = 0, permanent_failures = 0, next_attempt_at = @now, claimed_at = NULL,
+        last_error = 'stored again by a resend after: ' || coalesce(last_error, '?') WHERE id = @id AND path = @path AND ${BYTES_LOST_SQL}`),
+      // Receipts of lost bytes share a copy of them that arrived again: their duplicates first, then the rows themselves.
+      repointLost: db.prepare(`UPDATE images SET duplicate_of = @holder
+        WHERE duplicate_of IN (SELECT id FROM images WHERE sha256 = @sha AND id <> @holder AND ${BYTES_LOST_SQL})`),
+      lostPaths: db.prepare(`SELECT path FROM images WHERE sha256 = @sha AND id <> @holder AND ${BYTES_LOST_SQL}`),
+      absorbLost: db.prepare(`UPDATE images SET state = 'duplicate', duplicate_of = @holder, path = NULL, s3_key = NULL
+        WHERE sha256 = @sha AND id <> @holder AND ${BYTES_LOST_SQL}`),
       duplicatesOf: db.prepare('SELECT * FROM images WHERE duplicate_of = ? ORDER BY id'),
       byKey: db.prepare('SELECT * FROM images WHERE device_id = ? AND idempotency_key = ?'),
       bySha: db.prepare('SELECT * FROM images WHERE device_id = ? AND sha256 = ? ORDER BY id LIMIT 1'),
@@ -118,9 +130,12 @@ export class ImageLedger {
   }
 
   private insertOne(row: NewImage): InsertResult {
-    const full = { ...row, idempotency_key: row.idempotency_key ?? null };
+    const { restores, ...full } = { ...row, idempotency_key: row.idempotency_key ?? null };
     const earlier = this.earlierReceipt(full);
-    if (earlier) return earlier;
+    if (earlier) return restores === undefined ? earlier : this.restore(earlier, restores, full.path);
+    // A file put at another row's path must never become a row of its own (the device's earlier receipt, found
+    // before its file was placed, cannot vanish: receipts are never deleted).
+    if (restores !== undefined) throw new SpoolError('ledger_unavailable', `image ${full.id}: the receipt whose bytes it restores is gone`);
     const original = this.liveOriginal(row.sha256);
     if (original) {
       this.stmts.insertDuplicate.run({ id: full.id, device_id: full.device_id, received_at: full.received_at, idempotency_key: full.idempotency_key, original: original.id });
@@ -129,11 +144,34 @@ export class ImageLedger {
         const receipt: Resolved = { row: this.get(full.id) as LedgerRow, blob: original };
         for (const hook of this.outcomeHooks) hook(original.state, [receipt], new Date());
       }
-      return { kind: 'duplicate_of', original };
+      return { kind: 'duplicate_of', original, ...this.absorbLost(original.id, row.sha256) };
     }
     if (full.path === null) return { kind: 'needs_file' };
     this.stmts.insert.run(full);
-    return { kind: 'inserted' };
+    return { kind: 'inserted', ...this.absorbLost(full.id, row.sha256) };
+  }
+
+  /**
+   * A resend whose file was put at the path of the row holding its earlier receipt's bytes: when that row had
+   * lost them (lost.ts), it is queued again; otherwise (restored or requeued meanwhile) this is a plain resend.
+   */
+  private restore(earlier: EarlierReceipt, blobId: string, path: string | null): InsertResult {
+    const blob = earlier.earlier.blob;
+    if (earlier.kind !== 'resend' || blob.id !== blobId || path === null) return earlier;
+    if (this.stmts.restore.run({ id: blob.id, path, now: new Date().toISOString() }).changes !== 1) return earlier;
+    return { kind: 'restored', earlier: this.resolveRow(this.get(earlier.earlier.row.id) as LedgerRow), ...this.absorbLost(blob.id, blob.sha256) };
+  }
+
+  /**
+   * Every other row that lost these bytes becomes a duplicate of `holder`, which has them now, and so do its
+   * receipts: they are uploaded with it and told so. Returns the paths whose leftover files can go.
+   */
+  private absorbLost(holder: string, sha256: string): Absorbed {
+    const paths = (this.stmts.lostPaths.all({ holder, sha: sha256 }) as Array<{ path: string }>).map((r) => r.path);
+    if (paths.length === 0) return {};
+    this.stmts.repointLost.run({ holder, sha: sha256 });
+    this.stmts.absorbLost.run({ holder, sha: sha256 });
+    return { absorbed: paths };
   }
 
   /** The oldest row holding these bytes, on disk or in S3, if any: new receipts of them become its duplicates. */

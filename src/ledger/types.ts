@@ -59,17 +59,31 @@ export interface Resolved {
 /**
  * `path: null`: the caller saw a live original with these bytes and kept its file uncommitted, so the row can
  * only become a duplicate; if the original went in the meantime the answer is `needs_file`.
+ * `restores`: a resend of bytes whose row lost them (src/ledger/lost.ts); the file was put at that row's own
+ * `path`, and the row is queued again instead of a new one being inserted.
  */
 export type NewImage = Pick<ImageRow, 'id' | 'device_id' | 'sha256' | 'bytes' | 'content_type' | 's3_key' | 'received_at'> &
-  { path: string | null } & Partial<Pick<ImageRow, 'idempotency_key'>>;
+  { path: string | null; restores?: string } & Partial<Pick<ImageRow, 'idempotency_key'>>;
 
 /** The device's own earlier receipt for an upload (a resend), or a key it used for other bytes. */
 export type EarlierReceipt = { kind: 'resend'; earlier: Resolved } | { kind: 'key_conflict'; earlier: Resolved };
 
-/** What inserting did: a new blob row, a duplicate row pointing at `original`, nothing (a resend), or nothing yet. */
+/**
+ * Paths of rows that had lost these bytes and now share the copy just stored (they became its duplicates): their
+ * leftover files (a corrupt copy) are to be deleted once the transaction has committed. Absent when none.
+ */
+export interface Absorbed {
+  absorbed?: string[];
+}
+
+/**
+ * What inserting did: a new blob row, a duplicate row pointing at `original`, a resend's lost bytes stored again
+ * (`restored`: the earlier receipt, now queued), nothing (a resend), or nothing yet.
+ */
 export type InsertResult =
-  | { kind: 'inserted' }
-  | { kind: 'duplicate_of'; original: ImageRow }
+  | ({ kind: 'inserted' } & Absorbed)
+  | ({ kind: 'duplicate_of'; original: ImageRow } & Absorbed)
+  | ({ kind: 'restored'; earlier: Resolved } & Absorbed)
   | { kind: 'needs_file' }
   | EarlierReceipt;
 
@@ -79,7 +93,9 @@ export const TRANSITIONS: Readonly<Record<ImageState, readonly ImageState[]>> = 
   uploading: ['uploaded', 'queued', 'dead'],
   uploaded: [],
   dead: ['queued'],
-  evicted: [],
+  // A resend stores evicted bytes again (ImageLedger.restore). A dead or evicted row whose bytes are lost may
+  // also become a 'duplicate' receipt of another copy of them (ImageLedger.absorbLost).
+  evicted: ['queued'],
 };
 
 export const UPLOAD_ORDERS = ['oldest', 'newest', 'fair'] as const;

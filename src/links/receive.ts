@@ -22,6 +22,13 @@ export interface ManyImagesOptions {
    * (a used-up quota, a revoked link) to refuse the whole request.
    */
   onImage: () => string;
+  /**
+   * Called with each piece of an image before it is written: reserves spool space for it (or throws 507 to
+   * refuse the whole request), so the images' bytes are counted as they arrive, however many there are.
+   */
+  reserve?: (bytes: number) => Promise<void>;
+  /** Called as each image is complete on disk (fsynced under its temporary name). */
+  written?: (bytes: number) => void;
 }
 
 export interface ReceivedImages {
@@ -162,7 +169,10 @@ class ManyImagesAssembly {
         source.destroy();
         return;
       }
-      this.files.push(await this.store.receive(id, source));
+      const reserve = this.options.reserve;
+      const file = await this.store.receive(id, reserve ? reserved(source, reserve) : source);
+      this.files.push(file);
+      this.options.written?.(file.bytes);
     });
     // Failures surface in finish(); fail early too so the client is not kept sending a doomed body.
     this.chain.catch((err: unknown) => this.fail(err));
@@ -212,6 +222,14 @@ class ManyImagesAssembly {
 /** Plain fields and parts beyond the image parts a link request may carry; beyond either, 400 too_many_fields. */
 function formLimits(maxImages: number): { fields: number; parts: number } {
   return { fields: 20, parts: maxImages + 40 };
+}
+
+/** The part's pieces, each passed on only once its space is reserved. */
+async function* reserved(source: AsyncIterable<Buffer>, reserve: (bytes: number) => Promise<void>): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    await reserve(chunk.length);
+    yield chunk;
+  }
 }
 
 function tooMany(max: number): SpoolError {

@@ -21,7 +21,8 @@ export interface MultipartDeps extends PutImageDeps {
  * `Upload`, which cannot resume after a restart and buffers whole parts in memory. The UploadId and every
  * part S3 acknowledged (ETag, SHA-256) are in the ledger. A restart resumes the same upload: ListParts
  * says what S3 holds, each listed part is kept only if its size and ETag (the part's MD5) match our
- * bytes, so at most the parts that were in flight are sent again. Each part body goes through the shared
+ * bytes, so at most the parts that were in flight are sent again; a server that cannot list parts gets the
+ * upload started over (the old one aborted). Each part body goes through the shared
  * throttle like any upload, with the last chunk held back until the part's bytes re-hash correctly.
  */
 export async function putMultipart(input: PutImageInput, deps: MultipartDeps): Promise<PutImageResult> {
@@ -71,11 +72,14 @@ async function resume(input: PutImageInput, deps: MultipartDeps): Promise<Resume
   const recorded = deps.multipart.get(deps.imageId);
   if (recorded) {
     const listed = await listParts(input, deps, recorded.uploadId);
-    if (listed !== null) {
+    if (Array.isArray(listed)) {
       return { uploadId: recorded.uploadId, partSize: recorded.partSize, kept: await keepMatching(input, recorded.partSize, recorded.parts, listed) };
     }
-    // S3 no longer knows the upload: it completed (and our answer was lost), or it expired or was aborted.
+    // S3 no longer knows the upload (it completed and our answer was lost, or it expired or was aborted), or
+    // it cannot say which parts it holds (no ListParts): either way the upload may have completed.
     if (await storedAlready(input, deps)) return 'already-stored';
+    // Unlistable parts cannot be trusted: drop them (they cost storage) and start over with every part.
+    if (listed === 'unlistable') await abortQuietly(input, deps, recorded.uploadId);
     deps.multipart.forget(deps.imageId);
   }
   const created = await guarded(deps, (signal) => deps.client.send(new CreateMultipartUploadCommand({
@@ -87,8 +91,11 @@ async function resume(input: PutImageInput, deps: MultipartDeps): Promise<Resume
   return { uploadId: created.UploadId, partSize: deps.partSize, kept: new Map() };
 }
 
-/** All parts S3 holds for the upload, or null when it does not know the upload any more. */
-async function listParts(input: PutImageInput, deps: MultipartDeps, uploadId: string): Promise<Part[] | null> {
+/**
+ * All parts S3 holds for the upload; 'gone' when it does not know the upload any more; 'unlistable' when the
+ * server does not implement ListParts (405 or 501: s3rver, some gateways), which says nothing about the image.
+ */
+async function listParts(input: PutImageInput, deps: MultipartDeps, uploadId: string): Promise<Part[] | 'gone' | 'unlistable'> {
   const parts: Part[] = [];
   let marker: string | undefined;
   try {
@@ -99,7 +106,10 @@ async function listParts(input: PutImageInput, deps: MultipartDeps, uploadId: st
       marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
     } while (marker !== undefined);
   } catch (err) {
-    if (err instanceof S3ServiceException && (err.name === 'NoSuchUpload' || err.$metadata.httpStatusCode === 404)) return null;
+    if (!(err instanceof S3ServiceException)) throw err;
+    const status = err.$metadata.httpStatusCode;
+    if (err.name === 'NoSuchUpload' || status === 404) return 'gone';
+    if (status === 405 || status === 501 || err.name === 'MethodNotAllowed' || err.name === 'NotImplemented') return 'unlistable';
     throw err;
   }
   return parts;

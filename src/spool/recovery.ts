@@ -18,6 +18,8 @@ export interface RecoveryReport {
   orphansRemoved: number;
   uploadedRemoved: number;
   evictedRemoved: number;
+  /** Corrupt copies left by rows that now share another copy of their bytes. */
+  lostCopiesRemoved: number;
   missing: string[];
   wrongSize: string[];
 }
@@ -37,12 +39,14 @@ export interface RecoveryDeps {
  * - a file with no row was renamed but its row never committed, so never acknowledged: delete.
  * - a file of an `uploaded` row survived a crash between commit and unlink: delete (unless kept).
  * - a file of an `evicted` row survived a crash between the eviction's commit and its unlink: delete.
+ * - a file of a `duplicate` row: a row that had lost its bytes (a corrupt copy) and now shares another copy of
+ *   them, which survived a crash before its unlink: delete.
  * - `uploading` rows were interrupted: queue them again (the S3 key is fixed, so a resend overwrites).
  * - a queued row whose file is missing or has the wrong size is data loss: alert and mark it dead.
  */
 export async function recoverSpool(deps: RecoveryDeps): Promise<RecoveryReport> {
   const fs = deps.fs ?? (nodeFs as unknown as RecoveryFs);
-  const report: RecoveryReport = { requeued: deps.ledger.requeueAllUploading(), partsRemoved: 0, orphansRemoved: 0, uploadedRemoved: 0, evictedRemoved: 0, missing: [], wrongSize: [] };
+  const report: RecoveryReport = { requeued: deps.ledger.requeueAllUploading(), partsRemoved: 0, orphansRemoved: 0, uploadedRemoved: 0, evictedRemoved: 0, lostCopiesRemoved: 0, missing: [], wrongSize: [] };
   for (const name of await fs.readdir(deps.imagesDir)) {
     const file = path.join(deps.imagesDir, name);
     if (name.endsWith(PART_SUFFIX)) {
@@ -60,6 +64,9 @@ export async function recoverSpool(deps: RecoveryDeps): Promise<RecoveryReport> 
     } else if (state === 'evicted') {
       await removeFile(fs, file);
       report.evictedRemoved++;
+    } else if (state === 'duplicate') {
+      await removeFile(fs, file);
+      report.lostCopiesRemoved++;
     }
   }
   await checkQueuedFiles(deps, fs, report);

@@ -158,6 +158,22 @@ export class SpoolStore {
     return this.relativePath(finalPath);
   }
 
+  /**
+   * Makes a received file durable under another row's path (relative to the spool): a resend restoring bytes
+   * that row lost. The same bytes may already be there (a concurrent resend): the rename replaces them with
+   * their equal, and on failure only this request's temporary file is removed, never what is at `relPath`.
+   */
+  async commitAs(file: SpooledFile, relPath: string): Promise<string> {
+    try {
+      await rename(file.tmpPath, this.absolutePath(relPath));
+      if (this.fsync) await this.dirSync.sync();
+    } catch (err) {
+      await unlinkQuietly(file.tmpPath);
+      throw this.classify(err);
+    }
+    return relPath;
+  }
+
   /** SHA-256 and length of a spooled file, read back off the event loop when the hasher is a thread. */
   digest(absolutePath: string): Promise<FileDigest> {
     return this.hasher.digest(absolutePath);

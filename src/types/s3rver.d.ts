@@ -18,5 +18,7 @@ declare module 's3rver' {
     close(): Promise<void>;
     /** The koa app, for test harnesses that add routes the server lacks. */
     use(middleware: (ctx: unknown, next: () => Promise<void>) => Promise<void>): unknown;
+    /** Koa's middleware list, in order; composed when the server starts listening (src/s3/local-server.ts). */
+    middleware: Array<(ctx: never, next: () => Promise<void>) => unknown>;
   }
 }

@@ -19,14 +19,25 @@ export interface InProcessService {
   close(): Promise<void>;
 }
 
+export interface InProcessOptions {
+  /** Run on this spool (a tmpfs, say) instead of a fresh temporary one; it is left in place on close. */
+  spoolDir?: string;
+  /** Collect the service's log lines (JSON, level info and up) here. */
+  logs?: string[];
+}
+
 /** The real service in this process (for fast HTTP tests), on a random port and a fresh spool. */
-export async function startInProcess(s3: TestS3, env: Record<string, string> = {}): Promise<InProcessService> {
-  const spoolDir = await mkdtemp(path.join(os.tmpdir(), 'spool-'));
+export async function startInProcess(s3: TestS3, env: Record<string, string> = {}, options: InProcessOptions = {}): Promise<InProcessService> {
+  const spoolDir = options.spoolDir ?? await mkdtemp(path.join(os.tmpdir(), 'spool-'));
   // The SDK's default credential chain reads the process environment, as in production.
   process.env['AWS_ACCESS_KEY_ID'] = 'S3RVER';
   process.env['AWS_SECRET_ACCESS_KEY'] = 'S3RVER';
   const config = loadConfig({ ...s3Env(s3), HOST: '127.0.0.1', PORT: '0', SPOOL_DIR: spoolDir, RETRY_BASE_MS: '20', ...env });
-  const service = await startService(config, pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }));
+  const logs = options.logs;
+  const log = logs
+    ? pino({ level: 'info' }, { write: (line: string) => { logs.push(line); } })
+    : pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
+  const service = await startService(config, log);
   const adminToken = config.adminToken ?? (await readFile(path.join(spoolDir, 'admin.token'), 'utf8')).trim();
   return {
     service,
@@ -37,7 +48,7 @@ export async function startInProcess(s3: TestS3, env: Record<string, string> = {
     files: () => readdir(path.join(spoolDir, 'images')),
     async close() {
       await service.stop();
-      await rm(spoolDir, { recursive: true, force: true });
+      if (!options.spoolDir) await rm(spoolDir, { recursive: true, force: true });
     },
   };
 }

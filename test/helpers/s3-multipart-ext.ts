@@ -1,40 +1,46 @@
 /**
- * s3rver lacks ListParts and AbortMultipartUpload. This front server adds them (reading and removing the
- * part files s3rver keeps under `<dir>/<bucket>/._S3rver_uploads/<uploadId>/`) and passes every other
- * request through unchanged. It also logs each request (method, part number, status) for assertions, and
- * can refuse chosen UploadPart requests to simulate a permanent failure.
+ * A logging front for the test S3 server: passes every request through unchanged (ListParts and
+ * AbortMultipartUpload included: the server is the product's embedded target, src/s3/local-server.ts, which
+ * adds them to s3rver), logs each request (operation, part number, status) for assertions, and can answer
+ * chosen requests with an S3 error instead, to simulate a permanent failure or a server without ListParts.
  */
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
+import { uploadsDir } from '../../src/s3/local-multipart.js';
 import type { TestS3 } from './s3.js';
+
+export type S3Op = 'UploadPart' | 'ListParts' | 'AbortMultipartUpload' | 'CreateMultipartUpload' | 'CompleteMultipartUpload' | 'PutObject' | 'other';
 
 export interface LoggedRequest {
   method: string;
-  op: 'UploadPart' | 'ListParts' | 'AbortMultipartUpload' | 'CreateMultipartUpload' | 'CompleteMultipartUpload' | 'PutObject' | 'other';
+  op: S3Op;
   partNumber: number | null;
   status: number;
+}
+
+export interface Refusal {
+  status: number;
+  code: string;
 }
 
 export interface MultipartFront {
   endpoint: string;
   log: LoggedRequest[];
-  /** Answer matching UploadPart requests with this S3 error instead of passing them on. */
-  refuseParts: ((partNumber: number) => { status: number; code: string } | null) | null;
-  /** Upload ids s3rver still holds parts for. */
+  /** Answer matching requests with this S3 error instead of passing them on. */
+  refuse: ((op: S3Op, partNumber: number | null) => Refusal | null) | null;
+  /** Upload ids the server still holds parts for. */
   openUploads(): Promise<string[]>;
   close(): Promise<void>;
 }
 
 export async function startMultipartFront(s3: TestS3): Promise<MultipartFront> {
-  const uploadsDir = path.join(s3.dir, s3.bucket, '._S3rver_uploads');
   const front: MultipartFront = {
     endpoint: '',
     log: [],
-    refuseParts: null,
+    refuse: null,
     async openUploads() {
-      return readdir(uploadsDir).catch(() => []);
+      return readdir(uploadsDir(s3.dir, s3.bucket)).catch(() => []);
     },
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
@@ -43,17 +49,12 @@ export async function startMultipartFront(s3: TestS3): Promise<MultipartFront> {
   };
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
-    const uploadId = url.searchParams.get('uploadId');
     const partNumber = url.searchParams.has('partNumber') ? Number(url.searchParams.get('partNumber')) : null;
-    const op: LoggedRequest['op'] = uploadId === null
-      ? (url.searchParams.has('uploads') ? 'CreateMultipartUpload' : req.method === 'PUT' ? 'PutObject' : 'other')
-      : req.method === 'PUT' ? 'UploadPart' : req.method === 'GET' ? 'ListParts' : req.method === 'DELETE' ? 'AbortMultipartUpload' : 'CompleteMultipartUpload';
+    const op = operation(req.method ?? '', url);
     const entry: LoggedRequest = { method: req.method ?? '', op, partNumber, status: 0 };
     front.log.push(entry);
     res.on('finish', () => { entry.status = res.statusCode; });
-    if (op === 'ListParts' && uploadId) return void listParts(url, uploadId, res);
-    if (op === 'AbortMultipartUpload' && uploadId) return void abort(uploadId, res);
-    const refusal = op === 'UploadPart' && partNumber !== null ? front.refuseParts?.(partNumber) ?? null : null;
+    const refusal = front.refuse?.(op, partNumber) ?? null;
     if (refusal) {
       req.resume();
       req.on('end', () => sendError(res, refusal.status, refusal.code));
@@ -72,33 +73,19 @@ export async function startMultipartFront(s3: TestS3): Promise<MultipartFront> {
     req.pipe(upstream);
   };
 
-  const listParts = async (url: URL, uploadId: string, res: http.ServerResponse): Promise<void> => {
-    const dir = path.join(uploadsDir, uploadId);
-    const names = await readdir(dir).catch(() => null);
-    if (names === null) return sendError(res, 404, 'NoSuchUpload');
-    const numbers = names.filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b);
-    const parts = await Promise.all(numbers.map(async (n) => {
-      const [info, md5] = await Promise.all([stat(path.join(dir, String(n))), readFile(path.join(dir, `${n}.md5`), 'utf8').catch(() => '')]);
-      return `<Part><PartNumber>${n}</PartNumber><LastModified>${info.mtime.toISOString()}</LastModified><ETag>"${md5}"</ETag><Size>${info.size}</Size></Part>`;
-    }));
-    const key = url.pathname.split('/').slice(2).join('/');
-    res.writeHead(200, { 'content-type': 'application/xml' });
-    res.end(`<?xml version="1.0" encoding="UTF-8"?><ListPartsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">` +
-      `<Bucket>${s3.bucket}</Bucket><Key>${key}</Key><UploadId>${uploadId}</UploadId><PartNumberMarker>0</PartNumberMarker>` +
-      `<MaxParts>1000</MaxParts><IsTruncated>false</IsTruncated>${parts.join('')}</ListPartsResult>`);
-  };
-
-  const abort = async (uploadId: string, res: http.ServerResponse): Promise<void> => {
-    const dir = path.join(uploadsDir, uploadId);
-    if ((await readdir(dir).catch(() => null)) === null) return sendError(res, 404, 'NoSuchUpload');
-    await rm(dir, { recursive: true, force: true });
-    res.writeHead(204);
-    res.end();
-  };
-
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   front.endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return front;
+}
+
+function operation(method: string, url: URL): S3Op {
+  if (!url.searchParams.has('uploadId')) {
+    if (url.searchParams.has('uploads')) return 'CreateMultipartUpload';
+    return method === 'PUT' ? 'PutObject' : 'other';
+  }
+  if (method === 'PUT') return 'UploadPart';
+  if (method === 'GET') return 'ListParts';
+  return method === 'DELETE' ? 'AbortMultipartUpload' : 'CompleteMultipartUpload';
 }
 
 function sendError(res: http.ServerResponse, status: number, code: string): void {

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand, ListObjectsCommand, S3Client, type _Object } from '@aws-sdk/client-s3';
-import S3rver from 's3rver';
+import { createLocalS3 } from '../../src/s3/local-server.js';
 
 export interface TestS3 {
   port: number;
@@ -15,11 +15,14 @@ export interface TestS3 {
   close(): Promise<void>;
 }
 
-/** A real S3-compatible HTTP server (s3rver) on 127.0.0.1 with a fresh bucket and data directory. */
+/**
+ * A real S3-compatible HTTP server on 127.0.0.1 with a fresh bucket and data directory: the product's embedded
+ * target (s3rver with ListParts and AbortMultipartUpload added, src/s3/local-server.ts).
+ */
 export async function startTestS3(bucket = 'images'): Promise<TestS3> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'spool-s3-'));
-  const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: dir, configureBuckets: [{ name: bucket, configs: [] }] });
-  const { port } = await server.run();
+  const server = await createLocalS3({ port: 0, dataDir: dir, bucket });
+  const { port } = server;
   const endpoint = `http://127.0.0.1:${port}`;
   const client = new S3Client({
     endpoint, region: 'us-east-1', forcePathStyle: true,

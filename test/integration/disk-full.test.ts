@@ -1,6 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import os from 'node:os';
+import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
@@ -10,24 +8,7 @@ import { startService, type RunningService } from '../../src/main.js';
 import { fakeJpeg, postImage } from '../helpers/images.js';
 import { waitFor } from '../helpers/in-process.js';
 import { s3Env, startTestS3, type TestS3 } from '../helpers/s3.js';
-
-/** Mounts a small tmpfs as a real full-disk stage; returns null (with the reason) when not permitted. */
-function mountTmpfs(sizeMb: number): { dir: string; unmount(): void } | string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'spool-tmpfs-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMb}m,mode=0700`, 'tmpfs', dir], { stdio: 'pipe' });
-  } catch (err) {
-    rmSync(dir, { recursive: true, force: true });
-    return `cannot mount tmpfs (${(err as Error).message.split('\n')[0]}); needs root`;
-  }
-  return {
-    dir,
-    unmount() {
-      execFileSync('umount', [dir]);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
+import { mountTmpfs } from '../helpers/tmpfs.js';
 
 describe('disk full', () => {
   let s3: TestS3;

@@ -4,6 +4,7 @@ import { GroupCommitter } from '../../src/ledger/group-commit.js';
 import { ImageLedger } from '../../src/ledger/images.js';
 import { currentVersion, loadMigrations, migrate } from '../../src/ledger/migrate.js';
 import { openLedger, type Db } from '../../src/ledger/open.js';
+import type { NewImage } from '../../src/ledger/types.js';
 import { newImage, tempLedger, type TempLedger } from '../helpers/ledger.js';
 
 
@@ -170,9 +171,51 @@ describe('ledger', () => {
     const planned = { ...newImage('V2'), device_id: 'cam-2', sha256: newImage('V1').sha256, path: null };
     expect(ledger.insertMany([planned])).toEqual([{ kind: 'needs_file' }]);
     expect(ledger.get('V2')).toBeUndefined();
-    // With its file it is a new original: evicted bytes are not held any more.
-    expect(ledger.insertMany([{ ...planned, path: 'images/V2.jpg' }])).toEqual([{ kind: 'inserted' }]);
+    // With its file it is a new original: evicted bytes are not held any more. The evicted receipt shares it now.
+    expect(ledger.insertMany([{ ...planned, path: 'images/V2.jpg' }])).toEqual([{ kind: 'inserted', absorbed: ['images/V1.jpg'] }]);
     expect(ledger.get('V2')).toMatchObject({ state: 'queued', duplicate_of: null });
+    expect(ledger.get('V1')).toMatchObject({ state: 'duplicate', duplicate_of: 'V2', path: null, s3_key: null });
+  });
+
+  it('a row whose bytes are lost never absorbs new bytes; in every other state it is what dedup points at', () => {
+    const t0 = Date.now() - 10_000;
+    const kinds = ['UPLOADING', 'UPLOADED', 'REFUSED', 'MISSING', 'CORRUPT', 'EVICTED', 'QUEUED']; // oldest first
+    ledger.insertMany(kinds.map((id, i) => newImage(id, new Date(t0 + i))));
+    const claim = (id: string): void => expect(ledger.claimNext(new Date())?.id).toBe(id);
+    claim('UPLOADING');
+    claim('UPLOADED');
+    ledger.markUploaded('UPLOADED', new Date());
+    claim('REFUSED');
+    ledger.markDead('REFUSED', 'uploading', 'InvalidDigest (HTTP 400): refused'); // S3 said no; its file is still in the spool
+    claim('MISSING');
+    ledger.markDead('MISSING', 'uploading', 'spool_file_missing: spooled file images/MISSING.jpg is missing');
+    claim('CORRUPT');
+    ledger.markDead('CORRUPT', 'uploading', 'spool_file_corrupt: spooled file images/CORRUPT.jpg has 10 bytes sha256 00');
+    expect(ledger.evictOldest(1, 'evicted: spool full').map((r) => r.id)).toEqual(['EVICTED']);
+
+    const copyOf = (id: string, as: string, device = 'cam-9'): NewImage => ({ ...newImage(as), device_id: device, sha256: newImage(id).sha256 });
+    // Bytes on disk or in S3: a new receipt from another device is a duplicate.
+    for (const id of ['QUEUED', 'UPLOADING', 'UPLOADED', 'REFUSED']) {
+      expect(ledger.insertMany([copyOf(id, `D-${id}`)]), id).toMatchObject([{ kind: 'duplicate_of', original: { id } }]);
+    }
+    // Lost: the device's resend put its file at the row's path; the row is queued again, attempts reset.
+    expect(ledger.insertMany([{ ...copyOf('MISSING', 'R1', 'cam-1'), path: 'images/MISSING.jpg', restores: 'MISSING' }]))
+      .toMatchObject([{ kind: 'restored', earlier: { row: { id: 'MISSING' }, blob: { id: 'MISSING', state: 'queued', attempts: 0 } } }]);
+    expect(ledger.get('MISSING')?.last_error).toMatch(/^stored again by a resend after: spool_file_missing/);
+    // Restored already (a concurrent resend won): a plain resend; a resend whose file is elsewhere never restores.
+    expect(ledger.insertMany([{ ...copyOf('MISSING', 'R2', 'cam-1'), path: 'images/MISSING.jpg', restores: 'MISSING' }])).toMatchObject([{ kind: 'resend' }]);
+    expect(ledger.insertMany([{ ...copyOf('CORRUPT', 'R3', 'cam-1'), path: 'images/R3.jpg', restores: 'CORRUPT' }])).toMatchObject([{ kind: 'resend' }]);
+    expect(ledger.get('CORRUPT')?.state).toBe('dead');
+    // A receipt that already pointed at it goes along with a lost row.
+    ledger.markDead('QUEUED', 'queued', 'spool_file_missing: file images/QUEUED.jpg is missing'); // recovery's words
+    // Another device's copy of lost bytes is stored as its own, and the lost row and its receipts share it.
+    expect(ledger.insertMany([copyOf('CORRUPT', 'N1')])).toEqual([{ kind: 'inserted', absorbed: ['images/CORRUPT.jpg'] }]);
+    expect(ledger.get('CORRUPT')).toMatchObject({ state: 'duplicate', duplicate_of: 'N1', path: null, s3_key: null });
+    expect(ledger.insertMany([copyOf('EVICTED', 'N2')])).toEqual([{ kind: 'inserted', absorbed: ['images/EVICTED.jpg'] }]);
+    expect(ledger.insertMany([copyOf('QUEUED', 'N3', 'cam-8')])).toEqual([{ kind: 'inserted', absorbed: ['images/QUEUED.jpg'] }]);
+    expect(ledger.get('D-QUEUED')).toMatchObject({ state: 'duplicate', duplicate_of: 'N3' });
+    expect(ledger.resolve('QUEUED')?.blob).toMatchObject({ id: 'N3', state: 'queued' });
+    expect(ledger.summary()).toMatchObject({ dead: 1, evicted: 0, duplicate: 7 }); // REFUSED stays dead: S3's verdict
   });
 
   it('duplicates share the original\'s metadata, whether it was extracted before or after they arrived', () => {

@@ -1,8 +1,10 @@
 /**
  * Images above UPLOAD_PART_SIZE go up as multipart uploads driven by the uploader: parts throttled like any
  * upload, the UploadId and finished parts in the ledger, a crash resumes with ListParts (at most the
- * in-flight part is sent again), and a permanent failure aborts the upload. s3rver lacks ListParts and
- * AbortMultipartUpload: test/helpers/s3-multipart-ext.ts adds them.
+ * in-flight part is sent again), and a permanent failure aborts the upload. A server that cannot list parts
+ * (405/501) gets the upload started over instead. The test S3 server is the product's embedded target
+ * (s3rver with ListParts and AbortMultipartUpload added); test/helpers/s3-multipart-ext.ts logs the requests
+ * in front of it and injects refusals.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -49,7 +51,7 @@ describe('multipart uploads of large images', () => {
 
   it('aborts the multipart upload when a part is refused for good; the image is dead, no parts left in the bucket', async () => {
     const { s3, front } = await s3WithFront();
-    front.refuseParts = (n) => (n === 2 ? { status: 400, code: 'InvalidDigest' } : null);
+    front.refuse = (op, n) => (op === 'UploadPart' && n === 2 ? { status: 400, code: 'InvalidDigest' } : null);
     const svc = await startInProcess({ ...s3, endpoint: front.endpoint }, { UPLOAD_PART_SIZE: '5MiB', UPLOAD_BWLIMIT: '100MB', MAX_ATTEMPTS: '1', SPOOL_MIN_FREE_BYTES: '0' });
     cleanups.push(() => svc.close());
     const res = await postImage(svc.baseUrl, 'cam-big', fakeJpeg(12_000_000));
@@ -89,6 +91,43 @@ describe('multipart uploads of large images', () => {
     expect(new Set([...before, ...after])).toEqual(new Set([1, 2, 3, 4, 5, 6, 7]));
     const key = (db.prepare('SELECT s3_key FROM images WHERE id = ?').get(id) as { s3_key: string }).s3_key;
     expect(sha256Hex(await s3.getBytes(key))).toBe(sha256Hex(image));
+    expect(db.prepare('SELECT count(*) AS n FROM multipart_uploads').get()).toEqual({ n: 0 });
+  }, 90_000);
+
+  it('starts the upload over when the server answers ListParts with 405: new upload, every part sent, the object is exact', async () => {
+    const { s3, front } = await s3WithFront();
+    // A server without ListParts (s3rver alone, some gateways): it answers 405 MethodNotAllowed.
+    front.refuse = (op) => (op === 'ListParts' ? { status: 405, code: 'MethodNotAllowed' } : null);
+    const spoolDir = await mkdtemp(path.join(os.tmpdir(), 'spool-mp405-'));
+    cleanups.push(() => rm(spoolDir, { recursive: true, force: true }));
+    // Few attempts, short backoff: were the 405 taken as the image's fault, it would be dead within a second.
+    const env = { ...s3Env(s3), S3_ENDPOINT: front.endpoint, SPOOL_DIR: spoolDir, UPLOAD_PART_SIZE: '5MiB', UPLOAD_BWLIMIT: '10MB',
+      SPOOL_MIN_FREE_BYTES: '0', MAX_ATTEMPTS: '2', RETRY_BASE_MS: '50', RETRY_MAX_MS: '200' };
+    const first = await startServiceProcess(env);
+    const image = fakeJpeg(16 * MiB); // 4 parts
+    const res = await postImage(first.baseUrl, 'cam-big', image);
+    expect(res.status).toBe(202);
+    await waitFor(() => (parts(front).length >= 2 ? true : undefined), 30_000, 'two parts');
+    first.kill('SIGKILL');
+    await first.exited;
+    const firstUpload = front.log.filter((r) => r.op === 'CreateMultipartUpload').length;
+    const second = await startServiceProcess(env);
+    cleanups.push(async () => { second.kill('SIGTERM'); await second.exited; });
+    const id = res.body['id'] as string;
+    const db = new Database(path.join(spoolDir, 'ledger.db'), { readonly: true });
+    cleanups.push(async () => db.close());
+    const stateOf = (): { state: string; last_error: string | null; s3_key: string } =>
+      db.prepare('SELECT state, last_error, s3_key FROM images WHERE id = ?').get(id) as { state: string; last_error: string | null; s3_key: string };
+    const final = await waitFor(() => (['uploaded', 'dead'].includes(stateOf().state) ? stateOf() : undefined), 30_000, 'upload after restart');
+    expect(final).toMatchObject({ state: 'uploaded' });
+    expect(front.log.some((r) => r.op === 'ListParts' && r.status === 405)).toBe(true);
+    expect(front.log.filter((r) => r.op === 'CreateMultipartUpload').length).toBe(firstUpload + 1);
+    // The new upload carries every part; the old one, whose parts could not be listed, was aborted.
+    const afterRestart = front.log.slice(front.log.findIndex((r) => r.op === 'ListParts'));
+    expect(new Set(afterRestart.filter((r) => r.op === 'UploadPart' && r.status === 200).map((r) => r.partNumber))).toEqual(new Set([1, 2, 3, 4]));
+    expect(afterRestart.some((r) => r.op === 'AbortMultipartUpload' && r.status === 204)).toBe(true);
+    expect(sha256Hex(await s3.getBytes(final.s3_key))).toBe(sha256Hex(image));
+    expect(await front.openUploads()).toEqual([]);
     expect(db.prepare('SELECT count(*) AS n FROM multipart_uploads').get()).toEqual({ n: 0 });
   }, 90_000);
 });

@@ -50,6 +50,18 @@ describe('recoverSpool', () => {
     expect(ledger.get('QUEUED')?.state).toBe('queued');
   });
 
+  it('marks a lost file\'s row so that it is recognised as lost, and removes the leftover of a row that shares another copy now', async () => {
+    await recoverSpool({ ledger, spoolDir: '/spool', imagesDir: '/spool/images', keepUploadedFiles: false, log, fs });
+    // SHORT (wrong size) is lost: another device's copy of its bytes makes it a duplicate; its corrupt file is left.
+    const copy = { ...row('COPY', 8, 0), device_id: 'cam-2', sha256: ledger.get('SHORT')?.sha256 as string };
+    expect(ledger.insertMany([copy])).toEqual([{ kind: 'inserted', absorbed: ['images/SHORT.jpg'] }]);
+    vol.writeFileSync('/spool/images/COPY.jpg', 'x'.repeat(8));
+    // A crash before the leftover was deleted: the next start removes it.
+    const report = await recoverSpool({ ledger, spoolDir: '/spool', imagesDir: '/spool/images', keepUploadedFiles: false, log, fs });
+    expect(report).toMatchObject({ lostCopiesRemoved: 1, missing: [], wrongSize: [] });
+    expect(vol.readdirSync('/spool/images').sort()).toEqual(['COPY.jpg', 'QUEUED.jpg', 'UPLOADING.jpg']);
+  });
+
   it('keeps uploaded files when retention asks for it', async () => {
     const report = await recoverSpool({ ledger, spoolDir: '/spool', imagesDir: '/spool/images', keepUploadedFiles: true, log, fs });
     expect(report.uploadedRemoved).toBe(0);
