@@ -15,11 +15,11 @@ import { startTestS3, type TestS3 } from '../helpers/s3.js';
 const ADMIN = 'lost-bytes-test-admin-token-0123456789';
 
 async function stateOf(svc: InProcessService, id: string): Promise<Record<string, unknown>> {
-  return (await (await fetch(`${svc.baseUrl}/images/${id}/status`)).json()) as Record<string, unknown>;
+  return (await (await fetch(`${svc.baseUrl}/images/${id}/status`, { headers: svc.admin })).json()) as Record<string, unknown>;
 }
 
 async function imageBytes(svc: InProcessService, id: string): Promise<Buffer> {
-  const res = await fetch(`${svc.baseUrl}/images/${id}`);
+  const res = await fetch(`${svc.baseUrl}/images/${id}`, { headers: svc.admin });
   expect(res.status, `GET /images/${id}`).toBe(200);
   return Buffer.from(await res.arrayBuffer());
 }
@@ -132,7 +132,7 @@ describe('receipts whose bytes were lost', () => {
       for (const image of [e1, e2, e3]) ids.push((await postImage(svc.baseUrl, 'cam-e', image)).body['id'] as string);
       const [id1, id2, id3] = ids as [string, string, string];
       expect(svc.service.ledger.get(id1)?.state).toBe('evicted'); // the oldest queued one, to admit e3
-      expect((await fetch(`${svc.baseUrl}/images/${id1}`)).status).toBe(410);
+      expect((await fetch(`${svc.baseUrl}/images/${id1}`, { headers: svc.admin })).status).toBe(410);
       open();
       await settled(svc, [id2, id3], 'uploaded');
 
