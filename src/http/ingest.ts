@@ -11,6 +11,7 @@ import { imageKey } from '../s3/keys.js';
 import type { Admission } from '../spool/admission.js';
 import type { SpoolStore } from '../spool/store.js';
 import type { BodyGate } from './body-gate.js';
+import { clientKey } from './client-address.js';
 import type { AppEnv } from './env.js';
 import { maxJsonBodyBytes, receiveJson } from './json-upload.js';
 import { receiveMultipart, type BodyPace } from './multipart.js';
@@ -103,7 +104,8 @@ async function accept(c: Context<AppEnv>, deps: IngestDeps, idempotencyKey: stri
 /** Reads the body in a read slot, given back once the last byte is read: the fsyncs that follow hold no buffers. */
 async function readBody<T>(deps: IngestDeps, read: () => Promise<T>, req: IncomingMessage): Promise<T> {
   if (!deps.bodyGate) return read();
-  const leave = await deps.bodyGate.enter({ bytesRead: () => req.socket.bytesRead, heldBack: () => req.isPaused() });
+  const leave = await deps.bodyGate.enter({ bytesRead: () => req.socket.bytesRead, heldBack: () => req.isPaused() },
+    { client: clientKey(req), declaredBytes: declaredLength(req) });
   req.once('end', leave);
   try {
     return await read();
@@ -152,6 +154,12 @@ function parseIdempotencyKey(raw: string | undefined): string | null {
     throw new SpoolError('invalid_idempotency_key', 'Idempotency-Key must be 1-200 visible ASCII characters');
   }
   return raw;
+}
+
+/** Content-Length when the request declares one, else undefined (chunked). */
+function declaredLength(req: IncomingMessage): number | undefined {
+  const n = Number(req.headers['content-length']);
+  return req.headers['content-length'] !== undefined && Number.isFinite(n) && n >= 0 ? n : undefined;
 }
 
 function isJson(contentType: string | undefined): boolean {

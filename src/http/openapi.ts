@@ -683,7 +683,7 @@ const paths: Record<string, PathItem> = {
       summary: 'Upload one image',
       tags: ['devices'],
       description: 'Answers `202` only after the file is fsynced under its final name, its directory is fsynced and the ledger row has committed: an ack survives a power cut. A resend (same `device_id` and same bytes, or the same `Idempotency-Key`) gets the first receipt with `200` and `"duplicate": true`; no second file, no second object. Bytes another device already sent (same SHA-256, still held) get a new receipt with `202`, `"duplicate": true` and `"duplicate_of"`; no second file, no second object. A refused upload leaves no file and no row.\n\n'
-        + 'Two body shapes give the same answers: `multipart/form-data` (what cameras send; streamed to disk) and `application/json` with the image in base64 (held in memory). Anything else is `415 unsupported_media_type`.\n\n'
+        + 'Two body shapes give the same answers: `multipart/form-data` (what cameras send; streamed to disk) and `application/json` with the image in base64 (decoded to disk as it streams). Anything else is `415 unsupported_media_type`.\n\n'
         + 'Credentials: none with `DEVICE_AUTH=off` (the default); a device token (`deviceBearer`) with `DEVICE_AUTH=token`.',
       security: [{}, { deviceBearer: [] }],
       parameters: [param('IdempotencyKey'), param('RequestId')],
@@ -703,7 +703,7 @@ const paths: Record<string, PathItem> = {
           'application/json': {
             schema: {
               type: 'object',
-              description: 'The same upload as JSON, for clients that cannot send multipart. Held in memory (at most ~4/3 of `MAX_IMAGE_BYTES`): devices that can stream should send multipart. A body longer than the base64 of `MAX_IMAGE_BYTES` (`ceil(MAX_IMAGE_BYTES / 3) * 4 + 4096` bytes) is refused with `413` before decoding: by `Content-Length` before a byte is read, or while it streams. Other fields are ignored.',
+              description: 'The same upload as JSON, for clients that cannot send multipart. The base64 is decoded into the spool as it streams (members other than `image` may hold at most 64 KiB together). A body longer than the base64 of `MAX_IMAGE_BYTES` (`ceil(MAX_IMAGE_BYTES / 3) * 4 + 4096` bytes) is refused with `413` before decoding: by `Content-Length` before a byte is read, or while it streams. Other fields are ignored.',
               required: ['image'],
               properties: {
                 device_id: { ...ref('DeviceId'), description: 'As in the multipart form: required unless a device token names the device. Not a string: `400 invalid_device_id`.' },
