@@ -10,6 +10,8 @@ import { IoThread } from './background/io-thread.js';
 import { createApp } from './http/app.js';
 import { ledgerWritable } from './http/health.js';
 import { BodyGate } from './http/body-gate.js';
+import { ClientSlots } from './http/client-slots.js';
+import { clientKeys } from './http/client-address.js';
 import { GroupCommitter } from './ledger/group-commit.js';
 import { ImageLedger } from './ledger/images.js';
 import { MultipartLedger } from './ledger/multipart.js';
@@ -225,7 +227,9 @@ export async function startService(config: Config, log: Logger): Promise<Running
     s3Prefix: config.s3.prefix,
     maxImageBytes: config.maxImageBytes,
     authenticateDevice: config.deviceAuth === 'token' ? deviceAuthenticator(new DeviceTokens(db)) : null,
-    bodyPace: { windowMs: config.ingestBodyWindowMs, minBytesPerSec: config.ingestMinBodyRate, onBytes: metrics.events.bodyBytes },
+    bodyPace: { windowMs: config.ingestBodyWindowMs, minBytesPerSec: config.ingestMinBodyRate, maxBodyMs: config.ingestBodyMaxMs, onBytes: metrics.events.bodyBytes },
+    clientSlots: new ClientSlots({ total: config.maxConcurrentIngests, perClient: config.maxIngestsPerAddress }),
+    clientOf: clientKeys(config.trustedProxies),
     isDraining: () => draining,
     bodyGate: new BodyGate({ slots: config.ingestReadSlots, ...SLOW_BODY }),
     onQueued: () => uploader.notify(),

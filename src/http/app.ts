@@ -17,6 +17,9 @@ import { ingestHandler, type IngestDeps } from './ingest.js';
 import { imageReadAuth } from './middleware/image-read-auth.js';
 import { linkUploadRoutes } from './links.js';
 import { adminAuth } from './middleware/admin-auth.js';
+import { clientLimit } from './middleware/client-limit.js';
+import type { ClientSlots } from './client-slots.js';
+import { clientKeys } from './client-address.js';
 import { openApiHandler } from './openapi.js';
 import { statusRoutes } from '../status/routes.js';
 import type { StatusSource } from '../status/status-page.js';
@@ -30,6 +33,8 @@ export interface AppDeps extends IngestDeps, AdminDeps {
   metrics: MetricsRoutes;
   /** The status page's data; null when STATUS_PAGE=off. */
   statusPage?: StatusSource | null;
+  /** Ingest slots shared fairly between client addresses; absent = admission's count alone. */
+  clientSlots?: ClientSlots;
 }
 
 /** A caller's X-Request-Id is kept only when it is a plausible id: 1-128 visible ASCII characters. */
@@ -48,6 +53,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
   app.use('/image', deps.metrics.ingest('image'));
   app.use('/u/*', deps.metrics.ingest('link'));
+  if (deps.clientSlots) app.on('POST', ['/image', '/u/:secret'], clientLimit(deps.clientSlots, deps.clientOf ?? clientKeys()));
   app.post('/image', ingestHandler(deps));
   app.get('/images', backlogHandler(deps.ledger, deps.bandwidth));
   const reader = imageReadAuth({ adminToken: deps.adminToken, authenticateDevice: deps.authenticateDevice, ownerOf: (id) => deps.ledger.get(id)?.device_id });

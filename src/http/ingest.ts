@@ -11,7 +11,7 @@ import { imageKey } from '../s3/keys.js';
 import type { Admission } from '../spool/admission.js';
 import type { SpoolStore } from '../spool/store.js';
 import type { BodyGate } from './body-gate.js';
-import { clientKey } from './client-address.js';
+import { clientKeys, type ClientOf } from './client-address.js';
 import type { AppEnv } from './env.js';
 import { maxJsonBodyBytes, receiveJson } from './json-upload.js';
 import { receiveMultipart, type BodyPace } from './multipart.js';
@@ -37,7 +37,11 @@ export interface IngestDeps {
   track: <T>(work: Promise<T>) => Promise<T>;
   /** Bounds the bodies read at once (INGEST_READ_SLOTS); absent = no bound. */
   bodyGate?: BodyGate;
+  /** Which client a request counts against (TRUSTED_PROXIES); absent = its peer address. */
+  clientOf?: ClientOf;
 }
+
+const peerAddress = clientKeys();
 
 /** Multipart framing and the device_id field: a generous allowance on top of the image itself. */
 const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
@@ -105,7 +109,7 @@ async function accept(c: Context<AppEnv>, deps: IngestDeps, idempotencyKey: stri
 async function readBody<T>(deps: IngestDeps, read: () => Promise<T>, req: IncomingMessage): Promise<T> {
   if (!deps.bodyGate) return read();
   const leave = await deps.bodyGate.enter({ bytesRead: () => req.socket.bytesRead, heldBack: () => req.isPaused() },
-    { client: clientKey(req), declaredBytes: declaredLength(req) });
+    { client: (deps.clientOf ?? peerAddress)(req), declaredBytes: declaredLength(req) });
   req.once('end', leave);
   try {
     return await read();
