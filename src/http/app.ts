@@ -20,6 +20,7 @@ import { adminAuth } from './middleware/admin-auth.js';
 import { clientLimit } from './middleware/client-limit.js';
 import type { ClientSlots } from './client-slots.js';
 import { clientKeys } from './client-address.js';
+import { answerBeforeBody } from './early-answer.js';
 import { openApiHandler } from './openapi.js';
 import { statusRoutes } from '../status/routes.js';
 import type { StatusSource } from '../status/status-page.js';
@@ -73,7 +74,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     const spoolError = err instanceof SpoolError ? err : new SpoolError('internal', 'internal error', { cause: err });
     const level = spoolError.status >= 500 && spoolError.code !== 'shutting_down' ? 'error' : 'warn';
     deps.log[level]({ req_id: c.get('requestId'), code: spoolError.code, err: err.message, path: redactPath(c.req.path) }, 'request failed');
-    for (const [name, value] of Object.entries(spoolError.headers)) c.header(name, value);
+    // An answer before the body was read: the rest is read and discarded, or the connection closes (early-answer.ts).
+    const headers = c.env?.incoming ? answerBeforeBody(spoolError, c.env.incoming) : spoolError.headers;
+    for (const [name, value] of Object.entries(headers)) c.header(name, value);
     return c.json(spoolError.toJSON(), spoolError.status as ContentfulStatusCode);
   });
   return app;
