@@ -1,4 +1,5 @@
 import { readServiceUrl } from './admin/service-file.js';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { parseSchedule, ScheduleParseError, type Schedule } from './throttle/schedule.js';
 import { SpoolError } from './errors.js';
@@ -51,6 +52,10 @@ export interface Config {
   readonly spoolDirectIo: 'auto' | 'off';
   /** MAX_CONCURRENT_UPLOADS: device uploads in progress at once; beyond it, 503 + Retry-After. */
   readonly maxConcurrentIngests: number;
+  /** MAX_UPLOADS_PER_ADDRESS, as a count: uploads one client address may have in progress (src/http/client-slots.ts). */
+  readonly maxIngestsPerAddress: number;
+  /** TRUSTED_PROXIES: addresses or CIDR ranges of reverse proxies whose X-Forwarded-For names the client. */
+  readonly trustedProxies: readonly string[];
   /** INGEST_READ_SLOTS: request bodies read at the same time; the others wait unread (src/http/body-gate.ts). */
   readonly ingestReadSlots: number;
   /** DEVICE_AUTH: `off` (the seed devices send no credential) or `token` (each device its own bearer token). */
@@ -69,6 +74,8 @@ export interface Config {
   readonly ledgerLockWaitMs: number;
   /** LEDGER_WAL_MAX_BYTES: the WAL is checkpointed back under this size (TRUNCATE, journal_size_limit); above it a pinning reader is warned about. */
   readonly ledgerWalMaxBytes: number;
+  /** INGEST_BODY_MAX_MS: a body with a Content-Length that cannot finish within this at its pace so far is cut (408). */
+  readonly ingestBodyMaxMs: number;
   /** NOTIFY_*: the outcome webhook (src/notify/); null when NOTIFY_URL is unset. */
   readonly notify: NotifySettings | null;
   /** NOTIFY_KEEP_HOURS: delivered and failed webhook rows are deleted after this long (pending ones never). */
@@ -167,6 +174,7 @@ export function loadConfig(env: Env = process.env): Config {
     credentials: localS3 ? { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } : undefined,
   };
   const port = r.int('PORT', 4000, 0, 65535);
+  const maxConcurrentIngests = r.int('MAX_CONCURRENT_UPLOADS', 256, 1, 100_000);
   const config: Config = {
     port,
     serviceUrl: r.optional('IMAGE_SPOOL_URL')
@@ -195,7 +203,9 @@ export function loadConfig(env: Env = process.env): Config {
     spoolMinFreeBytes: r.bytes('SPOOL_MIN_FREE_BYTES', 2 ** 30),
     spoolFullPolicy: r.oneOf('SPOOL_FULL_POLICY', 'reject', SPOOL_FULL_POLICIES),
     spoolDirectIo: r.oneOf('SPOOL_DIRECT_IO', 'auto', ['auto', 'off'] as const),
-    maxConcurrentIngests: r.int('MAX_CONCURRENT_UPLOADS', 256, 1, 100_000),
+    maxConcurrentIngests,
+    maxIngestsPerAddress: r.shareOf('MAX_UPLOADS_PER_ADDRESS', '75%', maxConcurrentIngests, 'MAX_CONCURRENT_UPLOADS'),
+    trustedProxies: r.addresses('TRUSTED_PROXIES'),
     ingestReadSlots: r.int('INGEST_READ_SLOTS', 16, 1, 100_000),
     deviceAuth: r.oneOf('DEVICE_AUTH', 'off', ['off', 'token'] as const),
     uploadPartSize: r.partSize('UPLOAD_PART_SIZE', 8 * 2 ** 20),
@@ -206,6 +216,7 @@ export function loadConfig(env: Env = process.env): Config {
     metadataTimeoutMs: r.int('METADATA_TIMEOUT_MS', 2000, 50, 600_000),
     ledgerLockWaitMs: r.int('LEDGER_LOCK_WAIT_MS', 500, 0, 60_000),
     ledgerWalMaxBytes: r.bytesBetween('LEDGER_WAL_MAX_BYTES', 64 * 2 ** 20, 2 ** 20, 2 ** 40),
+    ingestBodyMaxMs: r.int('INGEST_BODY_MAX_MS', 300_000, 1000, 3_600_000),
     notify: notifySettings(r),
     notifyKeepHours: r.int('NOTIFY_KEEP_HOURS', 72, 1, 87_600),
     metricsAuth: r.oneOf('METRICS_AUTH', 'off', ['off', 'admin'] as const),
@@ -349,6 +360,41 @@ class EnvReader {
     if (raw === undefined || raw === 'auto') return 'auto';
     if (!/^\d+$/.test(raw)) throw invalid(name, raw, `expected "auto" or an integer from ${min} to ${max}`);
     return this.int(name, min, min, max);
+  }
+
+  /**
+   * A part of `total`: a percentage ("75%" of it, rounded up) or a count from 1 to `total` (a larger count
+   * is an error naming both variables).
+   */
+  shareOf(name: string, fallback: string, total: number, totalName: string): number {
+    const raw = this.string(name, fallback);
+    const percent = /^(\d+(?:\.\d+)?)%$/.exec(raw);
+    if (percent) {
+      const p = Number(percent[1]);
+      if (!(p > 0 && p <= 100)) throw invalid(name, raw, 'expected a percentage above 0% and up to 100%, or a count');
+      return Math.max(1, Math.ceil((total * p) / 100));
+    }
+    const count = /^\d+$/.test(raw) ? Number(raw) : NaN;
+    if (!(Number.isSafeInteger(count) && count >= 1 && count <= total)) {
+      throw invalid(name, raw, `expected a percentage of ${totalName} such as "75%", or a count from 1 to ${totalName} (${total})`);
+    }
+    return count;
+  }
+
+  /** A comma-separated list of IP addresses or CIDR ranges ("10.0.0.5, 10.0.1.0/24, fd00::/8"); empty when unset. */
+  addresses(name: string): string[] {
+    const raw = this.optional(name);
+    if (raw === undefined) return [];
+    const entries = raw.split(',').map((e) => e.trim()).filter((e) => e !== '');
+    for (const entry of entries) {
+      const [address = '', prefix] = entry.split('/');
+      const family = isIP(address);
+      const bits = family === 4 ? 32 : 128;
+      if (family === 0 || (prefix !== undefined && !(/^\d{1,3}$/.test(prefix) && Number(prefix) <= bits))) {
+        throw invalid(name, raw, `${JSON.stringify(entry)} is not an IP address or CIDR range; expected e.g. "10.0.0.5, 10.0.1.0/24, fd00::/8"`);
+      }
+    }
+    return entries;
   }
 
   /** "50%" -> 0.5; unset or "off" -> null. */

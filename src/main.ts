@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import path from 'node:path';
-import { createServer, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { GetObjectCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
 import { getRequestListener } from '@hono/node-server';
 import type { Config } from './config.js';
@@ -10,6 +10,9 @@ import { IoThread } from './background/io-thread.js';
 import { createApp } from './http/app.js';
 import { ledgerWritable } from './http/health.js';
 import { BodyGate } from './http/body-gate.js';
+import { boundUnreadBody, continueOnFirstRead } from './http/early-answer.js';
+import { ClientSlots } from './http/client-slots.js';
+import { clientKeys } from './http/client-address.js';
 import { GroupCommitter } from './ledger/group-commit.js';
 import { ImageLedger } from './ledger/images.js';
 import { MultipartLedger } from './ledger/multipart.js';
@@ -276,7 +279,9 @@ export async function startService(config: Config, log: Logger): Promise<Running
     s3Prefix: config.s3.prefix,
     maxImageBytes: config.maxImageBytes,
     authenticateDevice: config.deviceAuth === 'token' ? deviceAuthenticator(new DeviceTokens(db)) : null,
-    bodyPace: { windowMs: config.ingestBodyWindowMs, minBytesPerSec: config.ingestMinBodyRate, onBytes: metrics.events.bodyBytes },
+    bodyPace: { windowMs: config.ingestBodyWindowMs, minBytesPerSec: config.ingestMinBodyRate, maxBodyMs: config.ingestBodyMaxMs, onBytes: metrics.events.bodyBytes },
+    clientSlots: new ClientSlots({ total: config.maxConcurrentIngests, perClient: config.maxIngestsPerAddress }),
+    clientOf: clientKeys(config.trustedProxies),
     isDraining: () => draining,
     bodyGate: new BodyGate({ slots: config.ingestReadSlots, ...SLOW_BODY }),
     onQueued: () => uploader.notify(),
@@ -289,7 +294,17 @@ export async function startService(config: Config, log: Logger): Promise<Running
     },
   });
   // Node checks header and request deadlines on this interval (30 s by default, too coarse for a 10 s limit).
-  const server = createServer({ connectionsCheckingInterval: Math.min(1000, config.ingestHeadersTimeoutMs / 2) }, getRequestListener(app.fetch));
+  // Bodies left unread by an early answer are drained (bounded) by early-answer.ts, not by the adapter's 500 ms cut-off.
+  const listener = getRequestListener(app.fetch, { autoCleanupIncoming: false });
+  const server = createServer({ connectionsCheckingInterval: Math.min(1000, config.ingestHeadersTimeoutMs / 2) }, (req, res) => {
+    boundUnreadBody(req, res);
+    void listener(req, res);
+  });
+  // Expect: 100-continue is answered when the body is first read, so a refusal goes out before the body is sent.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    continueOnFirstRead(req, res);
+    server.emit('request', req, res);
+  });
   // Slow devices on a busy LAN: give a 4 MB body time, but do not let idle or trickling sockets pile up:
   // headers must arrive within INGEST_HEADERS_TIMEOUT_MS, the body keeps a minimum pace (multipart.ts), 10 min overall.
   server.headersTimeout = config.ingestHeadersTimeoutMs;

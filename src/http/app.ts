@@ -20,6 +20,10 @@ import { adminCredential } from './middleware/credentials.js';
 import { redactIds } from '../redact-ids.js';
 import { linkUploadRoutes } from './links.js';
 import { adminAuth } from './middleware/admin-auth.js';
+import { clientLimit } from './middleware/client-limit.js';
+import type { ClientSlots } from './client-slots.js';
+import { clientKeys } from './client-address.js';
+import { answerBeforeBody } from './early-answer.js';
 import { openApiHandler } from './openapi.js';
 import { statusRoutes } from '../status/routes.js';
 import type { StatusSource } from '../status/status-page.js';
@@ -35,6 +39,8 @@ export interface AppDeps extends IngestDeps, AdminDeps {
   statusPage?: StatusSource | null;
   /** IMAGE_READ=open: image reads need no credential with DEVICE_AUTH=off. */
   openImageReads: boolean;
+  /** Ingest slots shared fairly between client addresses; absent = admission's count alone. */
+  clientSlots?: ClientSlots;
 }
 
 /** A caller's X-Request-Id is kept only when it is a plausible id: 1-128 visible ASCII characters. */
@@ -53,6 +59,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
   app.use('/image', deps.metrics.ingest('image'));
   app.use('/u/*', deps.metrics.ingest('link'));
+  if (deps.clientSlots) app.on('POST', ['/image', '/u/:secret'], clientLimit(deps.clientSlots, deps.clientOf ?? clientKeys()));
   app.post('/image', ingestHandler(deps));
   app.get('/images', backlogHandler(deps.ledger, deps.bandwidth));
   const readers = {
@@ -79,7 +86,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     // Draining, or another process's lock on the ledger: the service is fine and the client is told to come back.
     const level = spoolError.status >= 500 && spoolError.code !== 'shutting_down' && spoolError.code !== 'ledger_busy' ? 'error' : 'warn';
     deps.log[level]({ req_id: c.get('requestId'), code: spoolError.code, err: err.message, path: redactPath(c.req.path) }, 'request failed');
-    for (const [name, value] of Object.entries(spoolError.headers)) c.header(name, value);
+    // An answer before the body was read: the rest is read and discarded, or the connection closes (early-answer.ts).
+    const headers = c.env?.incoming ? answerBeforeBody(spoolError, c.env.incoming) : spoolError.headers;
+    for (const [name, value] of Object.entries(headers)) c.header(name, value);
     // The log keeps the whole message; an answer to anyone but the admin carries no whole image id.
     const body = spoolError.toJSON();
     if (adminCredential(c.req.header('authorization'), deps.adminToken) !== 'admin') body.error.message = redactIds(body.error.message);

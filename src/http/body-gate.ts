@@ -8,12 +8,26 @@
  * while the service was ready for more gives up its place and carries on outside the bound: a slow sender
  * holds little memory at a time, and must not keep fast ones waiting (the body pace guard limits how slow
  * it may be). A body held back by the service itself (a slow disk) keeps its place.
+ *
+ * Who gets a freed place (issue 18): not simply the longest waiting. Bodies declared larger than
+ * LARGE_BODY_BYTES (or of unknown length) hold at most half the places, so twenty 65 MB bodies cannot keep
+ * a camera's 2 MB photo waiting for seconds; and the place goes to a body from the client (address) that
+ * holds the fewest places, so hundreds of connections from one address queue behind each other, not in
+ * front of everyone else.
  */
 export interface BodyProgress {
   /** Bytes received so far on the connection (a running count, e.g. socket.bytesRead). */
   bytesRead(): number;
   /** True while the service, not the client, is what stops the body (stream backpressure). */
   heldBack(): boolean;
+}
+
+/** Who sends a body and how much it declared: what the hand-over order is decided by. */
+export interface BodyClaim {
+  /** The client (src/http/client-address.ts); bodies of one client share its turn. */
+  client: string;
+  /** Content-Length, or undefined when not declared (chunked). */
+  declaredBytes: number | undefined;
 }
 
 export interface BodyGateOptions {
@@ -24,12 +38,27 @@ export interface BodyGateOptions {
   minBytes: number;
 }
 
+/** A body over this takes seconds even on a fast LAN: such bodies share half the places. */
+export const LARGE_BODY_BYTES = 16 * 1024 * 1024;
+
+interface Waiter {
+  client: string;
+  large: boolean;
+  admit: () => void;
+}
+
+const ANONYMOUS: BodyClaim = { client: '', declaredBytes: 0 };
+
 export class BodyGate {
   private active = 0;
-  private readonly waiting: Array<() => void> = [];
+  private activeLarge = 0;
+  private readonly largeSlots: number;
+  private readonly held = new Map<string, number>();
+  private readonly waiting: Waiter[] = [];
 
   constructor(private readonly o: BodyGateOptions) {
     if (!(Number.isInteger(o.slots) && o.slots >= 1)) throw new RangeError(`expected slots to be an integer >= 1, got ${o.slots}`);
+    this.largeSlots = Math.max(1, Math.floor(o.slots / 2));
   }
 
   /** Bodies being read in a place now (not counting those that gave theirs up as slow). */
@@ -43,16 +72,19 @@ export class BodyGate {
   }
 
   /** Resolves when this body may be read; call the returned function once it has been read (or failed). */
-  async enter(progress: BodyProgress): Promise<() => void> {
-    if (this.active < this.o.slots) this.active++;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
-    let held = true;
+  async enter(progress: BodyProgress, claim: BodyClaim = ANONYMOUS): Promise<() => void> {
+    const large = claim.declaredBytes === undefined || claim.declaredBytes > LARGE_BODY_BYTES;
+    await new Promise<void>((admit) => {
+      this.waiting.push({ client: claim.client, large, admit });
+      this.pump();
+    });
+    let inPlace = true;
     let last = progress.bytesRead();
     const leave = (): void => {
-      if (!held) return;
-      held = false;
+      if (!inPlace) return;
+      inPlace = false;
       clearInterval(timer);
-      this.handOver();
+      this.release(claim.client, large);
     };
     const timer = setInterval(() => {
       const now = progress.bytesRead();
@@ -63,10 +95,36 @@ export class BodyGate {
     return leave;
   }
 
-  /** The place goes to the longest-waiting body, or is freed. */
-  private handOver(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.active--;
+  private release(client: string, large: boolean): void {
+    this.active--;
+    if (large) this.activeLarge--;
+    const n = (this.held.get(client) ?? 1) - 1;
+    if (n > 0) this.held.set(client, n);
+    else this.held.delete(client);
+    this.pump();
+  }
+
+  /** Fills free places: each goes to the eligible waiter whose client holds the fewest, the earliest first. */
+  private pump(): void {
+    while (this.active < this.o.slots) {
+      let best = -1;
+      let fewest = Infinity;
+      for (let i = 0; i < this.waiting.length; i++) {
+        const w = this.waiting[i] as Waiter;
+        if (w.large && this.activeLarge >= this.largeSlots) continue;
+        const holds = this.held.get(w.client) ?? 0;
+        if (holds < fewest) {
+          best = i;
+          fewest = holds;
+          if (holds === 0) break;
+        }
+      }
+      if (best < 0) return;
+      const [w] = this.waiting.splice(best, 1) as [Waiter];
+      this.active++;
+      if (w.large) this.activeLarge++;
+      this.held.set(w.client, fewest + 1);
+      w.admit();
+    }
   }
 }

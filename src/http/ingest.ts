@@ -14,6 +14,7 @@ import { imageKey } from '../s3/keys.js';
 import type { Admission, Ticket } from '../spool/admission.js';
 import type { SpooledFile, SpoolStore } from '../spool/store.js';
 import type { BodyGate } from './body-gate.js';
+import { clientKeys, type ClientOf } from './client-address.js';
 import type { AppEnv } from './env.js';
 import { maxJsonBodyBytes, receiveJson } from './json-upload.js';
 import { receiveMultipart, type BodyPace } from './multipart.js';
@@ -41,7 +42,11 @@ export interface IngestDeps {
   bodyGate?: BodyGate;
   /** For events that are not one request's outcome (a lost image stored again); absent in unit tests. */
   log?: Logger;
+  /** Which client a request counts against (TRUSTED_PROXIES); absent = its peer address. */
+  clientOf?: ClientOf;
 }
+
+const peerAddress = clientKeys();
 
 /** Multipart framing and the device_id field: a generous allowance on top of the image itself. */
 const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
@@ -145,7 +150,8 @@ export async function discardAbsorbed(deps: Pick<IngestDeps, 'store'>, paths: re
 /** Reads the body in a read slot, given back once the last byte is read: the fsyncs that follow hold no buffers. */
 async function readBody<T>(deps: IngestDeps, read: () => Promise<T>, req: IncomingMessage): Promise<T> {
   if (!deps.bodyGate) return read();
-  const leave = await deps.bodyGate.enter({ bytesRead: () => req.socket.bytesRead, heldBack: () => req.isPaused() });
+  const leave = await deps.bodyGate.enter({ bytesRead: () => req.socket.bytesRead, heldBack: () => req.isPaused() },
+    { client: (deps.clientOf ?? peerAddress)(req), declaredBytes: declaredLength(req) });
   req.once('end', leave);
   try {
     return await read();
@@ -199,6 +205,12 @@ function parseIdempotencyKey(raw: string | undefined): string | null {
     throw new SpoolError('invalid_idempotency_key', 'Idempotency-Key must be 1-200 visible ASCII characters');
   }
   return raw;
+}
+
+/** Content-Length when the request declares one, else undefined (chunked). */
+function declaredLength(req: IncomingMessage): number | undefined {
+  const n = Number(req.headers['content-length']);
+  return req.headers['content-length'] !== undefined && Number.isFinite(n) && n >= 0 ? n : undefined;
 }
 
 function isJson(contentType: string | undefined): boolean {

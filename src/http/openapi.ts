@@ -160,14 +160,14 @@ export const ERROR_DOCS: { readonly [K in ErrorCode]?: ErrorDoc } = {
   not_found: { when: 'Unknown image id, unknown upload link secret or `token_id`, an image whose file is neither in the spool nor uploaded, or no such route. Without the admin token, image ids in the message are shortened (`…QHV2V`).', message: 'no image with id "…QHV2V"' },
   image_gone: { when: 'The image was evicted before upload (`SPOOL_FULL_POLICY=evict-oldest`): its bytes are gone.', message: 'image 01M84CWPD0SMD5ZBY79VQQHV2V was evicted before upload (spool full); its bytes are gone' },
   range_not_satisfiable: { when: 'The `Range` header cannot be satisfied for the image\'s size.', message: 'range not satisfiable for 300004 bytes' },
-  request_timeout: { when: 'The headers took longer than `INGEST_HEADERS_TIMEOUT_MS`, or the body stalled or trickled below `INGEST_MIN_BODY_RATE`. The connection closes.', message: 'only 3600 body bytes in 30000 ms; at least 1000 B/s expected (INGEST_BODY_TIMEOUT_MS, INGEST_MIN_BODY_RATE)' },
+  request_timeout: { when: 'The headers took longer than `INGEST_HEADERS_TIMEOUT_MS`, or the body stalled or trickled below `INGEST_MIN_BODY_RATE`, or at its pace could not finish its `Content-Length` within `INGEST_BODY_MAX_MS`. The connection closes.', message: 'only 3600 body bytes in 30000 ms; at least 1000 B/s expected (INGEST_BODY_TIMEOUT_MS, INGEST_MIN_BODY_RATE)' },
   request_headers_too_large: { when: 'The request headers exceed Node\'s header size limit (answered before routing).', message: 'malformed HTTP request (HPE_HEADER_OVERFLOW)' },
   image_too_large: { when: 'Over `MAX_IMAGE_BYTES`: by `Content-Length` before reading, or while streaming; a plain-field image over 1 MiB; a JSON body longer than the base64 of `MAX_IMAGE_BYTES`. The connection closes.', message: 'image exceeds MAX_IMAGE_BYTES (50000000 bytes)' },
   unsupported_media_type: { when: 'The request body is not `multipart/form-data` (or, on `POST /image`, `application/json`).', message: 'expected Content-Type multipart/form-data or application/json, got "text/plain"' },
   not_an_image: { when: 'The magic bytes are no format `IMAGE_FORMATS` accepts (by default JPEG, PNG, WebP, GIF, TIFF, HEIC, AVIF, JPEG XL, BMP; `any` accepts any bytes).', message: 'the image is not a recognised image (checked by its first bytes); accepted: jpeg, png, webp, gif, tiff, heic, avif, jxl, bmp' },
   disk_full: { when: 'The spool would pass `SPOOL_MAX_BYTES` or leave less than `SPOOL_MIN_FREE_BYTES` free (checked before the body is read), or the disk really filled. `Retry-After` is the seconds uploads need to free the overshoot (1 s to 1 h).', message: 'the spool is full (12 MB over SPOOL_MAX_BYTES or SPOOL_MIN_FREE_BYTES); uploads free it at the current rate in ~1 s' },
   spool_degraded: { when: 'An fsync or I/O error on the spool disk: restart required.', message: 'spool is degraded (EIO on fsync); restart required' },
-  too_busy: { when: 'More than `MAX_CONCURRENT_UPLOADS` uploads are being received; `Retry-After: 1`.', message: '256 uploads in progress (MAX_CONCURRENT_UPLOADS=256); retry shortly' },
+  too_busy: { when: 'More than `MAX_CONCURRENT_UPLOADS` uploads are being received, or `MAX_UPLOADS_PER_ADDRESS` from this address; or, with every slot taken, this was the slowest upload of the address holding the most and a device from an address with fewer needed its slot. `Retry-After: 1`.', message: '256 uploads in progress (MAX_CONCURRENT_UPLOADS=256); retry shortly' },
   shutting_down: { when: 'The service is draining after SIGTERM; `Retry-After: 5`.', message: 'the gateway is shutting down; retry on another gateway or later' },
   service_unreachable: { when: `The CLI cannot reach the service. ${NOT_HTTP}`, message: 'cannot reach the service at http://127.0.0.1:4000 (set IMAGE_SPOOL_URL or PORT)' },
   ledger_unavailable: { when: 'The ledger (SQLite) could not record or read.', message: 'could not record the image in the ledger' },
@@ -761,7 +761,7 @@ const paths: Record<string, PathItem> = {
       summary: 'Upload one image',
       tags: ['devices'],
       description: 'Answers `202` only after the file is fsynced under its final name, its directory is fsynced and the ledger row has committed: an ack survives a power cut. A resend (same `device_id` and same bytes, or the same `Idempotency-Key`) gets the first receipt with `200` and `"duplicate": true`; no second file, no second object. If the gateway lost the first copy (spool file deleted or corrupt, or evicted), the resend stores the bytes again: `202`, the first receipt, `queued`. Bytes another device already sent (same SHA-256, still held) get a new receipt with `202`, `"duplicate": true` and `"duplicate_of"`; no second file, no second object. A refused upload leaves no file and no row.\n\n'
-        + 'Two body shapes give the same answers: `multipart/form-data` (what cameras send; streamed to disk) and `application/json` with the image in base64 (held in memory). Anything else is `415 unsupported_media_type`.\n\n'
+        + 'Two body shapes give the same answers: `multipart/form-data` (what cameras send; streamed to disk) and `application/json` with the image in base64 (decoded to disk as it streams). Anything else is `415 unsupported_media_type`.\n\n'
         + 'Credentials: none with `DEVICE_AUTH=off` (the default); a device token (`deviceBearer`) with `DEVICE_AUTH=token`.',
       security: [{}, { deviceBearer: [] }],
       parameters: [param('IdempotencyKey'), param('RequestId')],
@@ -781,7 +781,7 @@ const paths: Record<string, PathItem> = {
           'application/json': {
             schema: {
               type: 'object',
-              description: 'The same upload as JSON, for clients that cannot send multipart. Held in memory (at most ~4/3 of `MAX_IMAGE_BYTES`): devices that can stream should send multipart. A body longer than the base64 of `MAX_IMAGE_BYTES` (`ceil(MAX_IMAGE_BYTES / 3) * 4 + 4096` bytes) is refused with `413` before decoding: by `Content-Length` before a byte is read, or while it streams. Other fields are ignored.',
+              description: 'The same upload as JSON, for clients that cannot send multipart. The base64 is decoded into the spool as it streams (members other than `image` may hold at most 64 KiB together). A body longer than the base64 of `MAX_IMAGE_BYTES` (`ceil(MAX_IMAGE_BYTES / 3) * 4 + 4096` bytes) is refused with `413` before decoding: by `Content-Length` before a byte is read, or while it streams. Other fields are ignored.',
               required: ['image'],
               properties: {
                 device_id: { ...ref('DeviceId'), description: 'As in the multipart form: required unless a device token names the device. Not a string: `400 invalid_device_id`.' },

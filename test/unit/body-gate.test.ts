@@ -55,4 +55,37 @@ describe('BodyGate', () => {
     await vi.advanceTimersByTimeAsync(100);
     expect(waiterIn).toBe(true);
   });
+
+  it('bodies declared over 16 MiB (or of unknown length) hold at most half the places: a small one behind them is read next', async () => {
+    const gate = new BodyGate({ slots: 4, checkMs: 100, minBytes: 1000 });
+    const big = { client: 'nat', declaredBytes: 65_000_000 };
+    const order: string[] = [];
+    const enter = (name: string, claim: { client: string; declaredBytes: number | undefined }) => gate.enter(body(), claim).then((leave) => { order.push(name); return leave; });
+    const bigs = ['b1', 'b2', 'b3'].map((n) => enter(n, big));
+    void enter('chunked', { client: 'nat', declaredBytes: undefined });
+    await flush();
+    expect(order).toEqual(['b1', 'b2']); // two places of four; the other two wait for a body that is not large
+    void enter('small', { client: 'nat', declaredBytes: 2_000_000 });
+    await flush();
+    expect(order).toEqual(['b1', 'b2', 'small']);
+    (await bigs[0])?.();
+    await flush();
+    expect(order).toEqual(['b1', 'b2', 'small', 'b3']);
+    expect(gate.queued).toBe(1); // the chunked body: large until it says otherwise
+  });
+
+  it('a freed place goes to the client holding the fewest, so one address with many bodies cannot queue in front of others', async () => {
+    const gate = new BodyGate({ slots: 2, checkMs: 100, minBytes: 1000 });
+    const order: string[] = [];
+    const enter = (name: string, client: string) => gate.enter(body(), { client, declaredBytes: 1000 }).then((leave) => { order.push(name); return leave; });
+    const first = enter('a1', 'a');
+    void enter('a2', 'a');
+    for (let i = 3; i <= 6; i++) void enter(`a${i}`, 'a');
+    void enter('b1', 'b');
+    await flush();
+    expect(order).toEqual(['a1', 'a2']);
+    (await first)();
+    await flush();
+    expect(order).toEqual(['a1', 'a2', 'b1']); // b holds none, a holds one: b goes first though it came last
+  });
 });

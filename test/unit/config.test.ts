@@ -38,6 +38,23 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ IMAGE_FORMATS: 'jpeg,pdf' })).toThrow(/invalid IMAGE_FORMATS="jpeg,pdf": "pdf" is not a format: expected "any" or a comma-separated list of jpeg, png/);
   });
 
+  it('MAX_UPLOADS_PER_ADDRESS: a share of MAX_CONCURRENT_UPLOADS (75% by default, rounded up) or a count up to it; INGEST_BODY_MAX_MS; TRUSTED_PROXIES', () => {
+    expect(loadConfig({}).maxIngestsPerAddress).toBe(192);
+    expect(loadConfig({}).ingestBodyMaxMs).toBe(300_000);
+    expect(loadConfig({ MAX_CONCURRENT_UPLOADS: '2' }).maxIngestsPerAddress).toBe(2);
+    expect(loadConfig({ MAX_CONCURRENT_UPLOADS: '100', MAX_UPLOADS_PER_ADDRESS: '10%' }).maxIngestsPerAddress).toBe(10);
+    expect(loadConfig({ MAX_UPLOADS_PER_ADDRESS: '100%' }).maxIngestsPerAddress).toBe(256);
+    expect(loadConfig({ MAX_UPLOADS_PER_ADDRESS: '40' }).maxIngestsPerAddress).toBe(40);
+    expect(() => loadConfig({ MAX_UPLOADS_PER_ADDRESS: '300' })).toThrow(/invalid MAX_UPLOADS_PER_ADDRESS="300": .*count from 1 to MAX_CONCURRENT_UPLOADS \(256\)/);
+    expect(() => loadConfig({ MAX_UPLOADS_PER_ADDRESS: '0%' })).toThrow(/invalid MAX_UPLOADS_PER_ADDRESS="0%"/);
+    expect(() => loadConfig({ MAX_UPLOADS_PER_ADDRESS: 'half' })).toThrow(/invalid MAX_UPLOADS_PER_ADDRESS="half"/);
+    expect(() => loadConfig({ INGEST_BODY_MAX_MS: '10' })).toThrow(/invalid INGEST_BODY_MAX_MS="10"/);
+    expect(loadConfig({}).trustedProxies).toEqual([]);
+    expect(loadConfig({ TRUSTED_PROXIES: '10.0.0.11, 10.0.1.0/24,fd00::/8' }).trustedProxies).toEqual(['10.0.0.11', '10.0.1.0/24', 'fd00::/8']);
+    expect(() => loadConfig({ TRUSTED_PROXIES: '10.0.0.0/33' })).toThrow(/invalid TRUSTED_PROXIES="10.0.0.0\/33": "10.0.0.0\/33" is not an IP address or CIDR range/);
+    expect(() => loadConfig({ TRUSTED_PROXIES: 'nginx' })).toThrow(/invalid TRUSTED_PROXIES="nginx"/);
+  });
+
   it('uses the real bucket settings when S3_BUCKET is set', () => {
     const c = loadConfig({ S3_BUCKET: 'cams', S3_REGION: 'eu-west-1', S3_PREFIX: 'site-a' });
     expect(c.localS3).toBeNull();
