@@ -131,6 +131,8 @@ export interface ServiceChild {
   startMs: number;
   /** Number of "upload ok" log lines so far. */
   uploaded(): number;
+  /** How the process ended ("exit code 1", "signal SIGKILL"), or null while it runs. */
+  exited(): string | null;
   logTail(lines: number): string;
   stop(): Promise<void>;
 }
@@ -179,7 +181,11 @@ export async function startService(cleanup: Cleanup, env: Record<string, string>
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const spawnedAt = performance.now();
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let exitedHow: string | null = null;
+  const exited = new Promise<void>((resolve) => child.once('exit', (code, sig) => {
+    exitedHow = sig === null ? `exit code ${code ?? '?'}` : `signal ${sig}`;
+    resolve();
+  }));
   let running = true;
   void exited.then(() => { running = false; });
   let pid = child.pid as number;
@@ -229,6 +235,7 @@ export async function startService(cleanup: Cleanup, env: Record<string, string>
     spoolDir,
     startMs: performance.now() - spawnedAt,
     uploaded: () => uploads,
+    exited: () => exitedHow,
     logTail: (n) => lines.slice(-n).join('\n'),
     stop,
   };

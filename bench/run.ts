@@ -2,7 +2,8 @@
  * `npm run bench` (builds first) or `node dist/bench/run.js [--quick] [--soak] [--only NAME[,NAME...]]`.
  * Runs each bench with its own s3rver, service process and temp dirs, prints the detailed table, then one
  * summary of every targeted figure (measured, same-run baseline, ratio, target, PASS/FAIL), and saves both
- * under bench/out/. The 30-minute soak runs only with --soak (--quick --soak: a 2-minute soak).
+ * under bench/out/. The 30-minute soak runs only with --soak (--quick --soak: a 2-minute soak). The 10-minute
+ * hostile soak (bench/hostile-soak.ts) runs in every full run (--quick: 1 minute).
  * Exit code 0 when the benches ran (targets may still FAIL: read the table), 1 on error.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -12,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { runAdaptiveBench } from './adaptive-link.js';
 import { runBwlimitLatency } from './bwlimit-latency.js';
 import { runEgress } from './egress.js';
+import { runHostileSoak } from './hostile-soak.js';
 import { Cleanup, printRatioTable, printTable, unitSettings, type Row } from './harness.js';
 import { runIngestMemory } from './ingest-memory.js';
 import { runLedgerScale } from './ledger-scale.js';
@@ -64,6 +66,8 @@ const BENCHES: Record<string, Bench> = {
   adaptive: (c) => runAdaptiveBench(c, OUT_DIR, quick),
   stats: () => runStatsScale(quick ? 100_000 : 1_000_000),
   soak: (c) => runSoak({ minutes: quick ? 2 : 30, sampleMs: quick ? 1_000 : 5_000 }, c),
+  // Last: the longest of the default benches, and its gigabytes of writes would disturb a disk bench after it.
+  hostile: (c) => runHostileSoak({ minutes: quick ? 1 : 10 }, c),
 };
 
 function selected(name: string): boolean {
