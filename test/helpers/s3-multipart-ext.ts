@@ -24,6 +24,9 @@ export interface MultipartFront {
   refuseParts: ((partNumber: number) => { status: number; code: string } | null) | null;
   /** Upload ids s3rver still holds parts for. */
   openUploads(): Promise<string[]>;
+  /** Stops listening (connections refused, as an S3 that is down) until start(), on the same port. */
+  stop(): Promise<void>;
+  start(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -36,7 +39,16 @@ export async function startMultipartFront(s3: TestS3): Promise<MultipartFront> {
     async openUploads() {
       return readdir(uploadsDir).catch(() => []);
     },
+    stop: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+    start: () => new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(Number(new URL(front.endpoint).port), '127.0.0.1', () => resolve());
+    }),
     close: () => new Promise<void>((resolve) => {
+      if (!server.listening) return resolve();
       server.closeAllConnections();
       server.close(() => resolve());
     }),
