@@ -7,13 +7,24 @@ import {
 } from '@aws-sdk/client-s3';
 import type { MultipartLedger, RecordedPart } from '../ledger/multipart.js';
 import { throttledFileStream } from '../throttle/throttled-file-stream.js';
-import { confirmStoredCopy, requestOverheadBytes, takeOverhead, type PutImageDeps, type PutImageInput, type PutImageResult } from './put-image.js';
+import { confirmStoredCopy, keyHoldsCopy, requestOverheadBytes, takeOverhead, type PutImageDeps, type PutImageInput, type PutImageResult } from './put-image.js';
 import { StallWatchdog } from './stall-watchdog.js';
 
 export interface MultipartDeps extends PutImageDeps {
   partSize: number;
   multipart: MultipartLedger;
   imageId: string;
+  /** Called when an upload recorded in the ledger is resumed: what S3 still held of it. */
+  onResume?: (resumed: MultipartResume) => void;
+}
+
+export interface MultipartResume {
+  uploadId: string;
+  parts: number;
+  /** Parts S3 holds with our bytes: not sent again. */
+  reused: number;
+  /** Parts S3 listed (kept or not: a part cut short is listed and sent again). */
+  listed: number;
 }
 
 /**
@@ -73,7 +84,9 @@ async function resume(input: PutImageInput, deps: MultipartDeps): Promise<Resume
   if (recorded) {
     const listed = await listParts(input, deps, recorded.uploadId);
     if (Array.isArray(listed)) {
-      return { uploadId: recorded.uploadId, partSize: recorded.partSize, kept: await keepMatching(input, recorded.partSize, recorded.parts, listed) };
+      const kept = await keepMatching(input, recorded.partSize, recorded.parts, listed);
+      deps.onResume?.({ uploadId: recorded.uploadId, parts: Math.ceil(input.bytes / recorded.partSize), reused: kept.size, listed: listed.length });
+      return { uploadId: recorded.uploadId, partSize: recorded.partSize, kept };
     }
     // S3 no longer knows the upload (it completed and our answer was lost, or it expired or was aborted), or
     // it cannot say which parts it holds (no ListParts): either way the upload may have completed.
@@ -81,6 +94,10 @@ async function resume(input: PutImageInput, deps: MultipartDeps): Promise<Resume
     // Unlistable parts cannot be trusted: drop them (they cost storage) and start over with every part.
     if (listed === 'unlistable') await abortQuietly(input, deps, recorded.uploadId);
     deps.multipart.forget(deps.imageId);
+  } else if (await keyHoldsCopy(input, deps)) {
+    // Checked before any part is sent: Ceph RGW ignores If-None-Match on CompleteMultipartUpload, so there the
+    // condition would not stop an overwrite, and elsewhere it would refuse only after every part was sent.
+    return 'already-stored';
   }
   const created = await guarded(deps, (signal) => deps.client.send(new CreateMultipartUploadCommand({
     Bucket: input.bucket, Key: input.key, ContentType: input.contentType, ChecksumAlgorithm: 'SHA256',
@@ -152,6 +169,7 @@ async function sendPart(input: PutImageInput, deps: MultipartDeps, uploadId: str
     body.once('error', (err) => watchdog.abort(err));
     const res = await deps.client.send(new UploadPartCommand({
       Bucket: input.bucket, Key: input.key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: bytes,
+      ContentMD5: Buffer.from(digests.md5Hex, 'hex').toString('base64'), // checked by servers that ignore the SHA-256 (RGW)
       ChecksumSHA256: digests.sha256B64,
     }), { abortSignal: watchdog.signal });
     if (!res.ETag) throw new Error(`UploadPart ${partNumber} returned no ETag`);

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { SpoolError } from '../errors.js';
 import { throttledFileStream } from '../throttle/throttled-file-stream.js';
 import type { TokenBucket } from '../throttle/token-bucket.js';
+import { contentMd5 } from './content-md5.js';
 import { StallWatchdog } from './stall-watchdog.js';
 
 export interface PutImageInput {
@@ -13,6 +14,12 @@ export interface PutImageInput {
   sha256Hex: string;
   contentType: string;
   metadata: Record<string, string>;
+  /**
+   * The key may already hold an object (S3 refused this image before, e.g. a key conflict): HEAD it before
+   * sending. Servers that answer a conditional PUT's 412 only after the whole body (Ceph RGW) would otherwise
+   * take the full image again at every attempt, all of it charged to the budget. @default false
+   */
+  checkFirst?: boolean;
 }
 
 export interface PutImageDeps {
@@ -57,6 +64,8 @@ export function requestOverheadBytes(key: string): number {
  * with the same bytes: correct either way.
  */
 export async function putImage(input: PutImageInput, deps: PutImageDeps): Promise<PutImageResult> {
+  if (input.checkFirst && (await keyHoldsCopy(input, deps))) return { outcome: 'already-present', timing: null };
+  const md5 = await contentMd5(input.path, 0, input.bytes);
   const watchdog = new StallWatchdog(deps.stallTimeoutMs, deps.signal);
   let started = 0;
   let firstAsk: number | null = null;
@@ -87,6 +96,7 @@ export async function putImage(input: PutImageInput, deps: PutImageDeps): Promis
       Body: body,
       ContentLength: input.bytes,
       ContentType: input.contentType,
+      ContentMD5: md5,
       ChecksumSHA256: Buffer.from(input.sha256Hex, 'hex').toString('base64'),
       Metadata: { ...input.metadata, sha256: input.sha256Hex },
       IfNoneMatch: '*',
@@ -135,5 +145,28 @@ export async function confirmStoredCopy(input: PutImageInput, deps: Pick<PutImag
   if (head.Metadata?.['sha256'] !== input.sha256Hex && head.ChecksumSHA256 !== expectedB64) {
     throw new SpoolError('upload_conflict',
       `s3://${input.bucket}/${input.key} already exists with other content (sha256 ${head.Metadata?.['sha256'] ?? 'unknown'})`);
+  }
+}
+
+/**
+ * HEADs the key before anything is sent: true when it holds this image already (uploaded before, the answer
+ * lost), false when it is free, or when S3 will not say (403: without s3:ListBucket a missing key answers
+ * 403; the conditional write still guards it there). Other content there is an upload_conflict. Charged to
+ * the budget and watched for stalls like any request.
+ */
+export async function keyHoldsCopy(input: PutImageInput, deps: Pick<PutImageDeps, 'client' | 'throttle' | 'stallTimeoutMs' | 'signal'>): Promise<boolean> {
+  const watchdog = new StallWatchdog(deps.stallTimeoutMs, deps.signal);
+  try {
+    await takeOverhead(deps.throttle, requestOverheadBytes(input.key), watchdog.signal);
+    watchdog.progress();
+    await confirmStoredCopy(input, { client: deps.client, signal: watchdog.signal });
+    return true;
+  } catch (err) {
+    if (watchdog.reason) throw watchdog.reason;
+    const status = err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined;
+    if (status === 404 || status === 403) return false;
+    throw err;
+  } finally {
+    watchdog.dispose();
   }
 }

@@ -5,7 +5,7 @@ import type { ImageLedger } from '../ledger/images.js';
 import type { ImageRow, UploadOrder } from '../ledger/types.js';
 import type { Logger } from '../log.js';
 import type { MultipartLedger } from '../ledger/multipart.js';
-import { abortMultipart, putMultipart } from '../s3/multipart-upload.js';
+import { abortMultipart, putMultipart, type MultipartResume } from '../s3/multipart-upload.js';
 import { putImage, type PutImageInput, type PutImageResult, type UploadTiming } from '../s3/put-image.js';
 import type { SpoolStore } from '../spool/store.js';
 import { verifySpooledFile } from '../spool/verify.js';
@@ -68,6 +68,8 @@ export interface UploaderEvents {
   'image:released': [row: ImageRow, reason: 'shutdown' | 'systemic' | 'ledger_busy'];
   'paused': [state: PauseState];
   'resumed': [];
+  /** A multipart upload recorded in the ledger (an earlier attempt, or the last run) continues. */
+  'multipart:resumed': [row: ImageRow, resumed: MultipartResume];
 }
 
 /** While another process holds the ledger's write lock, claims are tried this often. */
@@ -228,10 +230,25 @@ export class Uploader extends EventEmitter<UploaderEvents> {
       sha256Hex: row.sha256,
       contentType: row.content_type,
       metadata: { 'image-id': row.id, 'device-id': row.device_id },
+      // S3 refused this image before (a key conflict among others): whatever is at the key is found with a HEAD.
+      checkFirst: row.permanent_failures > 0,
     };
     const deps = { client: this.o.client, throttle: this.o.throttle, stallTimeoutMs: this.o.stallTimeoutMs, signal: this.stopController.signal };
-    if (row.bytes > this.o.partSize) return putMultipart(input, { ...deps, partSize: this.o.partSize, multipart: this.o.multipart, imageId: row.id });
+    if (row.bytes > this.o.partSize) {
+      const onResume = (resumed: MultipartResume): void => this.logResume(row, resumed);
+      return putMultipart(input, { ...deps, partSize: this.o.partSize, multipart: this.o.multipart, imageId: row.id, onResume });
+    }
     return putImage(input, { ...deps, trainBytes });
+  }
+
+  /** What a restart (or a failed attempt) cost a multipart upload: the operator's view of "nothing sent twice". */
+  private logResume(row: ImageRow, resumed: MultipartResume): void {
+    const toSend = resumed.parts - resumed.reused;
+    this.o.log.info({
+      id: row.id, key: row.s3_key, upload_id: resumed.uploadId, attempt: row.attempts,
+      parts: resumed.parts, parts_reused: resumed.reused, parts_to_send: toSend, parts_listed: resumed.listed,
+    }, `multipart upload resumed: ${resumed.reused} of ${resumed.parts} parts reused from S3, ${toSend} to send`);
+    this.emit('multipart:resumed', row, resumed);
   }
 
   private async afterRecorded(row: ImageRow): Promise<void> {

@@ -18,7 +18,10 @@ import { seededRandom } from './crash-harness.js';
  *    pushes back) and never answers; the connection is reset after `stallHoldMs` if the client has not
  *    given up first (counted apart: a client that notices stalls gives up long before);
  *  - `drop`: forwards the whole request, waits for S3's answer (the object is stored), then closes the
- *    client connection without sending it.
+ *    client connection without sending it;
+ *  - `corrupt`: forwards the whole request with one byte of its body flipped (at `at`; Content-Length bodies
+ *    only) and passes S3's answer back: a server that checks Content-MD5 refuses it, one that does not stores it.
+ *    Scheduled only: random faults never pick it unless `kinds` names it.
  *
  * A request body is always held in full before anything of it is forwarded, and a faulted request is
  * never forwarded at all (except `drop`, by definition whole). That matters: s3rver opens the object file
@@ -38,7 +41,7 @@ import { seededRandom } from './crash-harness.js';
  * PreconditionFailed, without being forwarded.
  */
 
-export type FaultKind = 'reset' | 'error' | 'stall' | 'drop';
+export type FaultKind = 'reset' | 'error' | 'stall' | 'drop' | 'corrupt';
 export const FAULT_KINDS: readonly FaultKind[] = ['reset', 'error', 'stall', 'drop'];
 
 /** One scheduled decision. */
@@ -110,6 +113,10 @@ export interface FaultEvent {
   /** The status the client saw, when it saw one. */
   status: number | null;
   ms: number;
+  /** Request bytes read from the client: head and body (the head only for a reset, a stall, or an error before a 100 Continue). */
+  bytes: number;
+  /** The request's headers, names in lower case. */
+  headers: Record<string, string>;
 }
 
 export interface FaultProxy {
@@ -259,6 +266,7 @@ interface Head {
   startLine: string;
   lines: string[];
   header(name: string): string | undefined;
+  headers: Record<string, string>;
 }
 
 function parseHead(raw: Buffer): Head {
@@ -272,7 +280,7 @@ function parseHead(raw: Buffer): Head {
     const value = line.slice(colon + 1).trim();
     map.set(name, map.has(name) ? `${map.get(name) ?? ''}, ${value}` : value);
   }
-  return { raw, startLine, lines, header: (name) => map.get(name.toLowerCase()) };
+  return { raw, startLine, lines, header: (name) => map.get(name.toLowerCase()), headers: Object.fromEntries(map) };
 }
 
 type Framing = { kind: 'length'; length: number } | { kind: 'chunked' } | { kind: 'close' };
@@ -365,7 +373,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
   const counters: FaultCounters = {
     connections: 0, requests: 0, requestsByMethod: {}, forwarded: 0,
-    faults: { reset: 0, error: 0, stall: 0, drop: 0 }, faultsByMethod: {}, errorsByStatus: {},
+    faults: { reset: 0, error: 0, stall: 0, drop: 0, corrupt: 0 }, faultsByMethod: {}, errorsByStatus: {},
     stallsEndedByClient: 0, stallsEndedByProxy: 0, stallEnds: {}, preconditionFailed: 0, upstreamErrors: 0, clientAborts: 0, rawTunnels: 0,
   };
   const events: FaultEvent[] = [];
@@ -468,8 +476,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       }
       const seq = counters.requests++;
       bump(counters.requestsByMethod, method);
+      let bytesRead = raw.length;
       const event = (outcome: FaultEvent['outcome'], status: number | null): void => {
-        events.push({ seq, method, target, outcome, status, ms: Date.now() - started });
+        events.push({ seq, method, target, outcome, status, ms: Date.now() - started, bytes: bytesRead, headers: head.headers });
       };
       const bodyLength = framing.kind === 'length' ? framing.length : 1;
       const closeAfter = /\bclose\b/i.test(head.header('connection') ?? '') || head.startLine.endsWith('HTTP/1.0');
@@ -516,6 +525,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       let body: Buffer;
       try {
         body = await readBody(reader, framing);
+        bytesRead += body.length;
       } catch (err) {
         if (err instanceof PeerGone) {
           counters.clientAborts++;
@@ -552,6 +562,10 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       const requestHead = expectContinue
         ? Buffer.from(`${[head.startLine, ...head.lines.filter((l) => !/^expect\s*:/i.test(l))].join('\r\n')}\r\n\r\n`, 'latin1')
         : raw;
+      if (decision.kind === 'corrupt' && framing.kind === 'length' && body.length > 0) {
+        const at = Math.min(body.length - 1, Math.floor(decision.at * body.length));
+        body[at] = (body[at] ?? 0) ^ 0xff;
+      }
       counters.forwarded++;
       let answer: { response: Buffer; status: number; untilClose: boolean };
       try {
@@ -569,7 +583,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         client.destroy();
         return;
       }
-      event('pass', answer.status);
+      if (decision.kind === 'corrupt') countFault('corrupt', method);
+      event(decision.kind === 'corrupt' ? 'corrupt' : 'pass', answer.status);
       if (client.destroyed) {
         counters.clientAborts++;
         return;
@@ -608,7 +623,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     },
     summary: () => {
       const c = counters;
-      const total = c.faults.reset + c.faults.error + c.faults.stall + c.faults.drop;
+      const total = c.faults.reset + c.faults.error + c.faults.stall + c.faults.drop + c.faults.corrupt;
       return `requests=${c.requests} ${JSON.stringify(c.requestsByMethod)} forwarded=${c.forwarded} faults=${total} ${JSON.stringify(c.faults)} ` +
         `by_method=${JSON.stringify(c.faultsByMethod)} errors_by_status=${JSON.stringify(c.errorsByStatus)} ` +
         `stall_ends=${JSON.stringify(c.stallEnds)} precondition_failed=${c.preconditionFailed} ` +

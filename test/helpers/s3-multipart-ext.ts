@@ -31,6 +31,9 @@ export interface MultipartFront {
   refuse: ((op: S3Op, partNumber: number | null) => Refusal | null) | null;
   /** Upload ids the server still holds parts for. */
   openUploads(): Promise<string[]>;
+  /** Stops listening (connections refused, as an S3 that is down) until start(), on the same port. */
+  stop(): Promise<void>;
+  start(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -42,7 +45,16 @@ export async function startMultipartFront(s3: TestS3): Promise<MultipartFront> {
     async openUploads() {
       return readdir(uploadsDir(s3.dir, s3.bucket)).catch(() => []);
     },
+    stop: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+    start: () => new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(Number(new URL(front.endpoint).port), '127.0.0.1', () => resolve());
+    }),
     close: () => new Promise<void>((resolve) => {
+      if (!server.listening) return resolve();
       server.closeAllConnections();
       server.close(() => resolve());
     }),
