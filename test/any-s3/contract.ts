@@ -40,8 +40,11 @@ function logLines(svc: ServiceProcess): LogLine[] {
   return svc.logs.join('').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogLine);
 }
 
+/** Every service here runs with this admin token: the whole record (last_error included) needs a credential. */
+const ADMIN_TOKEN = 'any-s3-contract-admin-token-0123456789';
+
 async function status(svc: ServiceProcess, id: string): Promise<ImageStatus> {
-  return (await (await fetch(`${svc.baseUrl}/images/${id}/status`)).json()) as ImageStatus;
+  return (await (await fetch(`${svc.baseUrl}/images/${id}/status`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as ImageStatus;
 }
 
 async function post(svc: ServiceProcess, image: Buffer, device = 'cam-any'): Promise<string> {
@@ -90,7 +93,7 @@ export function anyS3Contract(title: string, startTarget: () => Promise<AnyS3Tar
     const service = async (env: Record<string, string>): Promise<ServiceProcess> => {
       const svc = await startServiceProcess({
         ...target.env, SPOOL_MIN_FREE_BYTES: '0', UPLOAD_BWLIMIT: '100MB', UPLOAD_PART_SIZE: '5MiB',
-        RETRY_BASE_MS: '50', RETRY_MAX_MS: '500', ...env,
+        RETRY_BASE_MS: '50', RETRY_MAX_MS: '500', ADMIN_TOKEN, ...env,
       });
       cleanups.push(async () => {
         if (svc.child.exitCode === null && svc.child.signalCode === null) svc.kill('SIGKILL');
