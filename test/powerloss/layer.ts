@@ -46,12 +46,15 @@ export class PowerLossDisk {
     return this.stderr;
   }
 
-  /** Mounts a fresh live copy of what the disk holds; resolves once the mount answers. */
-  async mount(timeoutMs = 60_000): Promise<void> {
+  /**
+   * Mounts a fresh live copy of what the disk holds; resolves once the mount answers. `syncDelayMs`: every
+   * fsync waits that long before it makes anything durable (a slow disk; a cut meanwhile fails it).
+   */
+  async mount(options: { syncDelayMs?: number; timeoutMs?: number } = {}): Promise<void> {
     if (this.child) throw new Error(`${this.mountpoint} is already mounted`);
     await mkdir(this.disk, { recursive: true });
     await mkdir(this.mountpoint, { recursive: true });
-    const child = spawn(PYTHON, [LAYER, this.disk, this.mountpoint], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(PYTHON, [LAYER, this.disk, this.mountpoint, String(options.syncDelayMs ?? 0)], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child = child;
     this.lines = [];
     let buffered = '';
@@ -69,7 +72,7 @@ export class PowerLossDisk {
     child.once('exit', (code, signal) => {
       for (const waiter of this.waiters.splice(0)) waiter(`error layer exited (${code ?? signal})`);
     });
-    const ready = await this.nextLine(timeoutMs, 'the layer to mount');
+    const ready = await this.nextLine(options.timeoutMs ?? 60_000, 'the layer to mount');
     if (ready !== 'ready') throw new Error(`layer said ${JSON.stringify(ready)} instead of ready: ${this.stderr}`);
   }
 
@@ -78,6 +81,15 @@ export class PowerLossDisk {
     const reply = await this.command(`cut ${mode} ${seed}`);
     if (!reply.startsWith('ok cut') && reply !== 'already cut') throw new Error(`cut failed: ${reply}`);
     return reply;
+  }
+
+  /**
+   * Cuts (as cut() does) when the `syncs`-th fsync from now (of a path ending in `suffix`, if given) is about
+   * to make anything durable; that fsync fails.
+   */
+  async arm(syncs: number, mode: CutMode = 'clean', seed = 0, suffix = ''): Promise<void> {
+    const reply = await this.command(`arm ${syncs} ${mode} ${seed} ${suffix}`.trimEnd());
+    if (reply !== 'armed') throw new Error(`arm failed: ${reply}`);
   }
 
   async stats(): Promise<Record<string, number | string | null>> {

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A FUSE filesystem that forgets what was not synced: power cuts for tests (issue 21).
 
-    /usr/bin/python3 powerloss_fs.py DISK MOUNTPOINT      (Debian: python3-fusepy, fuse; root, /dev/fuse)
+    /usr/bin/python3 powerloss_fs.py DISK MOUNTPOINT [SYNC_DELAY_MS]   (Debian: python3-fusepy, fuse; root, /dev/fuse)
 
 DISK/durable is what the disk holds: only synced state. Every operation on MOUNTPOINT works on DISK/live,
 a working copy rebuilt from durable/ at each mount (the volatile state: think page cache). DISK/inodes holds
@@ -13,13 +13,18 @@ have no durable name yet. The rules:
   - a name made durable for a file whose data was never synced comes back empty (as on ext4);
   - `cut` discards everything else; then every operation fails with EIO until the next mount.
 A directory renamed into another parent moves when its new parent is synced (it cannot be in two places).
+SYNC_DELAY_MS makes every fsync wait that long before it makes anything durable, as a slow disk does; a cut
+meanwhile fails it. It widens the window in which an acknowledgement sent before its sync would be lost.
 
 Commands on stdin, one a line, each answered with one line on stdout:
   cut [clean|torn|reorder] [SEED]   clean: only synced state survives; torn: also a random prefix of the last
                                     unsynced write of each open file; reorder: also a random half of the
                                     unsynced 64 KiB chunks of open files and a random quarter of the
                                     directories' unsynced entries (a disk that wrote back early, out of order)
-  stats                             counters, as JSON
+  arm N [MODE] [SEED] [SUFFIX]      cut (as above) when the Nth fsync from now (of a path ending in SUFFIX)
+                                    is about to make anything durable: that fsync fails. The moment comes
+                                    from the program's own pace, not from a client's view of it
+  stats                             counters, as JSON (cut: the cut's mode once it happened)
 Prints "ready" once mounted; unmounts itself when stdin closes.
 """
 import errno
@@ -31,6 +36,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 
 from fusepy import FUSE, FuseOSError, Operations
 
@@ -96,14 +102,17 @@ class PowerLossFS(Operations):
     flag_nullpath_ok = True  # open files that were unlinked are reached by handle, without a path
     use_ns = True
 
-    def __init__(self, disk):
+    def __init__(self, disk, sync_delay_ms=0):
+        self.sync_delay = sync_delay_ms / 1000
         self.durable, self.live, self.inodes = (os.path.join(disk, d) for d in ('durable', 'live', 'inodes'))
         self.mutex = threading.RLock()  # held by everything that changes durable state, and by the cut
         self.dirty = Dirty()
         self.fh_ino = {}
         self.dirs = {}  # live directory inode -> its durable directory (under durable/, or unnamed in inodes/)
         self.cut_mode = None
-        self.counts = {'fsync': 0, 'fsyncdir': 0, 'synced_bytes': 0, 'mount_files': 0, 'mount_bytes': 0}
+        self.cut_lock = threading.Lock()
+        self.armed = None  # [fsyncs left, mode, seed, path suffix]: the cut that `arm` set up
+        self.counts = {'fsync': 0, 'fsyncdir': 0, 'synced_bytes': 0, 'mount_files': 0, 'mount_bytes': 0, 'cut_at_ms': None}
         self._mount()
 
     # ---- mount: the live copy starts as what the disk holds ----
@@ -260,11 +269,26 @@ class PowerLossFS(Operations):
 
     # ---- durability ----
     def fsync(self, path, datasync, fi):
+        # What was written before the call, at its size then: a write made while a (slow) fsync runs is not covered.
+        ino = self.fh_ino[fi.fh]
+        ranges, size = self.dirty.take(ino), os.fstat(fi.fh).st_size
+        self._sync_point(path)
         with self.mutex:
             if self.cut_mode is not None:
                 raise FuseOSError(errno.EIO)
             self.counts['fsync'] += 1
-            self._sync_data(fi.fh, self.fh_ino[fi.fh], self.dirty.take(self.fh_ino[fi.fh]))
+            self._sync_data(fi.fh, ino, ranges, size)
+
+    def _sync_point(self, path):
+        """Where a sync waits for the (slow) disk, and where an armed cut strikes: this sync then fails."""
+        time.sleep(self.sync_delay)
+        armed = self.armed
+        if armed is not None and (path or '').endswith(armed[3]):
+            with self.cut_lock:
+                armed[0] -= 1
+                fire = armed[0] == 0
+            if fire:
+                self.cut(armed[1], armed[2])
 
     def _sync_data(self, fd, ino, ranges, size=None):
         """Copies `ranges` of the live file open as `fd` to its durable inode, created on its first sync."""
@@ -283,6 +307,7 @@ class PowerLossFS(Operations):
             os.close(src)
 
     def fsyncdir(self, path, datasync, fh):
+        self._sync_point(path)
         with self.mutex:
             if self.cut_mode is not None:
                 raise FuseOSError(errno.EIO)
@@ -367,9 +392,12 @@ class PowerLossFS(Operations):
 
     # ---- the cut ----
     def cut(self, mode='clean', seed=0):
-        with self.mutex:
+        with self.cut_lock:
             if self.cut_mode is not None:
                 return 'already cut'
+            self.cut_mode = mode  # at once: an fsync still waiting for the mutex fails
+            self.counts['cut_at_ms'] = time.time() * 1000
+        with self.mutex:
             rng = random.Random(seed)
             before = self.counts['synced_bytes']
             open_fd = {ino: fd for fd, ino in list(self.fh_ino.items())}
@@ -392,8 +420,7 @@ class PowerLossFS(Operations):
                     for root, _, _ in os.walk(self.live):
                         if rng.random() < 0.25:
                             self._sync_dir(root)
-            self.cut_mode = mode
-            return 'ok cut %s persisted_unsynced_bytes=%d' % (mode, self.counts['synced_bytes'] - before)
+            return 'ok cut %s at=%.1f persisted_unsynced_bytes=%d' % (mode, self.counts['cut_at_ms'], self.counts['synced_bytes'] - before)
 
 
 def commands(fs, mountpoint):
@@ -402,6 +429,10 @@ def commands(fs, mountpoint):
         try:
             if words[:1] == ['cut']:
                 reply = fs.cut(words[1] if len(words) > 1 else 'clean', int(words[2]) if len(words) > 2 else 0)
+            elif words[:1] == ['arm']:
+                fs.armed = [int(words[1]), words[2] if len(words) > 2 else 'clean', int(words[3]) if len(words) > 3 else 0,
+                            words[4] if len(words) > 4 else '']
+                reply = 'armed'
             elif words[:1] == ['stats']:
                 reply = json.dumps({**fs.counts, 'cut': fs.cut_mode, 'dirty_inodes': len(fs.dirty.snapshot())})
             else:
@@ -413,9 +444,9 @@ def commands(fs, mountpoint):
 
 
 def main():
-    if len(sys.argv) != 3:
-        sys.exit('usage: powerloss_fs.py DISK MOUNTPOINT')
-    fs = PowerLossFS(os.path.abspath(sys.argv[1]))
+    if len(sys.argv) not in (3, 4):
+        sys.exit('usage: powerloss_fs.py DISK MOUNTPOINT [SYNC_DELAY_MS]')
+    fs = PowerLossFS(os.path.abspath(sys.argv[1]), int(sys.argv[3]) if len(sys.argv) == 4 else 0)
     threading.Thread(target=commands, args=(fs, sys.argv[2]), daemon=True).start()
     # No direct_io: the kernel's page cache serves shared mmap (SQLite's -shm). hard_remove: an unlinked open
     # file is not renamed to .fuse_hidden* (which a directory sync would make durable). use_ino: SQLite keys
