@@ -108,6 +108,7 @@ class PowerLossFS(Operations):
         self.mutex = threading.RLock()  # held by everything that changes durable state, and by the cut
         self.dirty = Dirty()
         self.fh_ino = {}
+        self.fd_lock = threading.Lock()  # a cut reads open files: their descriptors must not close meanwhile
         self.dirs = {}  # live directory inode -> its durable directory (under durable/, or unnamed in inodes/)
         self.cut_mode = None
         self.cut_lock = threading.Lock()
@@ -264,8 +265,9 @@ class PowerLossFS(Operations):
         return 0
 
     def release(self, path, fi):
-        self.fh_ino.pop(fi.fh, None)
-        os.close(fi.fh)
+        with self.fd_lock:
+            self.fh_ino.pop(fi.fh, None)
+            os.close(fi.fh)
 
     # ---- durability ----
     def fsync(self, path, datasync, fi):
@@ -391,35 +393,42 @@ class PowerLossFS(Operations):
                 self.dirs[x] = new + p[len(old):]
 
     # ---- the cut ----
+    def _persist_some(self, mode, rng):
+        """What a disk may have written before the power went, synced or not: torn or reordered writes."""
+        open_fd = {ino: fd for fd, ino in self.fh_ino.items()}
+        for ino, ranges in self.dirty.snapshot().items():
+            fd = open_fd.get(ino)
+            if fd is None or not os.path.lexists(self._inode(ino)):
+                continue  # closed, or no durable inode that could hold the bytes
+            try:
+                size = os.fstat(fd).st_size
+                if mode == 'torn':
+                    start, end = ranges[-1]
+                    keep = start + rng.randrange(0, max(1, min(end, size) - start) // 512 + 1) * 512
+                    self._sync_data(fd, ino, [[start, keep]], size=max(keep, os.stat(self._inode(ino)).st_size))
+                else:
+                    chunks = [[c, min(c + CHUNK, end)] for start, end in merged(ranges) for c in range(start, min(end, size), CHUNK)]
+                    self._sync_data(fd, ino, [c for c in chunks if rng.random() < 0.5], size=WHOLE)
+            except OSError:
+                pass  # the file went away meanwhile: nothing of it to keep
+        if mode == 'reorder':
+            for root, _, _ in os.walk(self.live):
+                if rng.random() < 0.25:
+                    try:
+                        self._sync_dir(root)
+                    except OSError:
+                        pass
+
     def cut(self, mode='clean', seed=0):
         with self.cut_lock:
             if self.cut_mode is not None:
                 return 'already cut'
             self.cut_mode = mode  # at once: an fsync still waiting for the mutex fails
             self.counts['cut_at_ms'] = time.time() * 1000
-        with self.mutex:
-            rng = random.Random(seed)
+        with self.mutex, self.fd_lock:
             before = self.counts['synced_bytes']
-            open_fd = {ino: fd for fd, ino in list(self.fh_ino.items())}
-            if mode in ('torn', 'reorder'):
-                for ino, ranges in self.dirty.snapshot().items():
-                    fd = open_fd.get(ino)
-                    if fd is None or not os.path.lexists(self._inode(ino)):
-                        continue  # closed, or no durable inode that could hold the bytes
-                    if mode == 'torn':
-                        start, end = ranges[-1]
-                        size = os.fstat(fd).st_size
-                        keep = start + rng.randrange(0, max(1, min(end, size) - start) // 512 + 1) * 512
-                        durable_size = os.stat(self._inode(ino)).st_size
-                        self._sync_data(fd, ino, [[start, keep]], size=max(keep, durable_size))
-                    else:
-                        chunks = [[c, min(c + CHUNK, end)] for start, end in merged(ranges)
-                                  for c in range(start, min(end, os.fstat(fd).st_size), CHUNK)]
-                        self._sync_data(fd, ino, [c for c in chunks if rng.random() < 0.5], size=WHOLE)
-                if mode == 'reorder':
-                    for root, _, _ in os.walk(self.live):
-                        if rng.random() < 0.25:
-                            self._sync_dir(root)
+            if mode != 'clean':
+                self._persist_some(mode, random.Random(seed))
             return 'ok cut %s at=%.1f persisted_unsynced_bytes=%d' % (mode, self.counts['cut_at_ms'], self.counts['synced_bytes'] - before)
 
 
@@ -440,7 +449,7 @@ def commands(fs, mountpoint):
         except Exception as e:  # a command must answer, whatever happened
             reply = 'error %r' % e
         print(reply, flush=True)
-    subprocess.run(['fusermount', '-u', '-z', mountpoint], check=False)
+    subprocess.run([shutil.which('fusermount') or '/usr/bin/fusermount', '-u', '-z', mountpoint], check=False)
 
 
 def main():
