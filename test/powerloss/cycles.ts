@@ -5,7 +5,7 @@ import { delay, seededRandom, withTimeout } from '../helpers/crash-harness.js';
 import { s3Env, startTestS3, type TestS3 } from '../helpers/s3.js';
 import { CLI, startServiceProcess, type ServiceProcess } from '../helpers/service-process.js';
 import { PowerLossDisk, type CutMode } from './layer.js';
-import { startLoad } from './load.js';
+import { startLoad, type Load } from './load.js';
 import { checkSpool, type Receipt, type SpoolCheck } from './spool-check.js';
 
 /**
@@ -64,6 +64,26 @@ export interface CyclesResult {
 
 const ADMIN_TOKEN = 'powerloss-admin-token';
 
+/** Every random choice of a cycle, drawn up front in a fixed order: a seed replays the same choices whatever the timing. */
+function drawPlan(rng: () => number, o: CycleOptions) {
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(rng() * list.length)] as T;
+  return {
+    moment: pick(o.moments ?? MOMENTS),
+    cutMode: pick(o.cutModes),
+    directIo: rng() < 0.5 ? 'auto' as const : 'off' as const,
+    // 150 bodies share two cores: the first receipts come after a few seconds.
+    cutAfterMs: 500 + Math.floor(rng() * 7500),
+    onReceipt: 1 + Math.floor(rng() * 80),
+    onSync: 10 + Math.floor(rng() * 400),
+    onWalSync: 1 + Math.floor(rng() * 40),
+    jsonShare: rng() < 0.5 ? 0.15 : 0,
+    links: rng() < 0.5,
+    cutSeed: Math.floor(rng() * 2 ** 31),
+    syncDelayMs: pick(o.syncDelaysMs ?? [0]),
+  };
+}
+type Plan = ReturnType<typeof drawPlan>;
+
 /**
  * Power-cut cycles on one spool inside the layer (S3 outside it): mount, start the service (first start
  * creates SPOOL_DIR), check every receipt so far, post from `lanes` devices, cut at a random moment, SIGKILL,
@@ -88,96 +108,25 @@ export async function runPowerLossCycles(o: CycleOptions): Promise<CyclesResult>
       UPLOAD_STALL_TIMEOUT_MS: '5000', ADMIN_TOKEN,
     });
     let pending: Omit<CycleReport, 'check'> | null = null;
-    let final: SpoolCheck | null = null;
     for (let cycle = 0; cycle <= o.cycles; cycle++) {
-      // Drawn up front, in a fixed order, so a seed replays the same choices whatever the timing.
-      const plan = {
-        moment: (o.moments ?? MOMENTS)[Math.floor(rng() * (o.moments ?? MOMENTS).length)] as Moment,
-        cutMode: o.cutModes[Math.floor(rng() * o.cutModes.length)] as CutMode,
-        directIo: rng() < 0.5 ? 'auto' as const : 'off' as const,
-        // 150 bodies share two cores: the first receipts come after a few seconds.
-        cutAfterMs: 500 + Math.floor(rng() * 7500),
-        onReceipt: 1 + Math.floor(rng() * 80),
-        onSync: 10 + Math.floor(rng() * 400),
-        onWalSync: 1 + Math.floor(rng() * 40),
-        jsonShare: rng() < 0.5 ? 0.15 : 0,
-        links: rng() < 0.5,
-        cutSeed: Math.floor(rng() * 2 ** 31),
-        syncDelayMs: (o.syncDelaysMs ?? [0])[Math.floor(rng() * (o.syncDelaysMs ?? [0]).length)] as number,
-      };
+      const plan = drawPlan(rng, o);
       const started = Date.now();
       await disk.mount({ syncDelayMs: plan.syncDelayMs });
       svc = await startServiceProcess(env(plan.directIo), 60_000, o.cli ?? CLI);
-      const writes = svc.logs.join('').includes('spool writes bypass the page cache') ? 'O_DIRECT' : 'page cache';
       if (pending) {
-        const check = await checkSpool(spoolDir, s3, receipts.values(), verified);
-        const report = { ...pending, check };
+        const report = { ...pending, check: await checkSpool(spoolDir, s3, receipts.values(), verified) };
         reports.push(report);
         o.log(cycleLine(report, receipts.size, o.seed));
-        final = check;
       }
       if (cycle === o.cycles) break;
-
-      const linkUrl = plan.links ? await createLink(svc.baseUrl) : null;
-      let cutSent = false;
-      const receiptTimes: number[] = [];
-      let thisCycle = 0;
-      let cutting: Promise<string> | null = null;
-      let cutMs = NaN; // unknown for an armed cut
-      const cut = (): Promise<string> => {
-        cutSent = true;
-        const sent = Date.now();
-        cutting ??= disk.cut(plan.cutMode, plan.cutSeed).then((reply) => {
-          cutMs = Number(/ at=([\d.]+)/.exec(reply)?.[1] ?? NaN) - sent;
-          return reply;
-        });
-        return cutting;
-      };
-      const load = startLoad({
-        baseUrl: svc.baseUrl, lanes: o.lanes, cycle, rng: seededRandom(plan.cutSeed), maxBytes: o.maxBytes, linkUrl, jsonShare: plan.jsonShare,
-        onReceipt: (r) => {
-          receipts.set(r.id, r);
-          thisCycle++;
-          receiptTimes.push(Date.now());
-          // The moment a receipt is read: where an ack sent before its data was durable would show.
-          if (!cutSent && plan.moment === 'on-receipt' && thisCycle >= plan.onReceipt) void cut();
-        },
-      });
-      const loadStart = Date.now();
-      if (plan.moment === 'on-sync' || plan.moment === 'on-wal-sync') {
-        if (plan.moment === 'on-sync') await disk.arm(plan.onSync, plan.cutMode, plan.cutSeed);
-        else await disk.arm(plan.onWalSync, plan.cutMode, plan.cutSeed, '/ledger.db-wal');
-        const deadline = Date.now() + 30_000;
-        while (Date.now() < deadline && (await disk.stats())['cut'] === null) await delay(20);
-      } else if (plan.moment === 'uploads') {
-        await delay(plan.cutAfterMs / 2);
-        load.stop();
-        await withTimeout(load.done, 120_000, 'the load to finish');
-        await delay(plan.cutAfterMs / 2);
-      } else if (plan.moment === 'early') {
-        await delay(plan.cutAfterMs / 10);
-      } else {
-        const deadline = Date.now() + (plan.moment === 'on-receipt' ? 30_000 : plan.cutAfterMs);
-        while (!cutSent && Date.now() < deadline) await delay(5);
-      }
-      await cut(); // a no-op ('already cut') after an armed cut
-      const cutAt = Number((await disk.stats())['cut_at_ms']);
-      const cutAfterMs = Math.round(cutAt - loadStart);
-      load.stop();
-      svc.kill('SIGKILL');
-      await withTimeout(svc.exited, 20_000, 'the service to die');
-      svc = null;
-      await withTimeout(load.done, 60_000, 'requests to settle after the cut');
-      await disk.unmount();
-      pending = {
-        cycle, moment: plan.moment, cutMode: plan.cutMode, directIo: plan.directIo, writes, cutAfterMs, cutMs: Math.round(cutMs), syncDelayMs: plan.syncDelayMs, posted: load.posted,
-        receipts: thisCycle, afterCut: receiptTimes.filter((t) => t > cutAt).length, unexpected: load.refusals.filter((r) => r.at < cutAt).map((r) => r.what),
-      };
-      o.log(`powerloss cycle ${cycle + 1}/${o.cycles}: cut (${plan.cutMode}, ${plan.moment}) after ${cutAfterMs} ms, ` +
-        `${thisCycle} receipts, ${Date.now() - started} ms`);
+      const running: ServiceProcess = svc;
+      svc = null; // loadAndCut kills it
+      pending = await loadAndCut({ plan, cycle, disk, svc: running, lanes: o.lanes, maxBytes: o.maxBytes, receipts });
+      o.log(`powerloss cycle ${cycle + 1}/${o.cycles}: cut (${plan.cutMode}, ${plan.moment}) after ${pending.cutAfterMs} ms, ` +
+        `${pending.receipts} receipts, ${Date.now() - started} ms`);
     }
     ok = true;
-    return { reports, receipts: receipts.size, final: final as SpoolCheck, layerErrors: disk.errors };
+    return { reports, receipts: receipts.size, final: (reports.at(-1) as CycleReport).check, layerErrors: disk.errors };
   } finally {
     if (svc && svc.child.exitCode === null && svc.child.signalCode === null) {
       svc.kill('SIGKILL');
@@ -187,6 +136,83 @@ export async function runPowerLossCycles(o: CycleOptions): Promise<CyclesResult>
     await s3?.close();
     if (ok) await rm(work, { recursive: true, force: true });
     else o.log(`powerloss: disk kept for inspection: ${disk.disk} (seed ${o.seed})`);
+  }
+}
+
+interface CutContext {
+  plan: Plan;
+  cycle: number;
+  disk: PowerLossDisk;
+  svc: ServiceProcess;
+  lanes: number;
+  maxBytes: number;
+  receipts: Map<string, Receipt>;
+}
+
+/** Posts from `lanes` devices, cuts at the plan's moment, SIGKILLs the service and unmounts. */
+async function loadAndCut({ plan, cycle, disk, svc, lanes, maxBytes, receipts }: CutContext): Promise<Omit<CycleReport, 'check'>> {
+  const writes = svc.logs.join('').includes('spool writes bypass the page cache') ? 'O_DIRECT' : 'page cache';
+  try {
+    const linkUrl = plan.links ? await createLink(svc.baseUrl) : null;
+    const receiptTimes: number[] = [];
+    let cutting: Promise<string> | null = null;
+    let cutMs = NaN; // unknown for an armed cut
+    const cut = (): Promise<string> => {
+      const sent = Date.now();
+      cutting ??= disk.cut(plan.cutMode, plan.cutSeed).then((reply) => {
+        cutMs = Number(/ at=([\d.]+)/.exec(reply)?.[1] ?? NaN) - sent;
+        return reply;
+      });
+      return cutting;
+    };
+    const load = startLoad({
+      baseUrl: svc.baseUrl, lanes, cycle, rng: seededRandom(plan.cutSeed), maxBytes, linkUrl, jsonShare: plan.jsonShare,
+      onReceipt: (r) => {
+        receipts.set(r.id, r);
+        receiptTimes.push(Date.now());
+        // The moment a receipt is read: where an ack sent before its data was durable would show.
+        if (plan.moment === 'on-receipt' && receiptTimes.length >= plan.onReceipt) void cut();
+      },
+    });
+    const loadStart = Date.now();
+    await reachMoment(plan, disk, load, () => cutting !== null);
+    await cut(); // a no-op ('already cut') after an armed or on-receipt cut
+    const cutAt = Number((await disk.stats())['cut_at_ms']);
+    load.stop();
+    svc.kill('SIGKILL');
+    await withTimeout(svc.exited, 20_000, 'the service to die');
+    await withTimeout(load.done, 60_000, 'requests to settle after the cut');
+    return {
+      cycle, moment: plan.moment, cutMode: plan.cutMode, directIo: plan.directIo, writes, cutAfterMs: Math.round(cutAt - loadStart),
+      cutMs: Math.round(cutMs), syncDelayMs: plan.syncDelayMs, posted: load.posted, receipts: receiptTimes.length,
+      afterCut: receiptTimes.filter((t) => t > cutAt).length, unexpected: load.refusals.filter((r) => r.at < cutAt).map((r) => r.what),
+    };
+  } finally {
+    if (svc.child.exitCode === null && svc.child.signalCode === null) {
+      svc.kill('SIGKILL');
+      await svc.exited;
+    }
+    await disk.unmount();
+  }
+}
+
+/** Waits until the plan's moment has come (an armed or on-receipt cut may come first, or be the moment). */
+async function reachMoment(plan: Plan, disk: PowerLossDisk, load: Load, cutStarted: () => boolean): Promise<void> {
+  if (plan.moment === 'on-sync' || plan.moment === 'on-wal-sync') {
+    if (plan.moment === 'on-sync') await disk.arm(plan.onSync, plan.cutMode, plan.cutSeed);
+    else await disk.arm(plan.onWalSync, plan.cutMode, plan.cutSeed, '/ledger.db-wal');
+    const deadline = Date.now() + 15_000; // then cut anyway: a build that syncs less may never get there
+    while (Date.now() < deadline && (await disk.stats())['cut'] === null) await delay(20);
+  } else if (plan.moment === 'uploads') {
+    await delay(plan.cutAfterMs / 2);
+    load.stop();
+    await withTimeout(load.done, 120_000, 'the load to finish');
+    await delay(plan.cutAfterMs / 2);
+  } else if (plan.moment === 'early') {
+    await delay(plan.cutAfterMs / 10);
+  } else {
+    const deadline = Date.now() + (plan.moment === 'on-receipt' ? 30_000 : plan.cutAfterMs);
+    while (!cutStarted() && Date.now() < deadline) await delay(5);
   }
 }
 

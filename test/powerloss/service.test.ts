@@ -111,11 +111,13 @@ describe.skipIf(unavailable !== null)('power cuts through the layer', () => {
  * docs/RELIABILITY.md records what each one lost.
  */
 describe.skipIf(unavailable !== null || BROKEN.length === 0)('broken builds through the layer', () => {
-  it.each(BROKEN)('%s loses receipts at a cut during ingest (at a random fsync, or fsync of the WAL)', async (name) => {
+  it.each(BROKEN)('%s loses receipts at a cut during ingest', async (name) => {
     const build = await buildBroken(name);
     try {
+      // A build that loses at every cut is cut at a random time of ingest; the others where their window is.
+      const moments = BROKEN_BUILDS[name]?.certain ? ['ingest'] as const : ['on-sync', 'on-wal-sync'] as const;
       const result = await runPowerLossCycles({
-        seed: SEED, cycles: BROKEN_CYCLES, lanes: LANES, maxBytes: MAX_BYTES, cutModes: ['clean'], moments: ['on-sync', 'on-wal-sync'], syncDelaysMs: [Number(process.env['POWERLOSS_BROKEN_SYNC_DELAY_MS'] ?? 30)],
+        seed: SEED, cycles: BROKEN_CYCLES, lanes: LANES, maxBytes: MAX_BYTES, cutModes: ['clean'], moments, syncDelaysMs: [30],
         cli: build.cli, log: (l) => console.log(`[${name}] ${l}`),
       });
       const { final } = result;
