@@ -7,7 +7,8 @@ DISK/durable is what the disk holds: only synced state. Every operation on MOUNT
 a working copy rebuilt from durable/ at each mount (the volatile state: think page cache). DISK/inodes holds
 durable inodes by live inode number: hard links to durable files, and durable files or directories that
 have no durable name yet. The rules:
-  - a file's data and size become durable on fsync or fdatasync of any descriptor of the file;
+  - a file's data and size become durable on fsync or fdatasync of any descriptor of the file (the writes
+    made before the call: one racing a slow fsync is not covered);
   - a directory's entries (create, rename, unlink, link, symlink, mkdir, rmdir) become durable when that
     directory is fsynced: its durable entries become its live entries, nothing else changes;
   - a name made durable for a file whose data was never synced comes back empty (as on ext4);
