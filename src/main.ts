@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import path from 'node:path';
@@ -39,6 +38,7 @@ import { spoolFault } from './spool/health.js';
 import { recoverSpool } from './spool/recovery.js';
 import { StagingPool } from './spool/staging.js';
 import { SpoolStore } from './spool/store.js';
+import { mkdirDurable } from './spool/dir-sync.js';
 import { serviceStatus } from './admin/status.js';
 import { startSystemdLink } from './systemd/lifecycle.js';
 import { statusLine } from './systemd/status-line.js';
@@ -131,7 +131,7 @@ const SLOW_BODY = { checkMs: 100, minBytes: 64 * 1024 };
 
 /** Composition root: config -> ledger -> recovery -> HTTP + uploader. */
 export async function startService(config: Config, log: Logger): Promise<RunningService> {
-  await mkdir(config.spoolDir, { recursive: true, mode: 0o700 });
+  await mkdirDurable(config.spoolDir, 0o700);
   const unsafeNoFsync = config.benchmark?.noFsync === true;
   if (config.benchmark) log.error({ alert: 'benchmark_mode', benchmark: config.benchmark }, 'ALERT benchmark switches are on (NODE_ENV=benchmark): never run this in production');
   const ledgerFile = path.join(config.spoolDir, 'ledger.db');

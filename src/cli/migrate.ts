@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { loadConfig } from '../config.js';
 import { SpoolError } from '../errors.js';
 import { loadMigrations, migrate } from '../ledger/migrate.js';
 import { openLedger } from '../ledger/open.js';
 import { schemaStatus } from '../ledger/schema-status.js';
+import { mkdirDurable } from '../spool/dir-sync.js';
 import { expectPositionals, parseArgs } from './args.js';
 import type { Command } from './command.js';
 import { ledgerFile } from './ledger-status.js';
@@ -50,7 +50,7 @@ files it creates stay writable by the service.
       }
     }
 
-    await mkdir(config.spoolDir, { recursive: true, mode: 0o700 });
+    await mkdirDurable(config.spoolDir, 0o700);
     const db = openLedger(file);
     try {
       const { applied, version } = migrate(db, migrations);
