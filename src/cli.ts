@@ -16,10 +16,10 @@ import { packageVersion } from './version.js';
 
 const serveCommand: Command = {
   name: 'serve',
-  summary: 'run the gateway (the default; configuration from environment variables, see README)',
+  summary: 'run the gateway (the default; configuration from environment variables, see docs/CONFIG.md)',
   usage: `usage: image-spool serve
 
-Runs the gateway: configuration from environment variables (README, "Configuration"). Applies pending
+Runs the gateway: configuration from environment variables (docs/CONFIG.md). Applies pending
 ledger migrations first. The first SIGTERM/SIGINT drains and exits 0; a second exits at once.`,
   run: async (args) => {
     if (args.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(args[0])}`);

@@ -227,6 +227,6 @@ async function abortQuietly(input: Pick<PutImageInput, 'bucket' | 'key'>, deps: 
     await deps.client.send(new AbortMultipartUploadCommand({ Bucket: input.bucket, Key: input.key, UploadId: uploadId }),
       { abortSignal: AbortSignal.timeout(30_000) });
   } catch {
-    // Best effort: a bucket lifecycle rule for incomplete uploads is the backstop (see README).
+    // Best effort: a bucket lifecycle rule for incomplete uploads is the backstop (docs/OPERATIONS.md).
   }
 }

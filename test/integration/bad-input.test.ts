@@ -428,7 +428,7 @@ const CASES: Case[] = [
   },
 ];
 
-/** Every 4xx code in README's error table. */
+/** Every 4xx code in the error table of docs/API.md. */
 const CLIENT_ERROR_CODES = new Set(['invalid_request', 'invalid_rate', 'missing_device_id', 'invalid_device_id', 'missing_image', 'too_many_images', 'too_many_fields',
   'invalid_idempotency_key', 'idempotency_key_reused', 'unauthorized', 'not_found', 'request_timeout', 'image_too_large', 'unsupported_media_type', 'not_an_image']);
 

@@ -1,6 +1,6 @@
 /**
  * GET /openapi.json describes every endpoint. The document is written by hand, so this file is what keeps
- * it true: every route the Hono app registers (and every endpoint the README's API table names) is in
+ * it true: every route the Hono app registers (and every endpoint docs/API.md's route table names) is in
  * `paths`, every code in ERROR_STATUS is in the Error schema, every error answer sits under the status
  * ERROR_STATUS gives its code, every $ref resolves, and the real answers of a running service (successes
  * and errors) validate against the schemas the document gives for them.
@@ -20,7 +20,7 @@ import { startTestS3 } from '../helpers/s3.js';
 
 const ADMIN_TOKEN = 'openapi-test-admin-token-0123456789';
 
-/** The endpoints the README's API table documents (Hono's `:id` written as OpenAPI's `{id}`). */
+/** The endpoints docs/API.md's route table documents (Hono's `:id` written as OpenAPI's `{id}`). */
 const README_ENDPOINTS: ReadonlyArray<readonly [HttpMethod, string]> = [
   ['post', '/image'],
   ['get', '/images'],
@@ -54,9 +54,9 @@ function operations(doc: OpenApiDocument): Array<{ path: string; method: HttpMet
     }));
 }
 
-/** The (method, path) pairs `README.md`'s API table names in its first column. */
+/** The (method, path) pairs docs/API.md's route table names in its first column. */
 function readmeEndpoints(): Array<readonly [HttpMethod, string]> {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const readme = readFileSync(new URL('../../docs/API.md', import.meta.url), 'utf8');
   const out: Array<readonly [HttpMethod, string]> = [];
   for (const line of readme.split('\n')) {
     const firstCell = /^\|\s*(`[A-Z]+ \/[^|]*)\|/.exec(line)?.[1];
@@ -222,7 +222,7 @@ describe('GET /openapi.json', () => {
     expect(documented).toEqual(registered);
   });
 
-  it('describes every endpoint the README API table names', async () => {
+  it('describes every endpoint the route table of docs/API.md names', async () => {
     const d = await fetchDoc();
     const fromReadme = readmeEndpoints();
     expect(fromReadme.length).toBeGreaterThanOrEqual(14);

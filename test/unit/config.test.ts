@@ -81,6 +81,33 @@ describe('loadConfig', () => {
     expect(loadConfig({ UPLINK_SHARE: 'off' }).uplinkShare).toBeNull();
   });
 
+  it('lists every bad variable in one config_invalid error, each in its own format, without showing a secret', () => {
+    const env = {
+      PORT: 'eighty', LOG_LEVEL: 'loud', IMAGE_FORMATS: 'jpeg,pdf', MAX_UPLOADS_PER_ADDRESS: '300', NOTIFY_URL: 'https://hooks.example.com/',
+      NOTIFY_SECRET: 'tooshort-secret', BUDGET_BACKEND: 'redis', GATEWAY_COUNT: '3', UPLOAD_BWLIMIT: '100Mbit',
+    };
+    let error: unknown;
+    try {
+      loadConfig(env);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toMatchObject({ code: 'config_invalid', status: 500 });
+    const lines = (error as Error).message.split('\n');
+    expect(lines[0]).toBe('6 settings are invalid:');
+    expect(lines.slice(1).map((l) => l.trim())).toEqual([
+      'invalid PORT="eighty": expected an integer from 0 to 65535',
+      'invalid LOG_LEVEL="loud": expected one of fatal, error, warn, info, debug, trace, silent',
+      expect.stringMatching(/^invalid IMAGE_FORMATS="jpeg,pdf": "pdf" is not a format/),
+      'invalid NOTIFY_SECRET: expected at least 16 characters, got 15 (the value is not shown)',
+      'invalid MAX_UPLOADS_PER_ADDRESS="300": expected a percentage of MAX_CONCURRENT_UPLOADS such as "75%", or a count from 1 to MAX_CONCURRENT_UPLOADS (256)',
+      expect.stringMatching(/^REDIS_URL is required with BUDGET_BACKEND=redis/),
+    ]);
+    expect((error as Error).message).not.toContain('tooshort');
+    // One bad variable alone: its message, as before.
+    expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/^invalid PORT="eighty": expected an integer from 0 to 65535$/);
+  });
+
   it.each([
     ['PORT', 'eighty'],
     ['PORT', '70000'],
