@@ -5,7 +5,18 @@ import type { CheckpointPass } from '../ledger/wal-watch.js';
 import type { Logger } from '../log.js';
 import { digestInline, inlineSession, type FileDigest, type FileHasher, type HashSession } from '../spool/file-hasher.js';
 import type { StagingBlock, StagingPool } from '../spool/staging.js';
-import { IO_THREAD_SOURCE } from './io-thread-source.js';
+
+/**
+ * The thread's module (io-thread-worker.ts): its compiled copy beside this file when running from dist/.
+ * Tests run src/ itself: Node >= 22.18 runs the .ts file as it is (type stripping); on older Node, the copy
+ * `npm test` built into dist/.
+ */
+export function ioThreadModule(): URL {
+  const here = new URL(import.meta.url);
+  if (here.pathname.endsWith('.js')) return new URL('./io-thread-worker.js', here);
+  const stripsTypes = Boolean((process.features as unknown as Record<string, unknown>)['typescript']);
+  return new URL(stripsTypes ? './io-thread-worker.ts' : '../../dist/src/background/io-thread-worker.js', here);
+}
 
 /** SQLite's default: checkpoint once the WAL holds this many pages. */
 const AUTO_CHECKPOINT_PAGES = 1000;
@@ -82,7 +93,7 @@ export class IoThread implements FileHasher {
         : null,
       staging: this.staging?.memory ?? null,
     };
-    const worker = new Worker(options.source ?? IO_THREAD_SOURCE, { eval: true, workerData });
+    const worker = options.source === undefined ? new Worker(ioThreadModule(), { workerData }) : new Worker(options.source, { eval: true, workerData });
     checkpoint?.db.pragma('wal_autocheckpoint = 0');
     worker.on('message', (replies: Reply | Reply[]) => {
       for (const reply of Array.isArray(replies) ? replies : [replies]) this.onReply(reply);

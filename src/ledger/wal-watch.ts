@@ -3,7 +3,7 @@ import { errnoCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { lockHolders } from './lock-holders.js';
 
-/** What one background checkpoint pass saw (the I/O thread, src/background/io-thread-source.ts). */
+/** What one background checkpoint pass saw (the I/O thread, src/background/io-thread-worker.ts). */
 export interface CheckpointPass {
   /** Size of the WAL file on disk after the pass. */
   walBytes: number;
