@@ -6,7 +6,7 @@
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 export const TREE_ENV = 'IMAGE_SPOOL_NSPAWN_TREE';
@@ -50,7 +50,7 @@ function treeReady(dir: string): boolean {
  */
 export function debianMirror(): string {
   const files = ['/etc/apt/sources.list', ...listDir('/etc/apt/sources.list.d').filter((f) => /\.(list|sources)$/.test(f))];
-  for (const file of files) {
+  for (const file of files.filter((f) => existsSync(f))) {
     const text = readFileSync(file, 'utf8');
     const found = file.endsWith('.sources') ? fromDeb822(text) : fromOneLine(text);
     if (found) return found;
@@ -91,16 +91,16 @@ export async function ensureTree(log: (line: string) => void): Promise<string> {
   const partial = `${dir}.partial-${process.pid}`;
   log(`no nspawn tree at ${dir}: building it with debootstrap from ${mirror} (cold cache: ~85-180 s, ~290 MB)`);
   const started = Date.now();
+  await mkdir(path.dirname(dir), { recursive: true });
   await rm(partial, { recursive: true, force: true });
   try {
     await run('debootstrap', ['--variant=minbase', `--include=${PACKAGES.join(',')}`, SUITE, partial, mirror], BUILD_TIMEOUT_MS);
     if (!treeReady(partial)) throw new Error(`debootstrap finished but ${partial} has no systemd`);
-    // Another run may have finished first: then keep its tree and drop this one.
-    if (treeReady(dir)) await rm(partial, { recursive: true, force: true });
-    else await rename(partial, dir);
+    await rename(partial, dir);
   } catch (err) {
     await rm(partial, { recursive: true, force: true });
-    throw err;
+    // Another run may have built and renamed its tree first: use that one.
+    if (!treeReady(dir)) throw err;
   }
   log(`nspawn tree built in ${Math.round((Date.now() - started) / 1000)} s`);
   return dir;
