@@ -1,8 +1,9 @@
 /**
  * deploy/image-spool.service as shipped: `systemd-analyze verify` accepts it without a single warning
  * (it exits 0 on an unknown key or a value it cannot parse, and only says so on stderr), its offline
- * security exposure stays low, and it has what issue 6 asks for. No systemd runs as PID 1 here, so the
- * unit cannot be started; test/integration/systemd-notify.test.ts covers what it relies on.
+ * security exposure stays low, and it has what issue 6 asks for. test/systemd/nspawn.test.ts runs it under
+ * a real systemd (PID 1 of a systemd-nspawn container); test/integration/systemd-notify.test.ts covers the
+ * sd_notify messages it relies on without one.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
