@@ -1,9 +1,9 @@
 /**
- * deploy/Dockerfile and deploy/compose.yaml cannot be built here (no Docker engine), so this checks what
- * can go wrong without one: every environment variable they set is one the service reads, the paths
- * they copy exist, the spool is the volume, the user is not root, the bucket compose creates is the one
- * the service uses, and the HEALTHCHECK command, run as written, passes on a ready service and fails
- * on a not-ready or absent one.
+ * Static checks of deploy/Dockerfile, deploy/compose.yaml and the systemd unit, fast and without a container
+ * engine (test/container/ builds and runs the image and the compose file with podman): every environment
+ * variable they set is one the service reads, the paths they copy exist, the spool is the volume, the user
+ * is not root, the bucket the compose S3 target creates is the one the service uses, and the HEALTHCHECK
+ * command, run as written, passes on a ready service and fails on a not-ready or absent one.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -37,8 +37,8 @@ const stages = instructions.filter((l) => l.startsWith('FROM '));
 const runtime = instructions.slice(instructions.lastIndexOf(stages.at(-1)!));
 
 describe('deploy/Dockerfile', () => {
-  it('builds in one stage and runs in node:20-bookworm-slim as a user that is not root', () => {
-    expect(stages).toEqual(['FROM node:20-bookworm AS build', 'FROM node:20-bookworm-slim']);
+  it('builds in one stage and runs in node:24-bookworm-slim as a user that is not root', () => {
+    expect(stages).toEqual(['FROM node:24-bookworm AS build', 'FROM node:24-bookworm-slim']);
     const user = runtime.filter((l) => l.startsWith('USER ')).at(-1);
     expect(user).toBe('USER image-spool');
   });
@@ -67,15 +67,21 @@ describe('deploy/Dockerfile', () => {
 });
 
 describe('deploy/compose.yaml', () => {
-  it('sets only variables the service reads, and points it at the bucket minio-init creates', () => {
+  it('sets only variables the service reads, and points it at the bucket its S3 target creates', () => {
     const service = composeService('image-spool');
     const env = Object.fromEntries([...service.matchAll(/^ {6}([A-Z_][A-Z0-9_]*): (.*)$/gm)].map((m) => [m[1]!, m[2]!]));
     expect(Object.keys(env).filter((name) => !readByService(name))).toEqual([]);
-    expect(env['S3_ENDPOINT']).toBe('http://minio:9000');
-    expect(composeService('minio-init')).toContain(`mc mb --ignore-existing local/${env['S3_BUCKET']}`);
+    expect(env['S3_ENDPOINT']).toBe('http://s3:4568');
+    expect(composeService('s3')).toContain(`"--port", "4568", "--no-vhost-buckets", "--configure-bucket", "${env['S3_BUCKET']}"`);
     const volume = /VOLUME (\S+)/.exec(dockerfile)?.[1];
     expect(service).toMatch(new RegExp(`- spool:${volume}\\n`));
     expect(service).toContain('dockerfile: deploy/Dockerfile');
+  });
+
+  it('runs only the image built from this repository, tagged with its version (no registry image, nothing unpinned)', () => {
+    const version = (JSON.parse(read('package.json')) as { version: string }).version;
+    const images = [...compose.matchAll(/^ {4}image: (.*)$/gm)].map((m) => m[1]);
+    expect(images).toEqual([`\${IMAGE_SPOOL_IMAGE:-localhost/image-spool:${version}}`, `\${IMAGE_SPOOL_IMAGE:-localhost/image-spool:${version}}`]);
   });
 });
 
