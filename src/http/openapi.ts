@@ -493,7 +493,7 @@ const schemas: Record<string, Schema> = {
   Stats: {
     type: 'object',
     description: 'Catalogue and pipeline figures, read from counters kept by triggers (constant time at any ledger size).',
-    required: ['most_popular_format', 'formats', 'top_camera_models', 'unknown_camera_model', 'uploads_per_day', 'receipts', 'unique_images', 'duplicates', 'backlog', 'uploaded', 'dead', 'evicted'],
+    required: ['most_popular_format', 'formats', 'top_camera_models', 'unknown_camera_model', 'received_per_day', 'uploaded_per_day', 'receipts', 'unique_images', 'duplicates', 'backlog', 'uploaded', 'dead', 'evicted'],
     additionalProperties: false,
     properties: {
       most_popular_format: nullable({
@@ -510,12 +510,13 @@ const schemas: Record<string, Schema> = {
         items: { type: 'object', required: ['model', 'images'], additionalProperties: false, properties: { model: { type: 'string' }, images: COUNT } },
       },
       unknown_camera_model: { ...COUNT, description: 'Images without a camera model (none in EXIF, or not extracted yet).' },
-      uploads_per_day: {
-        type: 'array', minItems: 30, maxItems: 30, description: 'The last 30 UTC days, oldest first, every day present (zeros included).',
-        items: {
-          type: 'object', required: ['date', 'uploads', 'bytes'], additionalProperties: false,
-          properties: { date: { type: 'string', format: 'date' }, uploads: COUNT, bytes: COUNT },
-        },
+      received_per_day: {
+        type: 'array', minItems: 30, maxItems: 30, description: 'Images received per UTC day (every receipt, duplicates included, whether uploaded yet or not): the last 30 days, oldest first, zeros included.',
+        items: { type: 'object', required: ['date', 'images', 'bytes'], additionalProperties: false, properties: { date: { type: 'string', format: 'date' }, images: COUNT, bytes: COUNT } },
+      },
+      uploaded_per_day: {
+        type: 'array', minItems: 30, maxItems: 30, description: 'Images uploaded to S3 per UTC day (by upload time): the same 30 days.',
+        items: { type: 'object', required: ['date', 'images', 'bytes'], additionalProperties: false, properties: { date: { type: 'string', format: 'date' }, images: COUNT, bytes: COUNT } },
       },
       receipts: { ...COUNT, description: 'Ledger rows (acknowledged images).' },
       unique_images: { ...COUNT, description: 'Distinct SHA-256 among them.' },
@@ -953,9 +954,10 @@ const paths: Record<string, PathItem> = {
           content: json(ref('Stats'), {
             most_popular_format: { content_type: 'image/jpeg', images: 91000 }, formats: [{ content_type: 'image/jpeg', images: 91000 }, { content_type: 'image/png', images: 8206 }],
             top_camera_models: [{ model: 'TrailCam 4', images: 52000 }], unknown_camera_model: 1200,
-            uploads_per_day: Array.from({ length: 30 }, (_, i) => {
-              const uploads = i < 23 ? 0 : 14000 - (29 - i) * 500;
-              return { date: new Date(Date.UTC(2026, 9, 25) + i * 86_400_000).toISOString().slice(0, 10), uploads, bytes: uploads * 4_000_000 };
+            received_per_day: Array.from({ length: 30 }, (_, i) => ({ date: new Date(Date.UTC(2026, 9, 25) + i * 86_400_000).toISOString().slice(0, 10), images: 3300, bytes: 3300 * 4_000_000 })),
+            uploaded_per_day: Array.from({ length: 30 }, (_, i) => {
+              const images = i < 23 ? 0 : 14000 - (29 - i) * 500;
+              return { date: new Date(Date.UTC(2026, 9, 25) + i * 86_400_000).toISOString().slice(0, 10), images, bytes: images * 4_000_000 };
             }),
             receipts: 99206, unique_images: 99100, duplicates: 106, backlog: { images: 1204, bytes: 4_812_000_000 }, uploaded: { images: 98000, bytes: 392_000_000_000 }, dead: 2, evicted: 0,
           }),
