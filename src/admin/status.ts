@@ -8,8 +8,11 @@ import { backlogReport, type BandwidthController } from '../throttle/bandwidth-c
 import type { EgressMeter } from '../throttle/egress-meter.js';
 import { formatRate, type BytesPerSecond } from '../throttle/rate.js';
 
-/** Where the configured cap comes from: the operator's override, UPLOAD_BWLIMIT, or its default. */
-export type CapSource = 'override' | 'schedule' | 'default';
+/**
+ * Where the configured cap comes from: the operator's override, or the UPLOAD_BWLIMIT schedule (set or its
+ * default). One name everywhere: the log, `bwlimit`, the status page and `image-spool status` all say `schedule`.
+ */
+export type CapSource = 'override' | 'schedule';
 
 /** `GET /admin/status` and `image-spool status --json`: one snapshot of what an operator watches. */
 export interface StatusSnapshot {
@@ -82,8 +85,8 @@ export interface StatusInputs {
   ledger: LedgerFiles;
 }
 
-export function capSource(override: string | null, scheduleIsDefault: boolean): CapSource {
-  return override !== null ? 'override' : scheduleIsDefault ? 'default' : 'schedule';
+export function capSource(override: string | null): CapSource {
+  return override === null ? 'schedule' : 'override';
 }
 
 export function buildStatus(i: StatusInputs): StatusSnapshot {
@@ -136,7 +139,7 @@ export async function filesystemSpace(dir: string): Promise<{ free_bytes: number
   return { free_bytes: s.bavail * s.bsize, total_bytes: s.blocks * s.bsize };
 }
 
-export type StatusConfig = Pick<Config, 'spoolDir' | 'keepUploadedFiles' | 'spoolMaxBytes' | 'uploadScheduleIsDefault' | 'ledgerWalMaxBytes'>;
+export type StatusConfig = Pick<Config, 'spoolDir' | 'keepUploadedFiles' | 'spoolMaxBytes' | 'ledgerWalMaxBytes'>;
 
 /** The running service's snapshot: live rate (after UPLINK_SHARE) and measured egress. */
 export function serviceStatus(deps: { ledger: ImageLedger; bandwidth: BandwidthController; egress: EgressMeter; config: StatusConfig; wal: Pick<WalWatch, 'pinned'> }): () => Promise<StatusSnapshot> {
@@ -148,7 +151,7 @@ export function serviceStatus(deps: { ledger: ImageLedger; bandwidth: BandwidthC
       summary: deps.ledger.summary(),
       rate: deps.bandwidth.effectiveRate(),
       configuredRate: deps.bandwidth.configuredRate(),
-      source: capSource(state.override, deps.config.uploadScheduleIsDefault),
+      source: capSource(state.override),
       schedule: state.schedule,
       override: state.override,
       egressBytesPerSec: deps.egress.bytesPerSecond(),

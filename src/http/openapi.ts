@@ -558,7 +558,7 @@ const schemas: Record<string, Schema> = {
           rate_bytes_per_sec: { ...RATE_OR_NULL, description: 'What uploads may use now; null when unlimited.' },
           rate: { type: 'string', examples: ['100Mbit/s'] },
           configured_rate_bytes_per_sec: RATE_OR_NULL,
-          source: { type: 'string', enum: ['override', 'schedule', 'default'], description: '`override` (`PUT /admin/bwlimit`), `schedule` (`UPLOAD_BWLIMIT`), or `default` (`UPLOAD_BWLIMIT` unset).' },
+          source: { type: 'string', enum: ['schedule', 'override'], description: '`override` (`PUT /admin/bwlimit`) or `schedule` (`UPLOAD_BWLIMIT`, set or its default).' },
           limited_by: { type: 'string', enum: ['cap', 'uplink_share'] },
           schedule: { type: 'string' },
           override: { type: ['string', 'null'] },
