@@ -1,3 +1,4 @@
+import type { DayCount, Stats } from '../api/schemas/admin.js';
 import { SpoolError } from '../errors.js';
 import type { ImageMetadata } from '../meta/extract.js';
 import type { Statement } from 'better-sqlite3';
@@ -5,29 +6,8 @@ import { BYTES_LOST_SQL } from './lost.js';
 import { withoutFsync, type Db } from './open.js';
 import { ROW_STATES, TRANSITIONS, type Absorbed, type EarlierReceipt, type ImageRow, type ImageState, type InsertResult, type LedgerRow, type NewImage, type Resolved, type RowState, type UploadOrder } from './types.js';
 
-export interface LedgerStats {
-  most_popular_format: { content_type: string; images: number } | null;
-  formats: Array<{ content_type: string; images: number }>;
-  top_camera_models: Array<{ model: string; images: number }>;
-  unknown_camera_model: number;
-  /** Images received per UTC day (every receipt): the last 30 days, oldest first, every day present. */
-  received_per_day: DayCount[];
-  /** Images uploaded to S3 per UTC day, the same 30 days. */
-  uploaded_per_day: DayCount[];
-  receipts: number;
-  unique_images: number;
-  duplicates: number;
-  backlog: { images: number; bytes: number };
-  uploaded: { images: number; bytes: number };
-  dead: number;
-  evicted: number;
-}
-
-export interface DayCount {
-  date: string;
-  images: number;
-  bytes: number;
-}
+/** GET /admin/stats: the Stats schema (src/api/schemas/admin.ts). */
+export type LedgerStats = Stats;
 
 export interface BacklogSummary {
   queued: number;
