@@ -2,7 +2,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { describedRoute, route } from '../api/route.js';
 import { createLinkRoute, linkUploadRoute, listLinksRoute, revokeLinkRoute } from '../api/routes/links.js';
-import { durationSeconds } from '../api/schemas/links.js';
+import { durationSeconds, type LinkCreated } from '../api/schemas/links.js';
 import { SpoolError, errnoCode } from '../errors.js';
 import { newId } from '../ids.js';
 import { isLedgerBusy, LedgerBusy, retryWhileBusy } from '../ledger/busy.js';
@@ -43,7 +43,8 @@ export function adminLinkRoutes(links: UploadLinks, log: Logger): OpenAPIHono<Ap
     // The secret is in the answer and nowhere else: not in the log, not in the ledger.
     log.info({ token_id: link.token_id, expires_at: link.expires_at, max_uploads: link.max_uploads, device_id: link.device_id }, 'upload link created');
     const url = linkUrl(c, secret);
-    return c.json({ url, token_id: link.token_id, expires_at: link.expires_at, max_uploads: link.max_uploads, device_id: link.device_id }, 201);
+    const created: LinkCreated = { url, token_id: link.token_id, expires_at: link.expires_at, max_uploads: link.max_uploads, device_id: link.device_id };
+    return c.json(created, 201);
   });
   route(routes, listLinksRoute, (c) => c.json({ links: links.list() }));
   route(routes, revokeLinkRoute, (c) => {

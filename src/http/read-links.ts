@@ -2,7 +2,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { route } from '../api/route.js';
 import { createReadLinkRoute } from '../api/routes/links.js';
-import { durationSeconds } from '../api/schemas/links.js';
+import { durationSeconds, type ReadLink } from '../api/schemas/links.js';
 import { SpoolError } from '../errors.js';
 import type { ImageLedger } from '../ledger/images.js';
 import type { Logger } from '../log.js';
@@ -20,7 +20,8 @@ export function adminReadLinkRoutes(readLinks: ReadLinks, ledger: ImageLedger, l
     // The link is a credential: the log says one was made, never its signature.
     log.info({ image_id: id, expires_at: expiresAt }, 'read link issued');
     const image = `${origin(c)}/images/${encodeURIComponent(id)}`;
-    return c.json({ image_id: id, url: `${image}${link.query}`, status_url: `${image}/status${link.query}`, expires_at: expiresAt }, 201);
+    const issued: ReadLink = { image_id: id, url: `${image}${link.query}`, status_url: `${image}/status${link.query}`, expires_at: expiresAt };
+    return c.json(issued, 201);
   });
   return routes;
 }

@@ -54,6 +54,7 @@ export const LinkCreated = z.object({
   max_uploads: z.number().int().min(1).nullable(),
   device_id: z.union([DeviceId, z.null()]),
 }).strict().openapi('LinkCreated');
+export type LinkCreated = z.infer<typeof LinkCreated>;
 
 export const Link = z.object({
   token_id: LinkTokenId,
@@ -83,3 +84,4 @@ export const ReadLink = z.object({
   status_url: z.string().openapi({ description: 'The full record with metadata, signed by the same signature.' }),
   expires_at: Time,
 }).strict().openapi('ReadLink');
+export type ReadLink = z.infer<typeof ReadLink>;
