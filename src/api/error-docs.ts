@@ -1,4 +1,4 @@
-import { ERROR_STATUS, type ErrorCode } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
 import { DEVICE_ID_PATTERN, FORM_LIMITS, IDEMPOTENCY_KEY_PATTERN, LINK_MAX_IMAGES_PER_REQUEST, MAX_FIELD_IMAGE_BYTES } from '../http/limits.js';
 import { IMAGE_FORMAT_NAMES } from '../meta/sniff.js';
 

@@ -1,5 +1,5 @@
 import type { Receipt } from '../api/schemas/images.js';
-import type { EarlierReceipt, ImageRow, ImageState, NewImage, Resolved } from '../ledger/types.js';
+import type { EarlierReceipt, ImageRow, NewImage, Resolved } from '../ledger/types.js';
 
 /**
  * What POST /image (and each part through an upload link) answers: the Receipt schema (src/api/schemas/images.ts).

@@ -1,6 +1,6 @@
 import { SpoolError, errnoCode } from '../errors.js';
 import type { InsertResult, NewImage } from '../ledger/types.js';
-import { linkState, type LinkLedger, type LinkRow, type LinkState } from './ledger.js';
+import { linkState, type LinkLedger, type LinkRow } from './ledger.js';
 import type { LinkView } from '../api/schemas/links.js';
 import { SECRET_PATTERN, TOKEN_ID_PATTERN, hashesMatch, newSecret, newTokenId, secretHash } from './secret.js';
 

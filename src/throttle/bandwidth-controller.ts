@@ -1,13 +1,13 @@
 import type { BandwidthState } from '../api/schemas/bandwidth.js';
 import type { Backlog } from '../api/schemas/images.js';
-import type { BudgetState, SharedBudget } from '../budget/shared-budget.js';
+import type { SharedBudget } from '../budget/shared-budget.js';
 import type { Logger } from '../log.js';
 import type { BacklogSummary } from '../ledger/images.js';
 import type { SettingsStore } from '../ledger/settings.js';
 import { formatRate, parseRate, type BytesPerSecond } from './rate.js';
 import { activeEntry, msToNextMinute, type Schedule } from './schedule.js';
 import type { TokenBucket } from './token-bucket.js';
-import type { UplinkEstimator, UplinkState } from './uplink-estimator.js';
+import type { UplinkEstimator } from './uplink-estimator.js';
 import type { UploadTiming } from '../s3/put-image.js';
 import type { LinkObserver } from '../uploader/uploader.js';
 

@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { DEVICE_ID_PATTERN, FORM_LIMITS, IDEMPOTENCY_KEY_PATTERN, JSON_ENVELOPE_BYTES, MAX_FIELD_IMAGE_BYTES } from '../../http/limits.js';
+import { JSON_OTHER_BYTES_LIMIT } from '../../http/json-image-decoder.js';
 import { IMAGE_FORMAT_NAMES } from '../../meta/sniff.js';
 import { errorResponses, UPLOAD_ERRORS } from '../error-responses.js';
 import { EXAMPLE_ID, EXAMPLE_RECEIPT, EXAMPLE_SHA } from '../examples.js';
@@ -69,7 +70,7 @@ export const postImageRoute = createRoute({
               description: 'The image bytes in standard base64 with padding (length a multiple of 4; not base64url, no line breaks: else `400 invalid_request`). Absent or not a string: `400 missing_image`. Decoded, the same checks as a multipart `image` part (`413` over `MAX_IMAGE_BYTES`, `415 not_an_image`).',
             }),
           }).openapi({
-            description: `The same upload as JSON, for clients that cannot send multipart. The base64 is decoded into the spool as it streams (members other than \`image\` may hold at most 64 KiB together). A body longer than the base64 of \`MAX_IMAGE_BYTES\` (\`ceil(MAX_IMAGE_BYTES / 3) * 4 + ${JSON_ENVELOPE_BYTES}\` bytes) is refused with \`413\` before decoding: by \`Content-Length\` before a byte is read, or while it streams. Other fields are ignored. \`device_id\` matches \`${DEVICE_ID_PATTERN.source}\`.`,
+            description: `The same upload as JSON, for clients that cannot send multipart. The base64 is decoded into the spool as it streams (members other than \`image\` may hold at most ${JSON_OTHER_BYTES_LIMIT} bytes together). A body longer than the base64 of \`MAX_IMAGE_BYTES\` (\`ceil(MAX_IMAGE_BYTES / 3) * 4 + ${JSON_ENVELOPE_BYTES}\` bytes) is refused with \`413\` before decoding: by \`Content-Length\` before a byte is read, or while it streams. Other fields are ignored. \`device_id\` matches \`${DEVICE_ID_PATTERN.source}\`.`,
           }),
           example: { device_id: 'device_1', image: '/9j/4AAQSkZJRgABAQAAAQABAAA=' },
         },
