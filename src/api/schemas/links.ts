@@ -17,16 +17,20 @@ export function durationSeconds(value: number | string): number {
 const LIFETIME = `between 1 second and 30 days (${MAX_LINK_LIFETIME_SECONDS} s)`;
 
 const NOT_A_DURATION = must('be a duration like "90s", "30m", "48h", "7d" or a whole number of seconds');
+const OUT_OF_RANGE = must(`be ${LIFETIME}`);
 
-/** `expires_in` of upload links and read links. */
+/**
+ * `expires_in` of upload links and read links. Whole seconds carry their range in the schema itself; a
+ * duration string's range needs the refinement (JSON Schema cannot add up units), which the description says.
+ */
 export const Duration = z.union([
-  z.number({ error: NOT_A_DURATION }).int({ error: NOT_A_DURATION }),
+  z.number({ error: NOT_A_DURATION }).int({ error: NOT_A_DURATION }).min(1, { error: OUT_OF_RANGE }).max(MAX_LINK_LIFETIME_SECONDS, { error: OUT_OF_RANGE }),
   z.string({ error: NOT_A_DURATION }).regex(DURATION, { error: NOT_A_DURATION }),
 ], { error: NOT_A_DURATION }).refine((v) => {
+  if (typeof v !== 'string' || !DURATION.test(v)) return true; // numbers and non-durations: reported above
   const seconds = durationSeconds(v);
-  // NaN: not a duration at all, which the union already reported.
-  return Number.isNaN(seconds) || (seconds >= 1 && seconds <= MAX_LINK_LIFETIME_SECONDS);
-}, { error: must(`be ${LIFETIME}`) }).openapi({
+  return seconds >= 1 && seconds <= MAX_LINK_LIFETIME_SECONDS;
+}, { error: OUT_OF_RANGE }).openapi({
   description: `\`90s\`, \`30m\`, \`48h\`, \`7d\`, or whole seconds (number or string); ${LIFETIME}.`,
 });
 
