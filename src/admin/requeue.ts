@@ -1,26 +1,7 @@
 import { access } from 'node:fs/promises';
-import { SpoolError } from '../errors.js';
+import type { RequeueRequest, RequeueResult } from '../api/schemas/admin.js';
 import type { ImageLedger } from '../ledger/images.js';
 import type { SpoolStore } from '../spool/store.js';
-
-export interface RequeueResult {
-  requeued: string[];
-  skipped: Array<{ id: string; reason: string }>;
-}
-
-/** What an operator asks to requeue: listed ids, or every image in a state (only `dead` can be). */
-export type RequeueRequest = { ids: string[] } | { state: 'dead' };
-
-export function parseRequeueRequest(body: unknown): RequeueRequest {
-  if (typeof body === 'object' && body !== null) {
-    const b = body as Record<string, unknown>;
-    if (Array.isArray(b['ids']) && b['ids'].length > 0 && b['ids'].length <= 10_000 && b['ids'].every((x) => typeof x === 'string')) {
-      return { ids: b['ids'] as string[] };
-    }
-    if (b['state'] === 'dead') return { state: 'dead' };
-  }
-  throw new SpoolError('invalid_request', 'expected JSON {"ids": ["<id>", ...]} (1-10000 ids) or {"state": "dead"}');
-}
 
 /**
  * Dead images go back to the queue with a fresh attempt count. One whose file is gone cannot be uploaded

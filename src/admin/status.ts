@@ -1,5 +1,6 @@
 import { stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
+import type { LedgerFiles, StatusSnapshot } from '../api/schemas/admin.js';
 import type { Config } from '../config.js';
 import type { BacklogSummary, ImageLedger } from '../ledger/images.js';
 import { lockHolders } from '../ledger/lock-holders.js';
@@ -8,63 +9,9 @@ import { backlogReport, type BandwidthController } from '../throttle/bandwidth-c
 import type { EgressMeter } from '../throttle/egress-meter.js';
 import { formatRate, type BytesPerSecond } from '../throttle/rate.js';
 
-/** Where the configured cap comes from: the operator's override, UPLOAD_BWLIMIT, or its default. */
-export type CapSource = 'override' | 'schedule' | 'default';
-
-/** `GET /admin/status` and `image-spool status --json`: one snapshot of what an operator watches. */
-export interface StatusSnapshot {
-  /** `down` when the CLI could not reach the service and read the ledger instead. */
-  service: 'up' | 'down';
-  at: string;
-  backlog: {
-    images: number;
-    bytes: number;
-    queued: number;
-    uploading: number;
-    oldest_queued_at: string | null;
-    oldest_queued_age_seconds: number | null;
-  };
-  /** `duplicates`: receipts of bytes another receipt holds (stored and uploaded once). */
-  totals: { uploaded: number; dead: number; evicted: number; duplicates: number };
-  /** Bytes/s through the shared budget over the last ~5 s; null when the service is down. */
-  egress_bytes_per_sec: number | null;
-  cap: {
-    /** What uploads may use now (null = unlimited): the configured cap, or less under UPLINK_SHARE. */
-    rate_bytes_per_sec: number | null;
-    rate: string;
-    configured_rate_bytes_per_sec: number | null;
-    source: CapSource;
-    limited_by: 'cap' | 'uplink_share';
-    schedule: string;
-    override: string | null;
-  };
-  /** Backlog bytes / rate, rounded up; null when unlimited. */
-  drain_eta_seconds: number | null;
-  disk: {
-    /** Image bytes the spool holds (queued, uploading, dead; uploaded too with KEEP_UPLOADED_FILES). */
-    spool_bytes: number;
-    /** SPOOL_MAX_BYTES, null when unlimited. */
-    spool_max_bytes: number | null;
-    /** statfs of SPOOL_DIR: bytes available to the service's user, and the filesystem's size. */
-    free_bytes: number;
-    total_bytes: number;
-  };
-  /** The ledger's files, and what other processes' transactions do to them (issue 18). */
-  ledger: LedgerFiles;
-}
-
-export interface LedgerFiles {
-  /** Size of ledger.db-wal on disk. */
-  wal_bytes: number;
-  /** LEDGER_WAL_MAX_BYTES: checkpointed back under it once no reader pins it. */
-  wal_max_bytes: number;
-  /** A read transaction keeps the WAL over the limit; null when not known (service down, or no background checkpoints). */
-  wal_pinned: boolean | null;
-  /** Other processes holding the write lock, as "pid 4242 (sqlite3)": ingest answers 503 ledger_busy meanwhile. Null: cannot tell (no /proc/locks). */
-  locked_by: string[] | null;
-  /** Other processes in a read transaction on a WAL snapshot (they keep the WAL from shrinking). Null: cannot tell. */
-  readers: string[] | null;
-}
+/** `GET /admin/status` and `image-spool status --json`: the Status schema (src/api/schemas/admin.ts). */
+export type { LedgerFiles, StatusSnapshot };
+export type CapSource = StatusSnapshot['cap']['source'];
 
 export interface StatusInputs {
   service: 'up' | 'down';
@@ -82,8 +29,8 @@ export interface StatusInputs {
   ledger: LedgerFiles;
 }
 
-export function capSource(override: string | null, scheduleIsDefault: boolean): CapSource {
-  return override !== null ? 'override' : scheduleIsDefault ? 'default' : 'schedule';
+export function capSource(override: string | null): CapSource {
+  return override === null ? 'schedule' : 'override';
 }
 
 export function buildStatus(i: StatusInputs): StatusSnapshot {
@@ -136,7 +83,7 @@ export async function filesystemSpace(dir: string): Promise<{ free_bytes: number
   return { free_bytes: s.bavail * s.bsize, total_bytes: s.blocks * s.bsize };
 }
 
-export type StatusConfig = Pick<Config, 'spoolDir' | 'keepUploadedFiles' | 'spoolMaxBytes' | 'uploadScheduleIsDefault' | 'ledgerWalMaxBytes'>;
+export type StatusConfig = Pick<Config, 'spoolDir' | 'keepUploadedFiles' | 'spoolMaxBytes' | 'ledgerWalMaxBytes'>;
 
 /** The running service's snapshot: live rate (after UPLINK_SHARE) and measured egress. */
 export function serviceStatus(deps: { ledger: ImageLedger; bandwidth: BandwidthController; egress: EgressMeter; config: StatusConfig; wal: Pick<WalWatch, 'pinned'> }): () => Promise<StatusSnapshot> {
@@ -148,7 +95,7 @@ export function serviceStatus(deps: { ledger: ImageLedger; bandwidth: BandwidthC
       summary: deps.ledger.summary(),
       rate: deps.bandwidth.effectiveRate(),
       configuredRate: deps.bandwidth.configuredRate(),
-      source: capSource(state.override, deps.config.uploadScheduleIsDefault),
+      source: capSource(state.override),
       schedule: state.schedule,
       override: state.override,
       egressBytesPerSec: deps.egress.bytesPerSecond(),

@@ -32,7 +32,7 @@ export async function ledgerStatus(config: Config, now = new Date()): Promise<St
       service: 'down', now, rate, override,
       summary: ledger.summary(),
       configuredRate: rate,
-      source: capSource(override, config.uploadScheduleIsDefault),
+      source: capSource(override),
       schedule: config.uploadSchedule.text,
       egressBytesPerSec: null,
       spoolBytes: ledger.localBytes(config.keepUploadedFiles),

@@ -41,7 +41,7 @@ function capLine(cap: StatusSnapshot['cap']): string {
   const configured = formatRate(cap.configured_rate_bytes_per_sec ?? Infinity);
   const source = cap.source === 'override'
     ? `override ${JSON.stringify(cap.override)} (\`image-spool bwlimit --clear\` returns to UPLOAD_BWLIMIT)`
-    : cap.source === 'default' ? 'default (UPLOAD_BWLIMIT unset)' : `UPLOAD_BWLIMIT ${JSON.stringify(cap.schedule)}`;
+    : `schedule ${JSON.stringify(cap.schedule)} (UPLOAD_BWLIMIT)`;
   const limited = cap.limited_by === 'uplink_share' ? `, lowered to ${cap.rate} by UPLINK_SHARE` : '';
   return `${configured} from ${source}${limited}`;
 }

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { loadConfig } from '../config.js';
 import { DeviceTokens } from '../devices/tokens.js';
 import { SpoolError } from '../errors.js';
-import { DEVICE_ID_PATTERN } from '../http/multipart.js';
+import { DEVICE_ID_PATTERN } from '../http/limits.js';
 import { migrate } from '../ledger/migrate.js';
 import { openLedger } from '../ledger/open.js';
 import { expectPositionals, parseArgs, stringOption, UsageError } from './args.js';

@@ -1,9 +1,11 @@
-import { Hono } from 'hono';
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { route } from '../api/route.js';
+import { getBandwidthRoute, putBandwidthRoute, requeueRoute, statsRoute, statusRoute } from '../api/routes/admin.js';
+import type { StatusSnapshot } from '../api/schemas/admin.js';
 import { SpoolError } from '../errors.js';
 import type { BandwidthController } from '../throttle/bandwidth-controller.js';
 import { RateParseError } from '../throttle/rate.js';
-import { parseRequeueRequest, requeue } from '../admin/requeue.js';
-import type { StatusSnapshot } from '../admin/status.js';
+import { requeue } from '../admin/requeue.js';
 import type { ImageLedger } from '../ledger/images.js';
 import type { UploadLinks } from '../links/links.js';
 import type { Logger } from '../log.js';
@@ -31,37 +33,27 @@ export interface AdminDeps {
 }
 
 /** `/admin/*`: operator endpoints, all behind the admin bearer token. */
-export function adminRoutes(deps: AdminDeps): Hono<AppEnv> {
-  const admin = new Hono<AppEnv>();
+export function adminRoutes(deps: AdminDeps): OpenAPIHono<AppEnv> {
+  const admin = new OpenAPIHono<AppEnv>();
   admin.use(adminAuth(deps.adminToken));
-  admin.get('/bwlimit', (c) => c.json(deps.bandwidth.state()));
-  admin.put('/bwlimit', async (c) => {
-    const rate = parseRateBody(await c.req.json().catch(() => undefined));
+  route(admin, getBandwidthRoute, (c) => c.json(deps.bandwidth.state()));
+  route(admin, putBandwidthRoute, async (c, { body }) => {
     try {
-      await deps.bandwidth.changeOverride(rate);
+      await deps.bandwidth.changeOverride(body.rate);
     } catch (err) {
       if (err instanceof RateParseError) throw new SpoolError('invalid_rate', err.message, { cause: err });
       throw err;
     }
     return c.json(deps.bandwidth.state());
   });
-  admin.get('/stats', (c) => c.json(deps.ledger.stats(new Date())));
-  admin.get('/status', async (c) => c.json(await deps.status()));
-  admin.post('/requeue', async (c) => {
-    const request = parseRequeueRequest(await c.req.json().catch(() => undefined));
-    const result = await requeue(request, deps.ledger, deps.store);
+  route(admin, statsRoute, (c) => c.json(deps.ledger.stats(new Date())));
+  route(admin, statusRoute, async (c) => c.json(await deps.status()));
+  route(admin, requeueRoute, async (c, { body }) => {
+    const result = await requeue(body, deps.ledger, deps.store);
     if (result.requeued.length > 0) deps.onQueued();
     return c.json(result);
   });
   admin.route('/links', adminLinkRoutes(deps.links, deps.log));
   admin.route('/images', adminReadLinkRoutes(deps.readLinks, deps.ledger, deps.log));
   return admin;
-}
-
-function parseRateBody(body: unknown): string | null {
-  if (typeof body === 'object' && body !== null && 'rate' in body) {
-    const rate = (body as { rate: unknown }).rate;
-    if (rate === null || typeof rate === 'string') return rate;
-  }
-  throw new SpoolError('invalid_request', 'expected JSON {"rate": "20Mbit"} or {"rate": null} to return to the schedule');
 }

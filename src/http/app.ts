@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Hono } from 'hono';
+import { OpenAPIHono } from '@hono/zod-openapi';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { SpoolError } from '../errors.js';
 import { isLedgerBusy, LedgerBusy } from '../ledger/busy.js';
@@ -24,7 +24,10 @@ import { clientLimit } from './middleware/client-limit.js';
 import type { ClientSlots } from './client-slots.js';
 import { clientKeys } from './client-address.js';
 import { answerBeforeBody } from './early-answer.js';
-import { openApiHandler } from './openapi.js';
+import { describedRoute, route } from '../api/route.js';
+import { serveOpenApi } from '../api/document.js';
+import { getBacklogRoute, getImageRoute, getImageStatusRoute, postImageRoute } from '../api/routes/images.js';
+import { healthRoute, metricsRoute, readinessRoute } from '../api/routes/operations.js';
 import { statusRoutes } from '../status/routes.js';
 import type { StatusSource } from '../status/status-page.js';
 
@@ -46,8 +49,8 @@ export interface AppDeps extends IngestDeps, AdminDeps {
 /** A caller's X-Request-Id is kept only when it is a plausible id: 1-128 visible ASCII characters. */
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 
-export function createApp(deps: AppDeps): Hono<AppEnv> {
-  const app = new Hono<AppEnv>();
+export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>();
   app.use(async function accessLog(c, next) {
     const started = performance.now();
     const offered = c.req.header('x-request-id');
@@ -60,19 +63,18 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use('/image', deps.metrics.ingest('image'));
   app.use('/u/*', deps.metrics.ingest('link'));
   if (deps.clientSlots) app.on('POST', ['/image', '/u/:secret'], clientLimit(deps.clientSlots, deps.clientOf ?? clientKeys()));
-  app.post('/image', ingestHandler(deps));
-  app.get('/images', backlogHandler(deps.ledger, deps.bandwidth));
+  describedRoute(app, postImageRoute, ingestHandler(deps));
+  route(app, getBacklogRoute, backlogHandler(deps.ledger, deps.bandwidth));
   const readers = {
     adminToken: deps.adminToken, authenticateDevice: deps.authenticateDevice, ownerOf: (id: string) => deps.ledger.get(id)?.device_id,
     readLinks: deps.readLinks, open: deps.openImageReads,
   };
-  app.get('/images/:id/status', imageReadAuth(readers, 'status'), imageStatusHandler(deps.ledger));
-  app.get('/images/:id', imageReadAuth(readers, 'bytes'), retrieveHandler({ ledger: deps.ledger, store: deps.store, readObject: deps.readObject }));
-  app.get('/healthz', healthHandler(deps.db));
-  app.get('/readyz', readinessHandler({ db: deps.db, ...publicReadiness(deps.readiness) }));
-  app.get('/openapi.json', openApiHandler());
-  if (deps.metrics.requireAdmin) app.use('/metrics', adminAuth(deps.adminToken));
-  app.get('/metrics', deps.metrics.scrape);
+  route(app, { ...getImageStatusRoute, middleware: imageReadAuth(readers, 'status') }, imageStatusHandler(deps.ledger));
+  route(app, { ...getImageRoute, middleware: imageReadAuth(readers, 'bytes') }, retrieveHandler({ ledger: deps.ledger, store: deps.store, readObject: deps.readObject }));
+  route(app, healthRoute, healthHandler(deps.db));
+  route(app, readinessRoute, readinessHandler({ db: deps.db, ...publicReadiness(deps.readiness) }));
+  serveOpenApi(app);
+  describedRoute(app, { ...metricsRoute, ...(deps.metrics.requireAdmin ? { middleware: adminAuth(deps.adminToken) } : {}) }, deps.metrics.scrape);
   if (deps.statusPage) app.route('/', statusRoutes(deps.statusPage, deps.adminToken));
   app.route('/admin', adminRoutes(deps));
   app.route('/u', linkUploadRoutes(deps));

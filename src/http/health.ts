@@ -4,6 +4,7 @@ import { isLedgerBusy } from '../ledger/busy.js';
 import { probeLedgerWrite } from '../ledger/health-probe.js';
 import { lockHolders } from '../ledger/lock-holders.js';
 import type { Db } from '../ledger/open.js';
+import type { ReadinessCheck } from '../api/schemas/health.js';
 import type { AppEnv } from './env.js';
 
 /** GET /healthz: 200 while the process is up and its ledger answers a query. */
@@ -32,10 +33,8 @@ export interface ReadinessDeps {
   budgetMode?: () => 'shared' | 'fallback';
 }
 
-export interface Check {
-  ok: boolean;
-  message: string;
-}
+/** One check of /readyz: the ReadinessCheck schema (src/api/schemas/health.ts). */
+export type Check = ReadinessCheck;
 
 export interface LedgerCheck extends Check {
   /** Not ok only because another connection holds the write lock: the service is fine, ingest answers 503 ledger_busy. */

@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import type { ImageOutcome, ImageStatus } from '../api/schemas/images.js';
 import { SpoolError } from '../errors.js';
 import type { ImageLedger } from '../ledger/images.js';
 import type { ImageRow, Resolved } from '../ledger/types.js';
@@ -22,7 +23,7 @@ export function imageStatusHandler(ledger: ImageLedger) {
  * What a device that holds only the id may learn: what became of its upload. Nothing the image itself says
  * (metadata), no other receipt's id (`duplicate_of`), no error text (it can name other images' files).
  */
-function outcomeOf({ row, blob }: Resolved): Record<string, unknown> {
+function outcomeOf({ row, blob }: Resolved): ImageOutcome {
   return {
     id: row.id,
     device_id: row.device_id,
@@ -39,7 +40,7 @@ function outcomeOf({ row, blob }: Resolved): Record<string, unknown> {
 }
 
 // The receipt's own id, device and time; everything about the bytes (state, upload, metadata) from the row holding them.
-function recordOf({ row, blob }: Resolved): Record<string, unknown> {
+function recordOf({ row, blob }: Resolved): ImageStatus {
   return {
     id: row.id,
     device_id: row.device_id,

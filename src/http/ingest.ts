@@ -17,6 +17,7 @@ import type { BodyGate } from './body-gate.js';
 import { clientKeys, type ClientOf } from './client-address.js';
 import type { AppEnv } from './env.js';
 import { maxJsonBodyBytes, receiveJson } from './json-upload.js';
+import { IDEMPOTENCY_KEY_PATTERN } from './limits.js';
 import { receiveMultipart, type BodyPace } from './multipart.js';
 import { duplicateReceipt, restoredReceipt, resentReceipt, storedReceipt, type Receipt } from './receipt.js';
 
@@ -201,7 +202,7 @@ function answerEarlier(earlier: EarlierReceipt): Outcome {
 /** Idempotency-Key: 1-200 visible ASCII characters (a UUID is typical), or absent. */
 function parseIdempotencyKey(raw: string | undefined): string | null {
   if (raw === undefined) return null;
-  if (!/^[\x21-\x7e]{1,200}$/.test(raw)) {
+  if (!IDEMPOTENCY_KEY_PATTERN.test(raw)) {
     throw new SpoolError('invalid_idempotency_key', 'Idempotency-Key must be 1-200 visible ASCII characters');
   }
   return raw;

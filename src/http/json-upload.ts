@@ -4,11 +4,12 @@ import { SpoolError } from '../errors.js';
 import type { SpooledFile, SpoolStore } from '../spool/store.js';
 import { connectionGone, guardBodyPace, type BodyPace } from './body-pace.js';
 import { JsonImageDecoder } from './json-image-decoder.js';
-import { DEVICE_ID_PATTERN, type ReceivedUpload } from './multipart.js';
+import { DEVICE_ID_PATTERN, JSON_ENVELOPE_BYTES } from './limits.js';
+import type { ReceivedUpload } from './multipart.js';
 
 /** Base64 grows 4/3, plus the JSON around it. */
 export function maxJsonBodyBytes(maxImageBytes: number): number {
-  return Math.ceil(maxImageBytes / 3) * 4 + 4096;
+  return Math.ceil(maxImageBytes / 3) * 4 + JSON_ENVELOPE_BYTES;
 }
 
 /**

@@ -1,5 +1,8 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { Hono } from 'hono';
+import { describedRoute, route } from '../api/route.js';
+import { createLinkRoute, linkUploadRoute, listLinksRoute, revokeLinkRoute } from '../api/routes/links.js';
+import { durationSeconds, type LinkCreated } from '../api/schemas/links.js';
 import { SpoolError, errnoCode } from '../errors.js';
 import { newId } from '../ids.js';
 import { isLedgerBusy, LedgerBusy, retryWhileBusy } from '../ledger/busy.js';
@@ -7,7 +10,7 @@ import { bytesLost } from '../ledger/lost.js';
 import type { ImageRow, InsertResult, NewImage } from '../ledger/types.js';
 import type { LinkUse, UploadLinks } from '../links/links.js';
 import { receiveManyImages } from '../links/receive.js';
-import { parseLinkRequest } from '../links/request.js';
+import { LINK_MAX_IMAGES_PER_REQUEST } from './limits.js';
 import type { Logger } from '../log.js';
 import { imageKey } from '../s3/keys.js';
 import { reserveAsWritten, type Ticket } from '../spool/admission.js';
@@ -16,8 +19,7 @@ import type { AppEnv } from './env.js';
 import { discardAbsorbed, type IngestDeps } from './ingest.js';
 import { duplicateReceipt, restoredReceipt, resentReceipt, storedReceipt, type Receipt } from './receipt.js';
 
-/** Image parts one request through a link may carry (each is still limited to MAX_IMAGE_BYTES). */
-export const LINK_MAX_IMAGES_PER_REQUEST = 100;
+export { LINK_MAX_IMAGES_PER_REQUEST };
 /** Multipart framing per part, as on POST /image. */
 const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
 
@@ -27,25 +29,25 @@ export interface LinkDeps extends IngestDeps {
 }
 
 /** `/u/{secret}`: uploads through an expirable link. Mounted at `/u`. */
-export function linkUploadRoutes(deps: LinkDeps): Hono<AppEnv> {
-  const routes = new Hono<AppEnv>();
-  routes.post('/:secret', linkUploadHandler(deps));
+export function linkUploadRoutes(deps: LinkDeps): OpenAPIHono<AppEnv> {
+  const routes = new OpenAPIHono<AppEnv>();
+  describedRoute(routes, linkUploadRoute, linkUploadHandler(deps));
   return routes;
 }
 
 /** `POST /admin/links`, `GET /admin/links`, `DELETE /admin/links/{token_id}`; mounted behind the admin token. */
-export function adminLinkRoutes(links: UploadLinks, log: Logger): Hono<AppEnv> {
-  const routes = new Hono<AppEnv>();
-  routes.post('/', async (c) => {
-    const request = parseLinkRequest(await c.req.json().catch(() => undefined));
-    const { secret, link } = links.create(request);
+export function adminLinkRoutes(links: UploadLinks, log: Logger): OpenAPIHono<AppEnv> {
+  const routes = new OpenAPIHono<AppEnv>();
+  route(routes, createLinkRoute, (c, { body }) => {
+    const { secret, link } = links.create({ expiresInSeconds: durationSeconds(body.expires_in), maxUploads: body.max_uploads ?? null, deviceId: body.device_id ?? null });
     // The secret is in the answer and nowhere else: not in the log, not in the ledger.
     log.info({ token_id: link.token_id, expires_at: link.expires_at, max_uploads: link.max_uploads, device_id: link.device_id }, 'upload link created');
     const url = linkUrl(c, secret);
-    return c.json({ url, token_id: link.token_id, expires_at: link.expires_at, max_uploads: link.max_uploads, device_id: link.device_id }, 201);
+    const created: LinkCreated = { url, token_id: link.token_id, expires_at: link.expires_at, max_uploads: link.max_uploads, device_id: link.device_id };
+    return c.json(created, 201);
   });
-  routes.get('/', (c) => c.json({ links: links.list() }));
-  routes.delete('/:token_id', (c) => {
+  route(routes, listLinksRoute, (c) => c.json({ links: links.list() }));
+  route(routes, revokeLinkRoute, (c) => {
     const link = links.revoke(c.req.param('token_id') ?? '');
     log.info({ token_id: link.token_id }, 'upload link revoked');
     return c.json(link);

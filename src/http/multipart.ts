@@ -9,14 +9,9 @@ import { createFormParser, feedParser, fenced, fieldDeviceId, fieldImageBytes, t
 
 export type { BodyPace } from './body-pace.js';
 
-/** Letters, digits, dot, underscore, hyphen; not only dots ("." and ".." would be path segments in the S3 key). */
-export const DEVICE_ID_PATTERN = /^(?!\.+$)[A-Za-z0-9._-]{1,64}$/;
+import { DEVICE_ID_PATTERN, FORM_LIMITS, MAX_FIELD_IMAGE_BYTES } from './limits.js';
 
-/** Plain-field images are buffered by busboy, so they are only accepted while small. */
-const MAX_FIELD_IMAGE_BYTES = 1024 * 1024;
-
-/** Plain fields and parts a form may carry; beyond either it is refused (400 too_many_fields). */
-const FORM_LIMITS = { fields: 20, parts: 40 };
+export { DEVICE_ID_PATTERN };
 
 export interface ReceivedUpload {
   deviceId: string;

@@ -1,22 +1,12 @@
-import type { EarlierReceipt, ImageRow, ImageState, NewImage, Resolved } from '../ledger/types.js';
+import type { Receipt } from '../api/schemas/images.js';
+import type { EarlierReceipt, ImageRow, NewImage, Resolved } from '../ledger/types.js';
 
-/** What POST /image (and each part through an upload link) answers. */
-export interface Receipt {
-  id: string;
-  device_id: string;
-  sha256: string;
-  bytes: number;
-  content_type: string;
-  /** The state of the bytes: a duplicate reports its original's. */
-  status: ImageState;
-  /**
-   * A resend (the first receipt again) or bytes the gateway already held (a new receipt, `duplicate_of` set). Not
-   * set on a resend that stored bytes the gateway had lost (202, the first receipt, `queued` again).
-   */
-  duplicate?: true;
-  /** The receipt whose stored bytes, upload and S3 object this one shares. */
-  duplicate_of?: string;
-}
+/**
+ * What POST /image (and each part through an upload link) answers: the Receipt schema (src/api/schemas/images.ts).
+ * `duplicate`: a resend (the first receipt again) or bytes the gateway already held (a new receipt,
+ * `duplicate_of` set); not set on a resend that stored bytes the gateway had lost (202, the first receipt, queued).
+ */
+export type { Receipt };
 
 /** A new receipt whose bytes are stored with it. */
 export function storedReceipt(row: NewImage): Receipt {

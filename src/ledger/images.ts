@@ -1,3 +1,4 @@
+import type { DayCount, Stats } from '../api/schemas/admin.js';
 import { SpoolError } from '../errors.js';
 import type { ImageMetadata } from '../meta/extract.js';
 import type { Statement } from 'better-sqlite3';
@@ -5,21 +6,8 @@ import { BYTES_LOST_SQL } from './lost.js';
 import { withoutFsync, type Db } from './open.js';
 import { ROW_STATES, TRANSITIONS, type Absorbed, type EarlierReceipt, type ImageRow, type ImageState, type InsertResult, type LedgerRow, type NewImage, type Resolved, type RowState, type UploadOrder } from './types.js';
 
-export interface LedgerStats {
-  most_popular_format: { content_type: string; images: number } | null;
-  formats: Array<{ content_type: string; images: number }>;
-  top_camera_models: Array<{ model: string; images: number }>;
-  unknown_camera_model: number;
-  /** The last 30 UTC days, oldest first, every day present. */
-  uploads_per_day: Array<{ date: string; uploads: number; bytes: number }>;
-  receipts: number;
-  unique_images: number;
-  duplicates: number;
-  backlog: { images: number; bytes: number };
-  uploaded: { images: number; bytes: number };
-  dead: number;
-  evicted: number;
-}
+/** GET /admin/stats: the Stats schema (src/api/schemas/admin.ts). */
+export type LedgerStats = Stats;
 
 export interface BacklogSummary {
   queued: number;
@@ -103,7 +91,8 @@ export class ImageLedger {
       statCounts: db.prepare('SELECT kind, key, n, bytes FROM stat_counts WHERE kind IN (\'receipts\', \'unique\', \'format\', \'state\')'),
       topModels: db.prepare(`SELECT key, n FROM stat_counts WHERE kind = 'model' AND key <> '' AND n > 0 ORDER BY n DESC, key LIMIT 10`),
       unknownModels: db.prepare(`SELECT coalesce(sum(n), 0) AS n FROM stat_counts WHERE kind = 'model' AND key = ''`),
-      days: db.prepare(`SELECT key, n, bytes FROM stat_counts WHERE kind = 'day' AND key >= ? ORDER BY key`),
+      // 'day': uploads by uploaded_at (migration 0010); 'received_day': receipts by received_at (0017).
+      days: db.prepare(`SELECT key, n, bytes FROM stat_counts WHERE kind = ? AND key >= ? ORDER BY key`),
       deadRows: db.prepare(`SELECT id, path, state FROM images WHERE state = 'dead' ORDER BY received_at, id`),
       requeueDead: db.prepare(`UPDATE images SET state = 'queued', attempts = 0, next_attempt_at = @now,
         last_error = 'requeued by operator after: ' || coalesce(last_error, '?') WHERE id = @id AND state = 'dead'`),
@@ -364,12 +353,6 @@ export class ImageLedger {
     const one = (kind: string): { n: number; bytes: number } => rows.find((r) => r.kind === kind) ?? { n: 0, bytes: 0 };
     const state = (s: string): { n: number; bytes: number } => rows.find((r) => r.kind === 'state' && r.key === s) ?? { n: 0, bytes: 0 };
     const formats = rows.filter((r) => r.kind === 'format' && r.n > 0).sort((a, b) => b.n - a.n || a.key.localeCompare(b.key));
-    const first = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - 29));
-    const perDay = new Map((this.stmts.days.all(first.toISOString().slice(0, 10)) as Array<{ key: string; n: number; bytes: number }>).map((d) => [d.key, d]));
-    const uploadsPerDay = Array.from({ length: 30 }, (_, i) => {
-      const day = new Date(first.getTime() + i * 86_400_000).toISOString().slice(0, 10);
-      return { date: day, uploads: perDay.get(day)?.n ?? 0, bytes: perDay.get(day)?.bytes ?? 0 };
-    });
     const receipts = one('receipts');
     const unique = one('unique');
     return {
@@ -377,7 +360,8 @@ export class ImageLedger {
       formats: formats.map((f) => ({ content_type: f.key, images: f.n })),
       top_camera_models: (this.stmts.topModels.all() as Array<{ key: string; n: number }>).map((m) => ({ model: m.key, images: m.n })),
       unknown_camera_model: (this.stmts.unknownModels.get() as { n: number }).n,
-      uploads_per_day: uploadsPerDay,
+      received_per_day: this.perDay('received_day', now),
+      uploaded_per_day: this.perDay('day', now),
       receipts: receipts.n,
       unique_images: unique.n,
       duplicates: receipts.n - unique.n,
@@ -386,6 +370,17 @@ export class ImageLedger {
       dead: state('dead').n,
       evicted: state('evicted').n,
     };
+  }
+
+  /** A per-day counter over the last 30 UTC days up to `now`, oldest first, zeros included. */
+  private perDay(kind: 'day' | 'received_day', now: Date): DayCount[] {
+    const first = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - 29));
+    const rows = this.stmts.days.all(kind, first.toISOString().slice(0, 10)) as Array<{ key: string; n: number; bytes: number }>;
+    const counted = new Map(rows.map((d) => [d.key, d]));
+    return Array.from({ length: 30 }, (_, i) => {
+      const date = new Date(first.getTime() + i * 86_400_000).toISOString().slice(0, 10);
+      return { date, images: counted.get(date)?.n ?? 0, bytes: counted.get(date)?.bytes ?? 0 };
+    });
   }
 
   /** Dead rows, oldest first (for requeue by state). */

@@ -1,20 +1,14 @@
 import { SpoolError, errnoCode } from '../errors.js';
 import type { InsertResult, NewImage } from '../ledger/types.js';
-import { linkState, type LinkLedger, type LinkRow, type LinkState } from './ledger.js';
-import type { LinkRequest } from './request.js';
+import { linkState, type LinkLedger, type LinkRow } from './ledger.js';
+import type { LinkView } from '../api/schemas/links.js';
 import { SECRET_PATTERN, TOKEN_ID_PATTERN, hashesMatch, newSecret, newTokenId, secretHash } from './secret.js';
 
-/** What the admin API shows of a link: never the secret, never its hash. */
-export interface LinkView {
-  token_id: string;
-  device_id: string | null;
-  max_uploads: number | null;
-  uploads_used: number;
-  expires_at: string;
-  created_at: string;
-  revoked: boolean;
-  revoked_at: string | null;
-  state: LinkState;
+/** A validated `POST /admin/links` request, in the units the ledger keeps. */
+export interface LinkRequest {
+  expiresInSeconds: number;
+  maxUploads: number | null;
+  deviceId: string | null;
 }
 
 /**

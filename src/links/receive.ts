@@ -4,11 +4,10 @@ import type busboy from 'busboy';
 import { SpoolError } from '../errors.js';
 import { connectionGone, guardBodyPace, type BodyPace } from '../http/body-pace.js';
 import { createFormParser, feedParser, fenced, fieldDeviceId, fieldImageBytes, tooManyFields } from '../http/form-parser.js';
-import { DEVICE_ID_PATTERN } from '../http/multipart.js';
+import { DEVICE_ID_PATTERN, MAX_FIELD_IMAGE_BYTES } from '../http/limits.js';
 import type { SpooledFile, SpoolStore } from '../spool/store.js';
 
 /** Plain-field images are buffered by busboy, so they are only accepted while small (as on POST /image). */
-const MAX_FIELD_IMAGE_BYTES = 1024 * 1024;
 
 export interface ManyImagesOptions {
   maxImageBytes: number;

@@ -1,39 +1,18 @@
-import type { DeadImage, DeviceActivity, RecentUpload, StatusQueries } from '../ledger/status.js';
+import type { StatusReport } from '../api/schemas/status-report.js';
+import type { DeviceActivity, StatusQueries } from '../ledger/status.js';
 import type { BandwidthController } from '../throttle/bandwidth-controller.js';
 import { formatRate } from '../throttle/rate.js';
 import { activeEntry, type Schedule } from '../throttle/schedule.js';
 import type { PauseState } from '../uploader/uploader.js';
-import type { Sample, StatusHistory } from './history.js';
-import type { ErrorEvent, RecentErrors } from './recent-errors.js';
+import type { StatusHistory } from './history.js';
+import type { RecentErrors } from './recent-errors.js';
 
 /**
  * GET /status.json. Nothing secret: no tokens, link secrets or credentials, only what the ledger and uploader
- * know. This is the full view (the admin credential); public-view.ts derives what anyone may see.
+ * know. This is the full view (the admin credential); public-view.ts derives what anyone may see. Its shape
+ * is the StatusReport schema (src/api/schemas/status-report.ts).
  */
-export interface StatusReport {
-  /** `full`: whole ids and camera models; `public`: ids shortened, no camera data, error texts redacted. */
-  view: 'full' | 'public';
-  generated_at: string;
-  backlog: { images: number; bytes: number; oldest_queued_at: string | null; drain_eta_seconds: number | null };
-  totals: { receipts: number; uploaded: number; uploaded_bytes: number; dead: number; evicted: number };
-  bandwidth: {
-    /** What uploads may use now (null: unlimited); below the configured cap when UPLINK_SHARE limits it. */
-    rate_bytes_per_sec: number | null;
-    rate: string;
-    source: 'schedule' | 'override';
-    limited_by: 'cap' | 'uplink_share' | 'budget_fallback';
-    schedule: string;
-    override: string | null;
-    /** UPLOAD_BWLIMIT's entries, the one in force marked. */
-    timetable: Array<{ entry: string; rate: string; active: boolean }>;
-  };
-  uploader: { active_uploads: number; paused: PauseState | null };
-  history: { interval_ms: number; samples: Sample[]; current: Sample };
-  recent_uploads: RecentUpload[];
-  recent_errors: ErrorEvent[];
-  dead_images: DeadImage[];
-  devices: { rows: DeviceActivity[]; total: number; computed_at: string };
-}
+export type { StatusReport };
 
 export interface ReportSources {
   queries: StatusQueries;

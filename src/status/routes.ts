@@ -2,7 +2,10 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Context, MiddlewareHandler } from 'hono';
+import { describedRoute } from '../api/route.js';
+import { fullStatusDataRoute, fullStatusPageRoute, statusDataRoute, statusPageRoute } from '../api/routes/status-page.js';
 import { SpoolError } from '../errors.js';
 import type { AppEnv } from '../http/env.js';
 import { adminCredential } from '../http/middleware/credentials.js';
@@ -45,9 +48,9 @@ function loadPage(): LoadedPage {
  * HTTP Basic (the admin token as the password), which a browser prompts for and then sends by itself.
  * STATUS_PAGE=off removes all of them.
  */
-export function statusRoutes(source: StatusSource, adminToken: string): Hono<AppEnv> {
+export function statusRoutes(source: StatusSource, adminToken: string): OpenAPIHono<AppEnv> {
   const page = loadPage();
-  const routes = new Hono<AppEnv>();
+  const routes = new OpenAPIHono<AppEnv>();
   const html = (c: Context<AppEnv>): Response => c.body(page.html, 200, {
     'Content-Type': 'text/html; charset=utf-8',
     'Content-Security-Policy': page.csp,
@@ -60,12 +63,12 @@ export function statusRoutes(source: StatusSource, adminToken: string): Hono<App
     const report = source.report(new Date());
     return c.json(full ? report : publicView(report));
   };
-  routes.get('/', html);
-  routes.get('/status.json', (c) => json(c, adminCredential(c.req.header('authorization'), adminToken) === 'admin'));
+  describedRoute(routes, statusPageRoute, async (c) => html(c));
+  describedRoute(routes, statusDataRoute, async (c) => json(c, adminCredential(c.req.header('authorization'), adminToken) === 'admin'));
   // The page fetches `status.json` relative to itself: /full/status.json, inside the Basic realm.
-  routes.use('/full/*', requireAdminBasic(adminToken));
-  routes.get('/full/', html);
-  routes.get('/full/status.json', (c) => json(c, true));
+  const fullView = requireAdminBasic(adminToken);
+  describedRoute(routes, { ...fullStatusPageRoute, middleware: fullView }, async (c) => html(c));
+  describedRoute(routes, { ...fullStatusDataRoute, middleware: fullView }, async (c) => json(c, true));
   return routes;
 }
 

@@ -1,11 +1,13 @@
-import type { BudgetState, SharedBudget } from '../budget/shared-budget.js';
+import type { BandwidthState } from '../api/schemas/bandwidth.js';
+import type { Backlog } from '../api/schemas/images.js';
+import type { SharedBudget } from '../budget/shared-budget.js';
 import type { Logger } from '../log.js';
 import type { BacklogSummary } from '../ledger/images.js';
 import type { SettingsStore } from '../ledger/settings.js';
 import { formatRate, parseRate, type BytesPerSecond } from './rate.js';
 import { activeEntry, msToNextMinute, type Schedule } from './schedule.js';
 import type { TokenBucket } from './token-bucket.js';
-import type { UplinkEstimator, UplinkState } from './uplink-estimator.js';
+import type { UplinkEstimator } from './uplink-estimator.js';
 import type { UploadTiming } from '../s3/put-image.js';
 import type { LinkObserver } from '../uploader/uploader.js';
 
@@ -25,7 +27,7 @@ function rateOrNull(rate: BytesPerSecond): number | null {
  * The backlog as operators see it (GET /images, `image-spool status`): counts, bytes, the rate in force and
  * how long the backlog takes to drain at that rate (null when unlimited: then the link decides).
  */
-export function backlogReport(summary: BacklogSummary, rate: BytesPerSecond): BacklogSummary & { rate_bytes_per_sec: number | null; drain_eta_seconds: number | null } {
+export function backlogReport(summary: BacklogSummary, rate: BytesPerSecond): Backlog {
   return {
     ...summary,
     rate_bytes_per_sec: rateOrNull(rate),
@@ -33,22 +35,8 @@ export function backlogReport(summary: BacklogSummary, rate: BytesPerSecond): Ba
   };
 }
 
-export interface BandwidthState {
-  /** The rate in force: the configured cap, or less when UPLINK_SHARE limits it. */
-  rate_bytes_per_sec: number | null;
-  rate: string;
-  /** Where the configured cap comes from. */
-  source: 'schedule' | 'override';
-  configured_rate_bytes_per_sec: number | null;
-  /** `budget_fallback`: BUDGET_BACKEND=redis without Redis, this gateway's share is cap / GATEWAY_COUNT. */
-  limited_by: 'cap' | 'uplink_share' | 'budget_fallback';
-  schedule: string;
-  override: string | null;
-  /** Null unless UPLINK_SHARE is set. */
-  uplink: UplinkState | null;
-  /** Null unless BUDGET_BACKEND=redis. */
-  budget: BudgetState | null;
-}
+/** GET/PUT /admin/bwlimit: the BandwidthState schema (src/api/schemas/bandwidth.ts). */
+export type { BandwidthState };
 
 /**
  * Decides the shared bucket's rate: an operator override (kept in the ledger, so it survives restarts)

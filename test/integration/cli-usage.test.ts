@@ -60,17 +60,20 @@ describe('image-spool migrate, and status on a stopped service', () => {
     expect(JSON.parse((await runCli(['migrate', '--status', '--json'], env)).stdout)).toMatchObject({ exists: true, current: known.at(-1), pending: [] });
   });
 
-  it('status reads the stopped service\'s ledger: zeros, and the cap\'s source (default or UPLOAD_BWLIMIT)', async () => {
+  it('status reads the stopped service\'s ledger: zeros, and the cap\'s source (the schedule, set or not)', async () => {
     const r = await runCli(['status', '--json'], env);
     expect(r.code, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout) as StatusSnapshot;
     expect(s).toMatchObject({
       service: 'down', egress_bytes_per_sec: null, drain_eta_seconds: 0,
       backlog: { images: 0, bytes: 0, oldest_queued_at: null, oldest_queued_age_seconds: null },
-      cap: { rate_bytes_per_sec: 12_500_000, source: 'default', schedule: '100Mbit', override: null },
+      cap: { rate_bytes_per_sec: 12_500_000, source: 'schedule', schedule: '100Mbit', override: null },
       disk: { spool_bytes: 0, spool_max_bytes: null },
     });
     expect(s.disk.total_bytes).toBeGreaterThan(s.disk.free_bytes);
+    // The same word as `bwlimit`, the log and the status page: the default UPLOAD_BWLIMIT is the schedule.
+    const human = await runCli(['status'], env);
+    expect(human.stdout).toMatch(/^cap +100Mbit\/s from schedule "100Mbit" \(UPLOAD_BWLIMIT\) \(when the service runs\)$/m);
     const scheduled = JSON.parse((await runCli(['status', '--json'], { ...env, UPLOAD_BWLIMIT: '5MB', SPOOL_MAX_BYTES: '1GB' })).stdout) as StatusSnapshot;
     expect(scheduled.cap).toMatchObject({ rate_bytes_per_sec: 5_000_000, source: 'schedule', schedule: '5MB' });
     expect(scheduled.disk.spool_max_bytes).toBe(1e9);

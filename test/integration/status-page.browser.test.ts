@@ -5,7 +5,8 @@
  * device table) with image ids shortened and no camera data, shows hostile device-supplied text as text (no
  * markup, no dialog), refreshes without a reload and logs no console error. With the admin token, which the
  * browser sends as HTTP Basic when `/full/` asks for it: whole ids and camera models; a wrong password gets
- * nothing. Screenshots of both in test-output/. Without a Chromium binary it skips and says why (.ci/run
+ * nothing. Device ids and image ids stay whole on one line at 1280 px and at a phone's 390 px (measured from
+ * the text's line boxes), without the page scrolling sideways. Screenshots of each in test-output/. Without a Chromium binary it skips and says why (.ci/run
  * installs `chromium`).
  */
 import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
@@ -20,6 +21,8 @@ import { fetchStatus, HOSTILE_TEXT, insertRowWithoutFile } from '../helpers/stat
 
 const SCREENSHOT = path.resolve('test-output', 'status-page.png');
 const SCREENSHOT_FULL = path.resolve('test-output', 'status-page-full.png');
+/** The id check's screenshots, one per width: `status-page-ids-1280.png`, `status-page-ids-390.png`. */
+const screenshotAt = (width: number): string => path.resolve('test-output', `status-page-ids-${width}.png`);
 const ADMIN_TOKEN = 'browser-test-admin-token-0123456789abcdef';
 const VIEWPORT = { width: 1400, height: 1100 };
 
@@ -73,6 +76,32 @@ function watch(page: Page): { dialogs: string[]; consoleErrors: string[] } {
 
 const cells = (page: Page, table: string, column: number): Promise<string[]> =>
   page.locator(`#${table} tbody tr td:nth-child(${column})`).allTextContents();
+
+/** The cells that hold a device id or an image id: table id and column. */
+const ID_CELLS: ReadonlyArray<readonly [string, number]> = [['devices', 1], ['uploads', 2], ['uploads', 3], ['errors', 3], ['errors', 4], ['dead', 2], ['dead', 3]];
+
+interface IdLayout {
+  table: string;
+  text: string;
+  /** Distinct line boxes the text is laid out on: 1 unless it wraps. */
+  lines: number;
+  /** Wider than its cell shows (cut off, or ellipsis). */
+  clipped: boolean;
+}
+
+/**
+ * How every id cell of the page is laid out, measured in the browser from the text's own line boxes. (A
+ * string: the tests are compiled without the DOM's types.)
+ */
+function idLayout(page: Page): Promise<IdLayout[]> {
+  return page.evaluate(`${JSON.stringify(ID_CELLS)}.flatMap(([table, column]) =>
+    [...document.querySelectorAll('#' + table + ' tbody tr td:nth-child(' + column + ')')].map((td) => {
+      const range = document.createRange();
+      range.selectNodeContents(td);
+      const tops = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+      return { table, text: td.textContent ?? '', lines: tops.size, clipped: td.scrollWidth > td.clientWidth };
+    }))`);
+}
 
 interface Running {
   s3: TestS3;
@@ -176,6 +205,40 @@ describe('status page in headless Chromium', () => {
     expect(seen.consoleErrors).toEqual([]);
     await page.close();
   }, 90_000);
+
+  it('keeps every device id and image id whole, on one line, at 1280 px and at a phone\'s 390 px (screenshots of both)', async (ctx) => {
+    if (running === null) {
+      console.log(`SKIPPED status page browser test: ${skipped}`);
+      ctx.skip();
+      return;
+    }
+    const { browser, svc } = running;
+    // The longest device id the validator admits, beside the whole 26-character image ids of the full view.
+    const longDevice = `gate-${'north-'.repeat(9)}cam-001`.slice(0, 64);
+    const longId = await post(svc.baseUrl, longDevice, fakeJpeg(120_000));
+    await waitFor(async () => ((await fetchStatus(svc.baseUrl, ADMIN_TOKEN)).recent_uploads.some((u) => u.id === longId) ? true : undefined), 15_000, 'the long device id\'s upload');
+    mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
+    for (const width of [1280, 390]) {
+      const context = await browser.newContext({ viewport: { width, height: 900 }, httpCredentials: { username: 'operator', password: ADMIN_TOKEN } });
+      try {
+        const page = await context.newPage();
+        const seen = watch(page);
+        expect((await page.goto(`${svc.baseUrl}/full/`))?.status()).toBe(200);
+        await page.locator('#uploads tbody td').filter({ hasText: longId }).first().waitFor({ timeout: 15_000 });
+        const ids = (await idLayout(page)).filter((c) => c.text !== '—');
+        expect(ids.map((c) => c.text)).toEqual(expect.arrayContaining([longDevice, longId, HOSTILE_TEXT]));
+        expect(ids.filter((c) => c.lines !== 1 || c.clipped), `${width} px: ids broken over lines or cut`).toEqual([]);
+        // Whole ids do not push the page sideways: a table wider than its card scrolls inside the card.
+        expect(await page.evaluate<number>('document.documentElement.scrollWidth'), `${width} px: page width`).toBeLessThanOrEqual(width);
+        await page.screenshot({ path: screenshotAt(width), fullPage: true });
+        expect(statSync(screenshotAt(width)).size).toBeGreaterThan(10_000);
+        console.log(`status page at ${width} px: ${screenshotAt(width)}`);
+        expect(seen.consoleErrors).toEqual([]);
+      } finally {
+        await context.close();
+      }
+    }
+  }, 60_000);
 
   it('with the admin token, sent as HTTP Basic when /full/ asks: whole ids and camera models; a wrong password gets nothing', async (ctx) => {
     if (running === null) {

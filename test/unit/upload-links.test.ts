@@ -4,6 +4,9 @@
  */
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { z } from '@hono/zod-openapi';
+import { Duration, durationSeconds, LinkRequest } from '../../src/api/schemas/links.js';
+import { requestError } from '../../src/api/validate.js';
 import { isSpoolError } from '../../src/errors.js';
 import { ImageLedger } from '../../src/ledger/images.js';
 import type { Db } from '../../src/ledger/open.js';
@@ -11,7 +14,6 @@ import type { NewImage } from '../../src/ledger/types.js';
 import { LinkLedger } from '../../src/links/ledger.js';
 import { UploadLinks } from '../../src/links/links.js';
 import { redactPath } from '../../src/links/redact.js';
-import { parseExpiresIn, parseLinkRequest } from '../../src/links/request.js';
 import { hashesMatch, secretHash } from '../../src/links/secret.js';
 import { tempLedger, type TempLedger } from '../helpers/ledger.js';
 
@@ -30,21 +32,33 @@ const code = (fn: () => unknown): string => {
   return 'no error';
 };
 
+/** What the API answers for `value` checked by `schema`: the parsed value, or the refusal's code. */
+function check(schema: z.ZodType, value: unknown): { ok: unknown } | { code: string; message: string } {
+  const result = schema.safeParse(value);
+  if (result.success) return { ok: result.data };
+  const err = requestError(result.error, schema);
+  return { code: err.code, message: err.message };
+}
+
 describe('expires_in', () => {
   it.each([
     ['90s', 90], ['30m', 1800], ['48h', 172_800], ['7d', 604_800], ['30d', 2_592_000], [3600, 3600], ['3600', 3600], [' 5 M ', 300],
-  ])('%j is %d s', (value, seconds) => expect(parseExpiresIn(value)).toBe(seconds));
+  ])('%j is %d s', (value, seconds) => {
+    expect(check(Duration, value)).toEqual({ ok: value });
+    expect(durationSeconds(value)).toBe(seconds);
+  });
 
   it.each([[0], ['0s'], [-1], [1.5], ['31d'], [2_592_001], ['1w'], ['h'], [''], [null], [true], [{}], ['1e3']])('%j is refused', (value) => {
-    expect(code(() => parseExpiresIn(value))).toBe('invalid_request');
+    expect(check(LinkRequest, { expires_in: value })).toMatchObject({ code: 'invalid_request', message: expect.stringMatching(/^expires_in must be /) });
   });
 
   it('a link request is strict about its fields', () => {
-    expect(parseLinkRequest({ expires_in: '1h' })).toEqual({ expiresInSeconds: 3600, maxUploads: null, deviceId: null });
-    expect(parseLinkRequest({ expires_in: 60, max_uploads: 10_000, device_id: 'cam.1_a-b' })).toEqual({ expiresInSeconds: 60, maxUploads: 10_000, deviceId: 'cam.1_a-b' });
-    expect(code(() => parseLinkRequest({ expires_in: '1h', extra: 1 }))).toBe('invalid_request');
-    expect(code(() => parseLinkRequest([]))).toBe('invalid_request');
-    expect(code(() => parseLinkRequest({ expires_in: '1h', device_id: 'x'.repeat(65) }))).toBe('invalid_device_id');
+    expect(check(LinkRequest, { expires_in: '1h' })).toEqual({ ok: { expires_in: '1h' } });
+    expect(check(LinkRequest, { expires_in: 60, max_uploads: 10_000, device_id: 'cam.1_a-b' })).toEqual({ ok: { expires_in: 60, max_uploads: 10_000, device_id: 'cam.1_a-b' } });
+    expect(check(LinkRequest, { expires_in: '1h', extra: 1 })).toEqual({ code: 'invalid_request', message: 'unknown field "extra"; expected expires_in, max_uploads, device_id' });
+    expect(check(LinkRequest, [])).toMatchObject({ code: 'invalid_request', message: expect.stringMatching(/^expected a JSON object/) });
+    expect(check(LinkRequest, { expires_in: '1h', device_id: 'x'.repeat(65) })).toMatchObject({ code: 'invalid_device_id', message: expect.stringMatching(/^device_id must match/) });
+    expect(check(LinkRequest, { expires_in: '1h', max_uploads: 0 })).toMatchObject({ code: 'invalid_request', message: 'max_uploads must be a whole number from 1 to 10000 (or absent for no limit), got 0' });
   });
 });
 
