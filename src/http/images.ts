@@ -23,6 +23,7 @@ export function imageStatusHandler(ledger: ImageLedger) {
  * What a device that holds only the id may learn: what became of its upload. Nothing the image itself says
  * (metadata), no other receipt's id (`duplicate_of`), no error text (it can name other images' files).
  */
+// The receipt's own id, device and time; everything about the bytes (state, upload) from the row holding them.
 function outcomeOf({ row, blob }: Resolved): ImageOutcome {
   return {
     id: row.id,
@@ -39,22 +40,13 @@ function outcomeOf({ row, blob }: Resolved): ImageOutcome {
   };
 }
 
-// The receipt's own id, device and time; everything about the bytes (state, upload, metadata) from the row holding them.
-function recordOf({ row, blob }: Resolved): ImageStatus {
+// The outcome, plus what a credential may see: the receipt it duplicates, the error text, the metadata.
+function recordOf(resolved: Resolved): ImageStatus {
+  const { row, blob } = resolved;
   return {
-    id: row.id,
-    device_id: row.device_id,
-    state: blob.state,
+    ...outcomeOf(resolved),
     duplicate_of: row.duplicate_of,
-    sha256: blob.sha256,
-    bytes: blob.bytes,
-    content_type: blob.content_type,
-    s3_key: blob.s3_key,
-    attempts: blob.attempts,
     last_error: blob.last_error,
-    received_at: row.received_at,
-    next_attempt_at: blob.state === 'queued' ? blob.next_attempt_at : null,
-    uploaded_at: blob.uploaded_at,
     metadata_state: metadataState(blob),
     metadata_error: blob.metadata_state === 'failed' ? blob.metadata_error : null,
     // Null until extraction ran (right after ingest), and when it failed; else each field is null when the image does not say.
