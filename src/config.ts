@@ -21,8 +21,6 @@ export interface Config {
   readonly localS3: { readonly port: number; readonly dataDir: string } | null;
   /** UPLOAD_BWLIMIT: one rate or an rclone-style timetable. */
   readonly uploadSchedule: Schedule;
-  /** True when UPLOAD_BWLIMIT is unset (the schedule is the built-in default). */
-  readonly uploadScheduleIsDefault: boolean;
   /** ADMIN_TOKEN; when unset a token is generated into $SPOOL_DIR/admin.token. */
   readonly adminToken: string | undefined;
   /**
@@ -184,7 +182,6 @@ export function loadConfig(env: Env = process.env): Config {
     s3,
     localS3,
     uploadSchedule: v.UPLOAD_BWLIMIT,
-    uploadScheduleIsDefault: !read.isSet('UPLOAD_BWLIMIT'),
     adminToken: v.ADMIN_TOKEN,
     uploadBurstMs: v.UPLOAD_BURST_MS,
     uploadConcurrency: v.UPLOAD_CONCURRENCY,
