@@ -6,6 +6,7 @@
  * hostile soak (bench/hostile-soak.ts) runs in every full run (--quick: 1 minute).
  * Exit code 0 when the benches ran (targets may still FAIL: read the table), 1 on error.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -88,6 +89,21 @@ function machine(): string {
     `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM`;
 }
 
+/** The commit measured, and whether the work tree differs from it: a figure is only as good as its commit. */
+function commit(): string {
+  const git = (args: string[]): string => {
+    try {
+      return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return '';
+    }
+  };
+  const head = git(['rev-parse', '--short', 'HEAD']);
+  if (head === '') return 'commit unknown (not a git checkout)';
+  const dirty = git(['status', '--porcelain', '--untracked-files=no', '--', 'src', 'bench', 'migrations', 'package.json', 'deploy']);
+  return `commit ${head}${dirty === '' ? '' : ' with uncommitted changes to src/bench/migrations/deploy'}`;
+}
+
 /** 1, 5 and 15 minute load averages: other work on a 2-core machine moves the numbers. */
 function loadavg(): string {
   return os.loadavg().map((l) => l.toFixed(2)).join(' ');
@@ -104,7 +120,7 @@ async function main(): Promise<void> {
   const startLoad = loadavg();
   const unit = unitSettings();
   const mode = `${quick ? ' (--quick: shortened, not the reference numbers)' : ''}${soak ? ' --soak' : ''}`;
-  console.log(`image-spool bench${mode}: ${machine()}`);
+  console.log(`image-spool bench${mode}: ${commit()}; ${machine()}`);
   console.log(`service run as deploy/image-spool.service runs it: ${JSON.stringify(unit.env)} node flags ${JSON.stringify(unit.nodeFlags)}`);
   await mkdir(OUT_DIR, { recursive: true });
   try {
@@ -124,7 +140,7 @@ async function main(): Promise<void> {
   const seconds = ((Date.now() - started) / 1000).toFixed(0);
   const footer = `bench finished in ${seconds} s; load average at start ${startLoad}, at end ${loadavg()}\nper bench: ${timings.join('; ')}`;
   console.log(`\n${table}\n\nSummary (every figure with a target; baselines measured in the same run):\n\n${summary}\n\n${footer}`);
-  const header = `image-spool bench ${new Date().toISOString()}${mode}\n${machine()}\nunit settings: ${JSON.stringify(unit)}\n\n`;
+  const header = `image-spool bench ${new Date().toISOString()}${mode}\n${commit()}\n${machine()}\nunit settings: ${JSON.stringify(unit)}\n\n`;
   await writeFile(path.join(OUT_DIR, `bench-${STAMP}.md`), `${header}${table}\n\n${summary}\n\n${footer}\n`);
 }
 

@@ -12,7 +12,7 @@
  * Skipped, with the reason printed, when strace is missing or ptrace is not permitted.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +23,7 @@ import { fakeJpeg, postImage } from '../helpers/images.js';
 import { s3Env, startTestS3, type TestS3 } from '../helpers/s3.js';
 import { straceUnavailable } from '../helpers/strace.js';
 import { checkSyscallOrder, timeOrderBreak, type CheckResult, type Rule } from '../helpers/syscall-order.js';
+import { patchedBuild, type Patch } from '../helpers/patched-build.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(ROOT, 'bin/image-spool.cjs');
@@ -31,13 +32,6 @@ const CONCURRENT = 16;
 
 const unavailable = straceUnavailable();
 if (unavailable) console.warn(`SKIPPED syscall-order: ${unavailable}`);
-
-interface Patch {
-  /** Path under the package root, e.g. dist/src/spool/store.js. */
-  file: string;
-  from: string;
-  to: string;
-}
 
 interface RunResult {
   ids: string[];
@@ -48,30 +42,10 @@ interface RunResult {
 
 const cleanups: (() => Promise<void>)[] = [];
 
-/**
- * A copy of the built package with string patches applied to its compiled JS: bin/, dist/src/,
- * package.json and migrations/ are copied, node_modules is a symlink. Each patch point must occur
- * exactly once, so a change in src/ that moves it fails here instead of testing an unbroken build.
- */
 async function buildVariant(name: string, patches: readonly Patch[]): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), `spool-variant-${name}-`));
-  cleanups.push(() => rm(dir, { recursive: true, force: true }));
-  await mkdir(path.join(dir, 'dist'));
-  await cp(path.join(ROOT, 'dist/src'), path.join(dir, 'dist/src'), { recursive: true });
-  await cp(path.join(ROOT, 'bin'), path.join(dir, 'bin'), { recursive: true });
-  await cp(path.join(ROOT, 'migrations'), path.join(dir, 'migrations'), { recursive: true });
-  await cp(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
-  // The status page's HTML is read from src/ at start (tsc does not copy it to dist/).
-  await cp(path.join(ROOT, 'src/status/page.html'), path.join(dir, 'src/status/page.html'), { recursive: true });
-  await symlink(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
-  for (const p of patches) {
-    const file = path.join(dir, p.file);
-    const text = await readFile(file, 'utf8');
-    const count = text.split(p.from).length - 1;
-    if (count !== 1) throw new Error(`variant ${name}: patch point ${JSON.stringify(p.from)} occurs ${count} times in ${p.file} (expected 1); update the variant`);
-    await writeFile(file, text.replace(p.from, p.to));
-  }
-  return path.join(dir, 'bin/image-spool.cjs');
+  const build = await patchedBuild(`variant-${name}`, patches);
+  cleanups.push(build.remove);
+  return build.cli;
 }
 
 function waitForExit(child: ChildProcess): Promise<void> {

@@ -1,20 +1,8 @@
-import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-
-interface Patch {
-  /** Path under the package root. */
-  file: string;
-  from: string;
-  to: string;
-}
+import { patchedBuild, type Patch, type PatchedBuild } from '../helpers/patched-build.js';
 
 /**
  * Builds with one durability step broken, by a string patch of the compiled JS in a copy of the package
- * (src/ is not touched; the same approach as test/durability/syscall-order.test.ts). A patch point that
+ * (test/helpers/patched-build.ts; src/ is not touched). A patch point that
  * does not occur exactly once fails loudly, so a change in src/ can never leave an unbroken "broken" build.
  */
 export const BROKEN_BUILDS: Record<string, { what: string; patches: Patch[]; /** Every cut during ingest loses receipts (else it depends on timing). */ certain: boolean }> = {
@@ -49,23 +37,8 @@ export const BROKEN_BUILDS: Record<string, { what: string; patches: Patch[]; /**
 };
 
 /** A patched copy of the built package; returns its bin/image-spool.cjs and a cleanup. */
-export async function buildBroken(name: string): Promise<{ cli: string; remove: () => Promise<void> }> {
+export async function buildBroken(name: string): Promise<PatchedBuild> {
   const variant = BROKEN_BUILDS[name];
   if (!variant) throw new Error(`unknown broken build ${name}; known: ${Object.keys(BROKEN_BUILDS).join(', ')}`);
-  const dir = await mkdtemp(path.join(os.tmpdir(), `powerloss-broken-${name}-`));
-  await mkdir(path.join(dir, 'dist'));
-  await cp(path.join(ROOT, 'dist/src'), path.join(dir, 'dist/src'), { recursive: true });
-  await cp(path.join(ROOT, 'bin'), path.join(dir, 'bin'), { recursive: true });
-  await cp(path.join(ROOT, 'migrations'), path.join(dir, 'migrations'), { recursive: true });
-  await cp(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
-  await cp(path.join(ROOT, 'src/status/page.html'), path.join(dir, 'src/status/page.html'), { recursive: true });
-  await symlink(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
-  for (const p of variant.patches) {
-    const file = path.join(dir, p.file);
-    const text = await readFile(file, 'utf8');
-    const count = text.split(p.from).length - 1;
-    if (count !== 1) throw new Error(`broken build ${name}: patch point ${JSON.stringify(p.from)} occurs ${count} times in ${p.file} (expected 1)`);
-    await writeFile(file, text.replace(p.from, p.to));
-  }
-  return { cli: path.join(dir, 'bin/image-spool.cjs'), remove: () => rm(dir, { recursive: true, force: true }) };
+  return patchedBuild(`broken-${name}`, variant.patches);
 }
