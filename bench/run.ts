@@ -3,7 +3,8 @@
  * Runs each bench with its own s3rver, service process and temp dirs, prints the detailed table, then one
  * summary of every targeted figure (measured, same-run baseline, ratio, target, PASS/FAIL), and saves both
  * under bench/out/. The 30-minute soak runs only with --soak (--quick --soak: a 2-minute soak). The 10-minute
- * hostile soak (bench/hostile-soak.ts) runs in every full run (--quick: 1 minute).
+ * hostile soak (bench/hostile-soak.ts) runs in every full run (--quick: 1 minute); the container bench
+ * (bench/container-start.ts, podman as root) last.
  * Exit code 0 when the benches ran (targets may still FAIL: read the table), 1 on error.
  */
 import { execFileSync } from 'node:child_process';
@@ -13,6 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runAdaptiveBench } from './adaptive-link.js';
 import { runBwlimitLatency } from './bwlimit-latency.js';
+import { runContainerStart } from './container-start.js';
 import { runEgress } from './egress.js';
 import { runHostileSoak } from './hostile-soak.js';
 import { Cleanup, printRatioTable, printTable, unitSettings, type Row } from './harness.js';
@@ -67,8 +69,10 @@ const BENCHES: Record<string, Bench> = {
   adaptive: (c) => runAdaptiveBench(c, OUT_DIR, quick),
   stats: () => runStatsScale(quick ? 100_000 : 1_000_000),
   soak: (c) => runSoak({ minutes: quick ? 2 : 30, sampleMs: quick ? 1_000 : 5_000 }, c),
-  // Last: the longest of the default benches, and its gigabytes of writes would disturb a disk bench after it.
+  // After the disk benches: the longest of the default benches, and its gigabytes of writes would disturb one.
   hostile: (c) => runHostileSoak({ minutes: quick ? 1 : 10 }, c),
+  // After every timed bench: the image build compiles better-sqlite3 (both cores for ~2 min).
+  container: (c) => runContainerStart({ runs: quick ? 1 : 3 }, c),
 };
 
 function selected(name: string): boolean {

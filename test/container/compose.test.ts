@@ -11,8 +11,7 @@ import { fakeJpeg } from '../helpers/images.js';
 import { freePort } from '../helpers/ports.js';
 import { curlPost, s3Target, waitReady, waitUploaded, type S3Target } from './clients.js';
 import { BUCKET, exec, logs } from './containers.js';
-import { describeWithEngine, engineMissing, ok, podman, ROOT, run, runId } from './engine.js';
-import { buildImage, ensureBaseImages, removeImage } from './image-build.js';
+import { buildImage, describeWithEngine, engineMissing, ensureBaseImages, ok, podman, removeImage, ROOT, run, runId } from './engine.js';
 
 const missing = await engineMissing(['podman', 'podman-compose', 'debootstrap']);
 

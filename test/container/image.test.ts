@@ -13,8 +13,7 @@ import { waitFor } from '../helpers/in-process.js';
 import { freePort } from '../helpers/ports.js';
 import { curlPost, heldUpload, imageStatus, metric, s3Target, waitReady, waitUploaded, type Answer, type S3Target } from './clients.js';
 import { BUCKET, exec, inspect, inspectImage, logLines, logs, removeAll, runS3, runService, S3_ENV } from './containers.js';
-import { describeWithEngine, engineMissing, ok, podman, runId } from './engine.js';
-import { buildImage, ensureBaseImages, imageBytes, removeImage } from './image-build.js';
+import { buildImage, describeWithEngine, engineMissing, ensureBaseImages, imageBytes, ok, podman, removeImage, runId } from './engine.js';
 
 const missing = await engineMissing();
 
