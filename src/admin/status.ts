@@ -5,13 +5,12 @@ import type { Config } from '../config.js';
 import type { BacklogSummary, ImageLedger } from '../ledger/images.js';
 import { lockHolders } from '../ledger/lock-holders.js';
 import type { WalWatch } from '../ledger/wal-watch.js';
-import { backlogReport, type BandwidthController } from '../throttle/bandwidth-controller.js';
+import { backlogReport, capSource, type BandwidthController } from '../throttle/bandwidth-controller.js';
 import type { EgressMeter } from '../throttle/egress-meter.js';
 import { formatRate, type BytesPerSecond } from '../throttle/rate.js';
 
 /** `GET /admin/status` and `image-spool status --json`: the Status schema (src/api/schemas/admin.ts). */
 export type { LedgerFiles, StatusSnapshot };
-export type CapSource = StatusSnapshot['cap']['source'];
 
 export interface StatusInputs {
   service: 'up' | 'down';
@@ -19,7 +18,6 @@ export interface StatusInputs {
   summary: BacklogSummary;
   rate: BytesPerSecond;
   configuredRate: BytesPerSecond;
-  source: CapSource;
   schedule: string;
   override: string | null;
   egressBytesPerSec: number | null;
@@ -27,10 +25,6 @@ export interface StatusInputs {
   spoolMaxBytes: number;
   disk: { free_bytes: number; total_bytes: number };
   ledger: LedgerFiles;
-}
-
-export function capSource(override: string | null): CapSource {
-  return override === null ? 'schedule' : 'override';
 }
 
 export function buildStatus(i: StatusInputs): StatusSnapshot {
@@ -53,7 +47,7 @@ export function buildStatus(i: StatusInputs): StatusSnapshot {
       rate_bytes_per_sec: report.rate_bytes_per_sec,
       rate: formatRate(i.rate),
       configured_rate_bytes_per_sec: Number.isFinite(i.configuredRate) ? i.configuredRate : null,
-      source: i.source,
+      source: capSource(i.override),
       limited_by: i.rate < i.configuredRate ? 'uplink_share' : 'cap',
       schedule: i.schedule,
       override: i.override,
@@ -95,7 +89,6 @@ export function serviceStatus(deps: { ledger: ImageLedger; bandwidth: BandwidthC
       summary: deps.ledger.summary(),
       rate: deps.bandwidth.effectiveRate(),
       configuredRate: deps.bandwidth.configuredRate(),
-      source: capSource(state.override),
       schedule: state.schedule,
       override: state.override,
       egressBytesPerSec: deps.egress.bytesPerSecond(),

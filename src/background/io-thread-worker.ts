@@ -2,7 +2,7 @@
  * The I/O thread itself (see io-thread.ts for why it exists). Jobs arrive in arrays and each array is
  * answered with one array (one message per callback on each side, not one per job).
  *
- * - `{ op: 'digest', id, path }`: SHA-256 and length of a file, read with one reused buffer and blocking
+ * - `{ op: 'digest', id, path, md5 }`: SHA-256 and length of a file (and its base64 MD5 when `md5`), read with one reused buffer and blocking
  *   reads (the thread has nothing else to do, and the thread pool stays free for the spool's writes and fsyncs).
  * - Hash sessions over `workerData.staging` (a shared WebAssembly.Memory): `{ op: 'update', id, sid, offset,
  *   length }` hashes those bytes in place and answers `{ id }` once the block may be reused; `{ op: 'final',
@@ -25,7 +25,7 @@ import { createRequire } from 'node:module';
 import { parentPort, workerData } from 'node:worker_threads';
 
 export type IoJob =
-  | { op: 'digest'; id: number; path: string }
+  | { op: 'digest'; id: number; path: string; md5?: boolean }
   | { op: 'update'; id: number; sid: number; offset: number; length: number }
   | { op: 'final'; id: number; sid: number }
   | { op: 'drop'; sid: number };
@@ -46,16 +46,18 @@ const port = parentPort;
 const buffer = Buffer.allocUnsafe(1 << 20);
 const sessions = new Map<number, Hash>();
 
-function digest(path: string): { sha256: string; bytes: number } {
+function digest(path: string, withMd5: boolean): { sha256: string; bytes: number; md5?: string } {
   const fd = openSync(path, 'r');
   try {
     const hash = createHash('sha256');
+    const md5 = withMd5 ? createHash('md5') : null;
     let bytes = 0;
     for (let n; (n = readSync(fd, buffer, 0, buffer.length, null)) > 0;) {
       hash.update(buffer.subarray(0, n));
+      md5?.update(buffer.subarray(0, n));
       bytes += n;
     }
-    return { sha256: hash.digest('hex'), bytes };
+    return { sha256: hash.digest('hex'), bytes, ...(md5 ? { md5: md5.digest('base64') } : {}) };
   } finally {
     closeSync(fd);
   }
@@ -72,7 +74,7 @@ function sessionHash(sid: number): Hash {
 
 function job(m: Exclude<IoJob, { op: 'drop' }>): Record<string, unknown> {
   switch (m.op) {
-    case 'digest': return digest(m.path);
+    case 'digest': return digest(m.path, m.md5 === true);
     case 'update': {
       if (!data.staging) throw new Error('no staging memory');
       // .buffer is read each time: the memory grows, and an older buffer object keeps its old length.

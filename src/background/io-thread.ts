@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 import type { Db } from '../ledger/open.js';
 import type { CheckpointPass } from '../ledger/wal-watch.js';
 import type { Logger } from '../log.js';
-import { digestInline, inlineSession, type FileDigest, type FileHasher, type HashSession } from '../spool/file-hasher.js';
+import { digestInline, inlineSession, type DigestOptions, type FileDigest, type FileHasher, type HashSession } from '../spool/file-hasher.js';
 import type { StagingBlock, StagingPool } from '../spool/staging.js';
 
 /**
@@ -11,7 +11,7 @@ import type { StagingBlock, StagingPool } from '../spool/staging.js';
  * Tests run src/ itself: Node >= 22.18 runs the .ts file as it is (type stripping); on older Node, the copy
  * `npm test` built into dist/.
  */
-export function ioThreadModule(): URL {
+function ioThreadModule(): URL {
   const here = new URL(import.meta.url);
   if (here.pathname.endsWith('.js')) return new URL('./io-thread-worker.js', here);
   const stripsTypes = Boolean((process.features as unknown as Record<string, unknown>)['typescript']);
@@ -42,11 +42,11 @@ export interface IoThreadOptions {
 }
 
 /** What the thread answers a job with; a job with an id gets exactly one reply. */
-type JobReply = { id: number; sha256?: string; bytes?: number } | { id: number; error: string; code?: string };
+type JobReply = { id: number; sha256?: string; bytes?: number; md5?: string } | { id: number; error: string; code?: string };
 type Reply = JobReply | { checkpointPass: CheckpointPass } | { checkpointError: string } | { checkpointFailed: string };
 
 interface Job {
-  done: (reply: { sha256?: string; bytes?: number }) => void;
+  done: (reply: { sha256?: string; bytes?: number; md5?: string }) => void;
   reject: (err: Error) => void;
   /** The thread is gone without answering: finish the job another way. */
   orphaned: () => void;
@@ -106,13 +106,13 @@ export class IoThread implements FileHasher {
     this.worker = worker;
   }
 
-  digest(path: string): Promise<FileDigest> {
-    if (!this.worker) return digestInline(path);
+  digest(path: string, o: DigestOptions = {}): Promise<FileDigest> {
+    if (!this.worker) return digestInline(path, o);
     return new Promise<FileDigest>((resolve, reject) => {
-      this.post({ op: 'digest', path }, {
-        done: (r) => resolve({ sha256: r.sha256 ?? '', bytes: r.bytes ?? 0 }),
+      this.post({ op: 'digest', path, md5: o.md5 === true }, {
+        done: (r) => resolve({ sha256: r.sha256 ?? '', bytes: r.bytes ?? 0, ...(r.md5 === undefined ? {} : { md5: r.md5 }) }),
         reject,
-        orphaned: () => void digestInline(path).then(resolve, reject),
+        orphaned: () => void digestInline(path, o).then(resolve, reject),
       });
     });
   }

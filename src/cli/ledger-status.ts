@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { buildStatus, capSource, filesystemSpace, ledgerFiles, type StatusSnapshot } from '../admin/status.js';
+import { buildStatus, filesystemSpace, ledgerFiles, type StatusSnapshot } from '../admin/status.js';
 import type { Config } from '../config.js';
 import { SpoolError } from '../errors.js';
 import { ImageLedger } from '../ledger/images.js';
@@ -32,7 +32,6 @@ export async function ledgerStatus(config: Config, now = new Date()): Promise<St
       service: 'down', now, rate, override,
       summary: ledger.summary(),
       configuredRate: rate,
-      source: capSource(override),
       schedule: config.uploadSchedule.text,
       egressBytesPerSec: null,
       spoolBytes: ledger.localBytes(config.keepUploadedFiles),

@@ -22,8 +22,8 @@ export function imageStatusHandler(ledger: ImageLedger) {
 /**
  * What a device that holds only the id may learn: what became of its upload. Nothing the image itself says
  * (metadata), no other receipt's id (`duplicate_of`), no error text (it can name other images' files).
+ * The receipt's own id, device and time; everything about the bytes (state, upload) from the row holding them.
  */
-// The receipt's own id, device and time; everything about the bytes (state, upload) from the row holding them.
 function outcomeOf({ row, blob }: Resolved): ImageOutcome {
   return {
     id: row.id,

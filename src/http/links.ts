@@ -19,7 +19,6 @@ import type { AppEnv } from './env.js';
 import { discardAbsorbed, type IngestDeps } from './ingest.js';
 import { duplicateReceipt, restoredReceipt, resentReceipt, storedReceipt, type Receipt } from './receipt.js';
 
-export { LINK_MAX_IMAGES_PER_REQUEST };
 /** Multipart framing per part, as on POST /image. */
 const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
 

@@ -11,7 +11,6 @@ export type { BodyPace } from './body-pace.js';
 
 import { DEVICE_ID_PATTERN, FORM_LIMITS, MAX_FIELD_IMAGE_BYTES } from './limits.js';
 
-export { DEVICE_ID_PATTERN };
 
 export interface ReceivedUpload {
   deviceId: string;

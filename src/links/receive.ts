@@ -7,8 +7,6 @@ import { createFormParser, feedParser, fenced, fieldDeviceId, fieldImageBytes, t
 import { DEVICE_ID_PATTERN, MAX_FIELD_IMAGE_BYTES } from '../http/limits.js';
 import type { SpooledFile, SpoolStore } from '../spool/store.js';
 
-/** Plain-field images are buffered by busboy, so they are only accepted while small (as on POST /image). */
-
 export interface ManyImagesOptions {
   maxImageBytes: number;
   /** Most image parts one request may carry; beyond it 400 too_many_images. */

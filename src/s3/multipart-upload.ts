@@ -90,7 +90,7 @@ async function resume(input: PutImageInput, deps: MultipartDeps): Promise<Resume
     }
     // S3 no longer knows the upload (it completed and our answer was lost, or it expired or was aborted), or
     // it cannot say which parts it holds (no ListParts): either way the upload may have completed.
-    if (await storedAlready(input, deps)) return 'already-stored';
+    if (await keyHoldsCopy(input, deps)) return 'already-stored';
     // Unlistable parts cannot be trusted: drop them (they cost storage) and start over with every part.
     if (listed === 'unlistable') await abortQuietly(input, deps, recorded.uploadId);
     deps.multipart.forget(deps.imageId);
@@ -193,17 +193,6 @@ async function guarded<T>(deps: Pick<MultipartDeps, 'stallTimeoutMs' | 'signal'>
     throw watchdog.reason ?? err;
   } finally {
     watchdog.dispose();
-  }
-}
-
-/** Whether the key already holds our bytes (a completed upload whose answer was lost). */
-async function storedAlready(input: PutImageInput, deps: MultipartDeps): Promise<boolean> {
-  try {
-    await guarded(deps, (signal) => confirmStoredCopy(input, { client: deps.client, signal }));
-    return true;
-  } catch (err) {
-    if (err instanceof S3ServiceException && (err.$metadata.httpStatusCode === 404 || err.name === 'NotFound')) return false;
-    throw err;
   }
 }
 

@@ -3,7 +3,6 @@ import type { Readable } from 'node:stream';
 import { SpoolError } from '../errors.js';
 import { throttledFileStream } from '../throttle/throttled-file-stream.js';
 import type { TokenBucket } from '../throttle/token-bucket.js';
-import { contentMd5 } from './content-md5.js';
 import { StallWatchdog } from './stall-watchdog.js';
 
 export interface PutImageInput {
@@ -20,6 +19,17 @@ export interface PutImageInput {
    * take the full image again at every attempt, all of it charged to the budget. @default false
    */
   checkFirst?: boolean;
+}
+
+/**
+ * A single-request upload also carries the file's Content-MD5 (base64). Some S3-compatible servers ignore
+ * `x-amz-checksum-sha256` but check Content-MD5 (Ceph RGW 16: 400 BadDigest), so it is sent with every PUT and
+ * part: bytes changed on the wire are refused by every kind of server that checks anything. It must be in the
+ * headers, before the body, so it comes from the uploader's read of the file just before (verifySpooledFile),
+ * not from a read of its own.
+ */
+export interface SinglePutInput extends PutImageInput {
+  contentMd5: string;
 }
 
 export interface PutImageDeps {
@@ -63,9 +73,9 @@ export function requestOverheadBytes(key: string): number {
  * stored object carries our SHA-256. Servers that ignore the condition simply overwrite the same key
  * with the same bytes: correct either way.
  */
-export async function putImage(input: PutImageInput, deps: PutImageDeps): Promise<PutImageResult> {
+export async function putImage(input: SinglePutInput, deps: PutImageDeps): Promise<PutImageResult> {
   if (input.checkFirst && (await keyHoldsCopy(input, deps))) return { outcome: 'already-present', timing: null };
-  const md5 = await contentMd5(input.path, 0, input.bytes);
+  const md5 = input.contentMd5;
   const watchdog = new StallWatchdog(deps.stallTimeoutMs, deps.signal);
   let started = 0;
   let firstAsk: number | null = null;

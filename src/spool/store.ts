@@ -1,12 +1,12 @@
 import { constants } from 'node:fs';
-import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { SpoolError, errnoCode } from '../errors.js';
 import { DEFAULT_FORMAT_POLICY, type FormatPolicy } from '../meta/format-policy.js';
 import type { ImageFormat } from '../meta/sniff.js';
-import { DirSync, fsyncPath } from './dir-sync.js';
+import { DirSync, fsyncPath, mkdirDurable } from './dir-sync.js';
 import { DirectFileSink } from './direct-sink.js';
-import { inlineHasher, type FileDigest, type FileHasher } from './file-hasher.js';
+import { inlineHasher, type DigestOptions, type FileDigest, type FileHasher } from './file-hasher.js';
 import { SpoolFileSink } from './file-sink.js';
 import type { ImageSink } from './image-meter.js';
 import { DIRECT_ALIGN, type StagingPool } from './staging.js';
@@ -78,9 +78,7 @@ export class SpoolStore {
 
   /** Creates the directories and decides whether image files are written with O_DIRECT. */
   async init(): Promise<SpoolWriteMode> {
-    await mkdir(this.imagesDir, { recursive: true, mode: 0o700 });
-    // A directory created now must itself survive a crash: fsync its parent.
-    await fsyncPath(this.spoolDir);
+    await mkdirDurable(this.imagesDir, 0o700);
     await fsyncPath(this.imagesDir);
     this.mode = await this.chooseWriteMode();
     return this.mode;
@@ -174,9 +172,9 @@ export class SpoolStore {
     return relPath;
   }
 
-  /** SHA-256 and length of a spooled file, read back off the event loop when the hasher is a thread. */
-  digest(absolutePath: string): Promise<FileDigest> {
-    return this.hasher.digest(absolutePath);
+  /** SHA-256 and length (and MD5 if asked) of a spooled file, read back off the event loop when the hasher is a thread. */
+  digest(absolutePath: string, o?: DigestOptions): Promise<FileDigest> {
+    return this.hasher.digest(absolutePath, o);
   }
 
   /** Removes a file that will never be acknowledged (its row failed) or is no longer needed. */

@@ -13,6 +13,11 @@ import type { LinkObserver } from '../uploader/uploader.js';
 
 export const OVERRIDE_KEY = 'bwlimit.override';
 
+/** Where the cap comes from: one name wherever it is shown (log, `bwlimit`, `status`, the status page). */
+export function capSource(override: string | null): BandwidthState['source'] {
+  return override === null ? 'schedule' : 'override';
+}
+
 /** The rate in force: the operator's override if any, else the timetable entry active at `now`. */
 export function effectiveRate(schedule: Schedule, override: string | null, now: Date): BytesPerSecond {
   return override !== null ? parseRate(override) : activeEntry(schedule, now).rate;
@@ -134,7 +139,7 @@ export class BandwidthController implements LinkObserver {
     return {
       rate_bytes_per_sec: rateOrNull(rate),
       rate: formatRate(rate),
-      source: override === null ? 'schedule' : 'override',
+      source: capSource(override),
       configured_rate_bytes_per_sec: rateOrNull(configured),
       limited_by: rate < configured ? (this.shared ? 'budget_fallback' : 'uplink_share') : 'cap',
       schedule: this.schedule.text,
@@ -179,7 +184,7 @@ export class BandwidthController implements LinkObserver {
     if (rate === this.bucket.rate) return;
     this.bucket.setRate(rate);
     for (const listener of this.rateListeners) listener(rate);
-    const fields = { bwlimit: formatRate(rate), configured: formatRate(configured), source: this.currentOverride() === null ? 'schedule' : 'override', ...(this.shared ? { budget_mode: this.shared.mode } : {}) };
+    const fields = { bwlimit: formatRate(rate), configured: formatRate(configured), source: capSource(this.currentOverride()), ...(this.shared ? { budget_mode: this.shared.mode } : {}) };
     // Estimates move the rate at every probe: the operator's changes are info, the estimator's are debug.
     if (operatorChange || this.shared) this.log.info(fields, 'upload budget changed');
     else this.log.debug({ ...fields, uplink_capacity: this.estimator?.capacity() }, 'upload budget follows the uplink estimate');

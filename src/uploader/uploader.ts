@@ -68,8 +68,6 @@ export interface UploaderEvents {
   'image:released': [row: ImageRow, reason: 'shutdown' | 'systemic' | 'ledger_busy'];
   'paused': [state: PauseState];
   'resumed': [];
-  /** A multipart upload recorded in the ledger (an earlier attempt, or the last run) continues. */
-  'multipart:resumed': [row: ImageRow, resumed: MultipartResume];
 }
 
 /** While another process holds the ledger's write lock, claims are tried this often. */
@@ -198,8 +196,9 @@ export class Uploader extends EventEmitter<UploaderEvents> {
       // The row may come from an ingest whose WAL sync is still running: were it sent now and lost to a power
       // cut, its bytes would be in S3 under a key no row names, and the device's resend would add a second.
       await this.o.durable?.();
-      await verifySpooledFile(path, row.bytes, row.sha256, (p) => this.o.store.digest(p));
-      const result = await this.send(row, path, trainBytes);
+      const single = row.bytes <= this.o.partSize;
+      const verified = await verifySpooledFile(path, row.bytes, row.sha256, (p) => this.o.store.digest(p, { md5: single }));
+      const result = await this.send(row, path, trainBytes, verified.md5);
       outcome = result.outcome;
       timing = result.timing;
       this.observe(row, result.timing, trainBytes);
@@ -221,7 +220,8 @@ export class Uploader extends EventEmitter<UploaderEvents> {
     });
   }
 
-  private send(row: ImageRow, path: string, trainBytes: number): Promise<PutImageResult> {
+  /** `md5`: the base64 MD5 the check before sending read, for a single-request upload (multipart hashes each part). */
+  private send(row: ImageRow, path: string, trainBytes: number, md5: string | undefined): Promise<PutImageResult> {
     const input: PutImageInput = {
       bucket: this.o.bucket,
       key: row.s3_key,
@@ -238,7 +238,9 @@ export class Uploader extends EventEmitter<UploaderEvents> {
       const onResume = (resumed: MultipartResume): void => this.logResume(row, resumed);
       return putMultipart(input, { ...deps, partSize: this.o.partSize, multipart: this.o.multipart, imageId: row.id, onResume });
     }
-    return putImage(input, { ...deps, trainBytes });
+    // Every FileHasher honours DigestOptions.md5; a missing one is a bug, not a reason to read the file again.
+    if (md5 === undefined) throw new Error(`no MD5 from the check of ${path} before a single-request upload`);
+    return putImage({ ...input, contentMd5: md5 }, { ...deps, trainBytes });
   }
 
   /** What a restart (or a failed attempt) cost a multipart upload: the operator's view of "nothing sent twice". */
@@ -248,7 +250,6 @@ export class Uploader extends EventEmitter<UploaderEvents> {
       id: row.id, key: row.s3_key, upload_id: resumed.uploadId, attempt: row.attempts,
       parts: resumed.parts, parts_reused: resumed.reused, parts_to_send: toSend, parts_listed: resumed.listed,
     }, `multipart upload resumed: ${resumed.reused} of ${resumed.parts} parts reused from S3, ${toSend} to send`);
-    this.emit('multipart:resumed', row, resumed);
   }
 
   private async afterRecorded(row: ImageRow): Promise<void> {

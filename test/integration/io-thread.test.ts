@@ -42,6 +42,21 @@ describe('IoThread: file hashes', () => {
     }
   });
 
+  it('gives the MD5 of the same read when asked (the Content-MD5 of a single-request upload), on the thread and inline', async () => {
+    const io = new IoThread(recordingLog().log);
+    try {
+      const bytes = randomBytes(3_000_001);
+      const f = file('m', bytes);
+      const expected = { sha256: f.sha256, bytes: bytes.length, md5: createHash('md5').update(bytes).digest('base64') };
+      await expect(io.digest(f.path, { md5: true })).resolves.toEqual(expected);
+      await expect(digestInline(f.path, { md5: true })).resolves.toEqual(expected);
+      // Not asked, not computed: ingest's digests stay SHA-256 only.
+      await expect(io.digest(f.path)).resolves.toEqual({ sha256: f.sha256, bytes: bytes.length });
+    } finally {
+      await io.close();
+    }
+  });
+
   it('reports a missing file with its errno code', async () => {
     const io = new IoThread(recordingLog().log);
     try {

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEVICE_ID_PATTERN } from '../../src/http/multipart.js';
+import { DEVICE_ID_PATTERN } from '../../src/http/limits.js';
 import { SNIFF_BYTES, sniffImage } from '../../src/meta/sniff.js';
 import { fakeJpeg, sha256Hex } from '../helpers/images.js';
 import { waitFor } from '../helpers/in-process.js';
