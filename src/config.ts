@@ -1,14 +1,14 @@
 import path from 'node:path';
 import { readServiceUrl } from './admin/service-file.js';
-import { readVariables, type Env, type ReadVariables } from './config/read.js';
+import { describe, readVariables, type Env, type ReadVariables } from './config/read.js';
 import type { Share } from './config/parsers.js';
-import { SPOOL_FULL_POLICIES, type SpoolFullPolicy } from './config/variables.js';
+import type { SpoolFullPolicy } from './config/variables.js';
 import { SpoolError } from './errors.js';
 import type { UploadOrder } from './ledger/types.js';
 import { DEFAULT_FORMAT_POLICY, type FormatPolicy } from './meta/format-policy.js';
 import type { Schedule } from './throttle/schedule.js';
 
-export { SPOOL_FULL_POLICIES, type SpoolFullPolicy };
+export type { SpoolFullPolicy };
 
 /** The only reader of process.env. Everything downstream receives this frozen object. */
 export interface Config {
@@ -236,10 +236,13 @@ function perAddress(read: ReadVariables, problems: string[]): number {
   const total = read.values.MAX_CONCURRENT_UPLOADS;
   const share: Share = read.values.MAX_UPLOADS_PER_ADDRESS;
   if ('percent' in share) return Math.max(1, Math.ceil((total * share.percent) / 100));
-  const inRange = Number.isSafeInteger(share.count) && share.count >= 1 && share.count <= total;
-  if (!inRange && !(Number.isSafeInteger(share.count) && share.count >= 1 && read.failed.has('MAX_CONCURRENT_UPLOADS'))) {
-    const shown = read.raw('MAX_UPLOADS_PER_ADDRESS') ?? String(share.count);
-    problems.push(`invalid MAX_UPLOADS_PER_ADDRESS=${JSON.stringify(shown)}: expected a percentage of MAX_CONCURRENT_UPLOADS such as "75%", or a count from 1 to MAX_CONCURRENT_UPLOADS (${total})`);
+  const isCount = Number.isSafeInteger(share.count) && share.count >= 1;
+  const inRange = isCount && share.count <= total;
+  // A count against a MAX_CONCURRENT_UPLOADS that failed to read is not judged: that setting's problem is reported.
+  if (!inRange && !(isCount && read.failed.has('MAX_CONCURRENT_UPLOADS'))) {
+    // The default is a percentage, so a count was set: raw is there.
+    problems.push(describe('MAX_UPLOADS_PER_ADDRESS', read.raw('MAX_UPLOADS_PER_ADDRESS') ?? null,
+      `expected a percentage of MAX_CONCURRENT_UPLOADS such as "75%", or a count from 1 to MAX_CONCURRENT_UPLOADS (${total})`));
   }
   return inRange ? share.count : total;
 }

@@ -24,7 +24,7 @@ const TAGS = [
   { name: 'operations', description: 'Probes and this document.' },
 ];
 
-export function openApiDocument(app: ApiApp): OpenApiDocument {
+function openApiDocument(app: ApiApp): OpenApiDocument {
   return app.getOpenAPI31Document({
     openapi: '3.1.0',
     info: { ...INFO, version: packageVersion() },

@@ -7,21 +7,22 @@ import { parseJsonBody, parseQuery } from './validate.js';
 export type ApiApp = OpenAPIHono<AppEnv>;
 
 type JsonSchemaOf<R> = R extends { request: { body: { content: { 'application/json': { schema: infer S } } } } } ? S : undefined;
-type QuerySchemaOf<R> = R extends { request: { query: infer S } } ? S : undefined;
 type Parsed<S> = S extends z.ZodType ? z.output<S> : undefined;
 
-/** What a handler gets besides the context: the JSON body and the query string, as their schemas parsed them. */
+/**
+ * What a handler gets besides the context: the JSON body, as its schema parsed it. (The query string is only
+ * checked, before the middleware: a handler that needs a query value reads it from the request.)
+ */
 export interface RouteInput<R> {
   body: Parsed<JsonSchemaOf<R>>;
-  query: Parsed<QuerySchemaOf<R>>;
 }
 
 export type RouteHandler<R> = (c: Context<AppEnv>, input: RouteInput<R>) => Response | Promise<Response>;
 
 /**
  * One route, described once: its OpenAPI operation goes into the app's registry (and so /openapi.json), and
- * its handler is registered behind the route's middleware (authentication) with the query and the JSON body
- * parsed by the very schemas the operation describes. The query is checked before the middleware (its shape
+ * its handler is registered behind the route's middleware (authentication) with the query checked and the JSON
+ * body parsed by the very schemas the operation describes. The query is checked before the middleware (its shape
  * reveals nothing), the body after it (nothing is read for a caller who may not call). Path parameters are
  * described, not checked: an id that matches nothing is a 404 like any unknown id.
  */
@@ -33,7 +34,6 @@ export function route<R extends RouteConfig>(app: ApiApp, config: R, handler: Ro
   const json = media !== undefined && 'schema' in media ? media.schema as z.ZodType : undefined;
   const parsed: MiddlewareHandler<AppEnv> = async function parsedRequest(c) {
     const input = {
-      query: query === undefined ? undefined : parseQuery(c, query),
       body: json === undefined ? undefined : await parseJsonBody(c, json, body?.required === true),
     } as RouteInput<R>;
     return handler(c, input);

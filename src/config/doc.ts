@@ -54,7 +54,7 @@ export function renderConfigDoc(): string {
 }
 
 /** The first sentence of a variable's doc, or its own summary: one README table cell. */
-export function summary(name: VariableName, variable: Variable<unknown>): string {
+function summary(name: VariableName, variable: Variable<unknown>): string {
   const text = variable.summary ?? /^.+?\.(?=\s|$)/.exec(variable.doc)?.[0] ?? variable.doc;
   if (text.length > SUMMARY_MAX) throw new Error(`the README summary of ${name} is ${text.length} characters; at most ${SUMMARY_MAX}`);
   return text;

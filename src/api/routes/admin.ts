@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
+import { json } from '../content.js';
 import { errorResponses } from '../error-responses.js';
 import { EXAMPLE_ID, exampleDays } from '../examples.js';
 import { RequeueRequest, RequeueResult, Stats, Status } from '../schemas/admin.js';
@@ -6,8 +7,6 @@ import { BandwidthRequest, BandwidthState } from '../schemas/bandwidth.js';
 import { ADMIN } from '../security.js';
 
 /* The operator endpoints, mounted at /admin behind the admin token (paths here are relative to it). */
-
-const json = <S>(schema: S, example: unknown) => ({ 'application/json': { schema, example } });
 
 export const getBandwidthRoute = createRoute({
   method: 'get', path: '/bwlimit', operationId: 'getBandwidth', summary: 'The upload budget', tags: ['admin'], security: ADMIN,

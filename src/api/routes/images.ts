@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { DEVICE_ID_PATTERN, FORM_LIMITS, IDEMPOTENCY_KEY_PATTERN, JSON_ENVELOPE_BYTES, MAX_FIELD_IMAGE_BYTES } from '../../http/limits.js';
 import { JSON_OTHER_BYTES_LIMIT } from '../../http/json-image-decoder.js';
 import { IMAGE_FORMAT_NAMES } from '../../meta/sniff.js';
+import { json } from '../content.js';
 import { errorResponses, UPLOAD_ERRORS } from '../error-responses.js';
 import { EXAMPLE_ID, EXAMPLE_RECEIPT, EXAMPLE_SHA } from '../examples.js';
 import { DeviceId, ImageId } from '../schemas/common.js';
@@ -17,7 +18,7 @@ export const ImageIdParam = z.object({
 });
 
 /** `expires` and `sig` of a signed read link: strings, each given once; what they prove is checked by the signature. */
-export const ReadLinkQuery = z.object({
+const ReadLinkQuery = z.object({
   expires: z.string({ error: 'must be given once' }).optional().openapi({ param: { description: 'A signed read link\'s expiry (unix seconds, `^\\d{1,12}$`); goes with `sig`.' } }),
   sig: z.string({ error: 'must be given once' }).optional().openapi({ param: { description: 'A signed read link\'s signature (43 base64url characters); goes with `expires`. A malformed one is `403 read_link_invalid`.' } }),
 });
@@ -30,8 +31,8 @@ const ImagePart = z.string().openapi({ format: 'binary', description: IMAGE_PART
 /** The 200/202 answers of an upload, with the receipt schema (one, or an array through a link). */
 export function receiptResponses<S extends z.ZodType>(accepted: string, duplicate: string, schema: S, example: unknown, duplicateExample: unknown) {
   return {
-    200: { description: duplicate, headers: REQUEST_ID_HEADER, content: { 'application/json': { schema, example: duplicateExample } } },
-    202: { description: accepted, headers: REQUEST_ID_HEADER, content: { 'application/json': { schema, example } } },
+    200: { description: duplicate, headers: REQUEST_ID_HEADER, content: json(schema, duplicateExample) },
+    202: { description: accepted, headers: REQUEST_ID_HEADER, content: json(schema, example) },
   };
 }
 
@@ -96,7 +97,7 @@ export const getBacklogRoute = createRoute({
   description: 'Counts by state, bytes waiting, the oldest waiting image, the budget in force and how long the backlog takes to drain at it. Public (no credential): counts, bytes and times only, no image or device id.',
   security: PUBLIC,
   responses: {
-    200: { description: 'The backlog.', content: { 'application/json': { schema: Backlog, example: { queued: 1200, uploading: 4, uploaded: 98000, dead: 2, evicted: 0, duplicate: 106, backlog_bytes: 4_812_000_000, oldest_queued_at: '2026-11-23T08:01:12.345Z', rate_bytes_per_sec: 12_500_000, drain_eta_seconds: 385 } } } },
+    200: { description: 'The backlog.', content: json(Backlog, { queued: 1200, uploading: 4, uploaded: 98000, dead: 2, evicted: 0, duplicate: 106, backlog_bytes: 4_812_000_000, oldest_queued_at: '2026-11-23T08:01:12.345Z', rate_bytes_per_sec: 12_500_000, drain_eta_seconds: 385 }) },
     ...errorResponses('ledger_unavailable', 'internal'),
   },
 });
@@ -113,17 +114,12 @@ export const getImageStatusRoute = createRoute({
   responses: {
     200: {
       description: 'The record (with a credential; `metadata` is null until extracted, right after the ack, and when extraction failed: see `metadata_state`), or the outcome (the id alone).',
-      content: {
-        'application/json': {
-          schema: z.union([ImageStatus, ImageOutcome]),
-          example: {
-            id: EXAMPLE_ID, device_id: 'device_1', state: 'uploaded', duplicate_of: null, sha256: EXAMPLE_SHA, bytes: 300004, content_type: 'image/jpeg',
-            s3_key: `device_1/2026/11/23/${EXAMPLE_ID}.jpg`, attempts: 1, last_error: null, received_at: '2026-11-23T10:20:31.120Z',
-            next_attempt_at: null, uploaded_at: '2026-11-23T10:20:33.870Z', metadata_state: 'done', metadata_error: null,
-            metadata: { format: 'jpeg', width: 4032, height: 3024, camera_make: 'Acme', camera_model: 'TrailCam 4', gps: { latitude: 47.3769, longitude: 8.5417 }, captured_at: '2026-11-23T11:20:30', captured_at_utc: '2026-11-23T10:20:30.000Z', orientation: 1 },
-          },
-        },
-      },
+      content: json(z.union([ImageStatus, ImageOutcome]), {
+        id: EXAMPLE_ID, device_id: 'device_1', state: 'uploaded', duplicate_of: null, sha256: EXAMPLE_SHA, bytes: 300004, content_type: 'image/jpeg',
+        s3_key: `device_1/2026/11/23/${EXAMPLE_ID}.jpg`, attempts: 1, last_error: null, received_at: '2026-11-23T10:20:31.120Z',
+        next_attempt_at: null, uploaded_at: '2026-11-23T10:20:33.870Z', metadata_state: 'done', metadata_error: null,
+        metadata: { format: 'jpeg', width: 4032, height: 3024, camera_make: 'Acme', camera_model: 'TrailCam 4', gps: { latitude: 47.3769, longitude: 8.5417 }, captured_at: '2026-11-23T11:20:30', captured_at_utc: '2026-11-23T10:20:30.000Z', orientation: 1 },
+      }),
     },
     ...errorResponses('invalid_request', 'not_found', 'unauthorized', 'read_link_invalid', 'read_link_expired', 'internal'),
   },

@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { LINK_MAX_IMAGES_PER_REQUEST } from '../../http/limits.js';
 import { SECRET_PATTERN } from '../../links/secret.js';
+import { json } from '../content.js';
 import { errorResponses, UPLOAD_ERRORS } from '../error-responses.js';
 import { EXAMPLE_ID, EXAMPLE_LINK, EXAMPLE_RECEIPT } from '../examples.js';
 import { DeviceId } from '../schemas/common.js';
@@ -10,8 +11,6 @@ import { ADMIN, PUBLIC } from '../security.js';
 import { IMAGE_PART_DESCRIPTION, ImageIdParam, receiptResponses, RequestIdHeader } from './images.js';
 
 /* Upload links (admin side mounted at /admin/links, uploads at /u) and read links (mounted at /admin/images). */
-
-const json = <S>(schema: S, example: unknown) => ({ 'application/json': { schema, example } });
 
 export const createLinkRoute = createRoute({
   method: 'post', path: '/', operationId: 'createLink', summary: 'Create an upload link', tags: ['admin', 'links'], security: ADMIN,

@@ -1,4 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { json } from '../content.js';
 import { errorResponses } from '../error-responses.js';
 import { Health, Readiness } from '../schemas/health.js';
 import { PUBLIC } from '../security.js';
@@ -12,8 +13,8 @@ export const healthRoute = createRoute({
   description: '`200` while the process runs and its ledger answers a query. Public: the status, or the ledger\'s error.',
   security: PUBLIC,
   responses: {
-    200: { description: 'Alive.', content: { 'application/json': { schema: Health, example: { status: 'ok' } } } },
-    503: { description: 'The ledger does not answer.', content: { 'application/json': { schema: Health, example: { status: 'error', error: { code: 'ledger_unavailable', message: 'database disk image is malformed' } } } } },
+    200: { description: 'Alive.', content: json(Health, { status: 'ok' }) },
+    503: { description: 'The ledger does not answer.', content: json(Health, { status: 'error', error: { code: 'ledger_unavailable', message: 'database disk image is malformed' } }) },
   },
 });
 
@@ -26,8 +27,8 @@ export const readinessRoute = createRoute({
   description: '`200` when an image sent now would be accepted and uploaded; `503` names the check that failed and why. Public: image ids in the messages are shortened.',
   security: PUBLIC,
   responses: {
-    200: { description: 'Ready.', content: { 'application/json': { schema: Readiness, example: { status: 'ready', failed: [], checks: { ledger: { ok: true, message: 'writable' }, spool: { ok: true, message: 'room for images' }, uploader: { ok: true, message: 'uploading' } } } } } },
-    503: { description: 'Not ready.', content: { 'application/json': { schema: Readiness, example: { status: 'not_ready', failed: ['uploader'], checks: { ledger: { ok: true, message: 'writable' }, spool: { ok: true, message: 'room for images' }, uploader: { ok: false, message: 'paused: InvalidAccessKeyId: The AWS Access Key Id you provided does not exist in our records.' } } } } } },
+    200: { description: 'Ready.', content: json(Readiness, { status: 'ready', failed: [], checks: { ledger: { ok: true, message: 'writable' }, spool: { ok: true, message: 'room for images' }, uploader: { ok: true, message: 'uploading' } } }) },
+    503: { description: 'Not ready.', content: json(Readiness, { status: 'not_ready', failed: ['uploader'], checks: { ledger: { ok: true, message: 'writable' }, spool: { ok: true, message: 'room for images' }, uploader: { ok: false, message: 'paused: InvalidAccessKeyId: The AWS Access Key Id you provided does not exist in our records.' } } }) },
   },
 });
 

@@ -1,4 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { json } from '../content.js';
 import { StatusReport } from '../schemas/status-report.js';
 import { ErrorBody } from '../schemas/common.js';
 import { PUBLIC } from '../security.js';
@@ -61,5 +62,5 @@ export const fullStatusDataRoute = createRoute({
   method: 'get', path: '/full/status.json', operationId: 'getFullStatusPageData', summary: 'What the full status page shows', tags: ['operations'],
   description: 'The full view of `status.json`, always (the admin token is required).',
   security: FULL_VIEW,
-  responses: { 200: { description: 'The current status, full view.', content: { 'application/json': { schema: StatusReport, example: FULL_EXAMPLE } } }, 401: UNAUTHORIZED },
+  responses: { 200: { description: 'The current status, full view.', content: json(StatusReport, FULL_EXAMPLE) }, 401: UNAUTHORIZED },
 });

@@ -72,7 +72,7 @@ export const Status = z.object({
 export type StatusSnapshot = z.infer<typeof Status>;
 
 /** Ids one requeue may list. */
-export const MAX_REQUEUE_IDS = 10_000;
+const MAX_REQUEUE_IDS = 10_000;
 const REQUEUE_SHAPE = `expected JSON {"ids": ["<id>", ...]} (1-${MAX_REQUEUE_IDS} ids) or {"state": "dead"}`;
 
 export const RequeueRequest = z.union([

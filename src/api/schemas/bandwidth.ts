@@ -10,7 +10,7 @@ export const UplinkState = z.object({
   train_bytes: Count.openapi({ description: 'Bytes of the next probe train.' }),
 }).strict().openapi('UplinkState', { description: 'The `UPLINK_SHARE` estimate (docs/SHAPING.md).' });
 
-export const SharedBudgetState = z.object({
+const SharedBudgetState = z.object({
   backend: z.literal('redis'),
   mode: z.enum(['shared', 'fallback']).openapi({ description: '`shared`: leases from Redis; `fallback`: Redis unreachable, this gateway uses cap / `GATEWAY_COUNT` on its own and retries Redis every second.' }),
   gateways: z.number().int().min(1).openapi({ description: '`GATEWAY_COUNT`.' }),

@@ -14,7 +14,7 @@ import { EXAMPLE_ID } from '../examples.js';
  */
 
 /** How a refused value shows in a message: JSON, cut to 80 characters; "nothing" when absent. */
-export function describeValue(value: unknown): string {
+function describeValue(value: unknown): string {
   return value === undefined ? 'nothing' : (JSON.stringify(value) ?? String(value)).slice(0, 80);
 }
 

@@ -34,12 +34,12 @@ export const Duration = z.union([
   description: `\`90s\`, \`30m\`, \`48h\`, \`7d\`, or whole seconds (number or string); ${LIFETIME}.`,
 });
 
+const NOT_AN_UPLOAD_COUNT = must(`be a whole number from 1 to ${MAX_LINK_UPLOADS} (or absent for no limit)`);
+
 export const LinkRequest = z.object({
   expires_in: Duration,
-  max_uploads: z.number({ error: must(`be a whole number from 1 to ${MAX_LINK_UPLOADS} (or absent for no limit)`) })
-    .int({ error: must(`be a whole number from 1 to ${MAX_LINK_UPLOADS} (or absent for no limit)`) })
-    .min(1, { error: must(`be a whole number from 1 to ${MAX_LINK_UPLOADS} (or absent for no limit)`) })
-    .max(MAX_LINK_UPLOADS, { error: must(`be a whole number from 1 to ${MAX_LINK_UPLOADS} (or absent for no limit)`) })
+  max_uploads: z.number({ error: NOT_AN_UPLOAD_COUNT }).int({ error: NOT_AN_UPLOAD_COUNT })
+    .min(1, { error: NOT_AN_UPLOAD_COUNT }).max(MAX_LINK_UPLOADS, { error: NOT_AN_UPLOAD_COUNT })
     .nullish().openapi({ description: 'Images the link may store; absent or null: until expiry.' }),
   device_id: z.union([DeviceId, z.null()]).optional().openapi({ description: 'Fixes the device; absent or null lets each form name it.' }),
 }, { error: 'expected a JSON object {"expires_in": "48h" | seconds, "max_uploads"?: N, "device_id"?: "..."}' }).strict().openapi('LinkRequest', {

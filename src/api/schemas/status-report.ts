@@ -9,7 +9,7 @@ import { Count, RateOrNull, TextOrNull, Time, TimeOrNull } from './common.js';
 
 const list = <T extends z.ZodType>(items: T, description: string) => z.array(items).openapi({ description });
 
-export const StatusSample = z.object({
+const StatusSample = z.object({
   at: Time,
   backlog_images: Count,
   backlog_bytes: Count,
