@@ -130,7 +130,8 @@ export function s3Target(endpoint: string, bucket: string): S3Target {
 
 /**
  * Waits until every image is uploaded according to the service and its object in S3 holds exactly the
- * acknowledged bytes (the receipt's SHA-256).
+ * acknowledged bytes: the receipt's SHA-256, which callers take from the bytes they posted (and check
+ * against the one the service reported), not from the answer alone.
  */
 export async function waitUploaded(baseUrl: string, adminToken: string, s3: S3Target, receipts: ReadonlyArray<{ id: string; sha256: string }>, timeoutMs: number): Promise<void> {
   for (const receipt of receipts) {

@@ -5,7 +5,7 @@
  * proves that the spool survived the one before. Skipped with the reason printed where podman or debootstrap
  * is missing or the user is not root; in CI (CI=true) that is a failure instead. .ci/run installs them.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { fakeJpeg, postImage } from '../helpers/images.js';
@@ -34,9 +34,12 @@ describeWithEngine('deploy/Dockerfile built and run with podman', missing, () =>
   let s3: S3Target | undefined;
   const acked: Receipt[] = [];
 
-  const ack = (answer: Answer): Receipt => {
+  /** A 202 for `sent`: the receipt holds the hash of the bytes posted, which the service must have reported. */
+  const ack = (answer: Answer, sent: Buffer): Receipt => {
     expect(answer.status, JSON.stringify(answer.body)).toBe(202);
-    const receipt = { id: String(answer.body['id']), sha256: String(answer.body['sha256']) };
+    const sha256 = createHash('sha256').update(sent).digest('hex');
+    expect(answer.body['sha256'], 'the sha256 the service reports is not that of the bytes sent').toBe(sha256);
+    const receipt = { id: String(answer.body['id']), sha256 };
     acked.push(receipt);
     return receipt;
   };
@@ -111,17 +114,21 @@ describeWithEngine('deploy/Dockerfile built and run with podman', missing, () =>
   }, 120_000);
 
   it('acknowledges a ~4 MB photo from curl and one from fetch, and uploads both to the S3 target', async () => {
-    ack(await curlPost(baseUrl, 'cam-curl', fakeJpeg(4_000_000)));
-    ack(await postImage(baseUrl, 'cam-fetch', fakeJpeg(4_000_000)));
+    const curlPhoto = fakeJpeg(4_000_000);
+    const fetchPhoto = fakeJpeg(4_000_000);
+    ack(await curlPost(baseUrl, 'cam-curl', curlPhoto), curlPhoto);
+    ack(await postImage(baseUrl, 'cam-fetch', fetchPhoto), fetchPhoto);
     await waitUploaded(baseUrl, adminToken, s3 as S3Target, acked, 60_000);
   }, 120_000);
 
   it('podman stop: SIGTERM reaches the service, which finishes the S3 upload and the device upload in flight, then exits 0', async () => {
     await setRate('1Mbit'); // 125 kB/s: the 2 MB image below takes ~16 s to upload
-    const uploading = ack(await curlPost(baseUrl, 'cam-drain', fakeJpeg(2_000_000)));
+    const drainPhoto = fakeJpeg(2_000_000);
+    const uploading = ack(await curlPost(baseUrl, 'cam-drain', drainPhoto), drainPhoto);
     const key = await keyOf(uploading);
     await inFlight('image_spool_uploads_in_flight');
-    const held = heldUpload(port, 'cam-held', fakeJpeg(200_000));
+    const heldPhoto = fakeJpeg(200_000);
+    const held = heldUpload(port, 'cam-held', heldPhoto);
     await inFlight('image_spool_ingests_in_flight');
 
     const stopped = podman(['stop', '--time', '150', names.service], 200_000);
@@ -129,7 +136,7 @@ describeWithEngine('deploy/Dockerfile built and run with podman', missing, () =>
     // What the service held when SIGTERM came: the device upload and the S3 upload, both unfinished.
     expect(draining['in_flight_ingests']).toBe(1);
     expect(draining['active_uploads']).toBeGreaterThanOrEqual(1);
-    ack(await held.finish()); // acknowledged while draining
+    ack(await held.finish(), heldPhoto); // acknowledged while draining
 
     expect((await stopped).code).toBe(0);
     expect(await inspect(names.service, '{{.State.ExitCode}}')).toBe('0');
@@ -145,7 +152,8 @@ describeWithEngine('deploy/Dockerfile built and run with podman', missing, () =>
     await setRate('8kbit'); // 1 kB/s: none of the images below can reach S3 before the kill
     const before = acked.length;
     for (let i = 0; i < 4; i++) {
-      ack(i % 2 === 0 ? await curlPost(baseUrl, `cam-kill-${i}`, fakeJpeg(150_000)) : await postImage(baseUrl, `cam-kill-${i}`, fakeJpeg(150_000)));
+      const photo = fakeJpeg(150_000);
+      ack(i % 2 === 0 ? await curlPost(baseUrl, `cam-kill-${i}`, photo) : await postImage(baseUrl, `cam-kill-${i}`, photo), photo);
     }
     const pending = acked.slice(before);
     const keys = await Promise.all(pending.map(keyOf));

@@ -189,6 +189,11 @@ describe('private by default: nothing public opens a photo or its metadata', () 
       if (res.ok) problems.push(`${link} answered ${res.status}`);
     }
     console.log(`crawler: ${publicAnswers.length + ownOutcome.length} answers, ${candidates.length} id-shaped strings tried, ${signedLinks(texts).length} signed links`);
+    // Positive control: the same probe, handed a string that does open photos (the admin token), must say so,
+    // or its empty answer above would mean nothing.
+    const control = await tryString(svc, seeded, ADMIN_TOKEN, expiries);
+    expect(control).not.toEqual([]);
+    expect(control).toContain(`/images/${seeded.ids.a} with ${ADMIN_TOKEN.slice(0, 12)}… answered 200`);
     expect(problems).toEqual([]);
   }, 120_000);
 

@@ -2,18 +2,19 @@
  * The power-loss layer itself (test/powerloss/powerloss_fs.py), before anything is concluded from it about
  * the service: each rule, positive and negative, through a real FUSE mount and a real cut and remount;
  * then SQLite in WAL mode, whose -shm is a shared mmap, keeping every commit across a cut with
- * synchronous=FULL and losing them with OFF. Skipped, with the reason printed, without /dev/fuse or fusepy.
+ * synchronous=FULL and losing them with OFF. Skipped, with the reason printed, without /dev/fuse or fusepy;
+ * with CI=true that is one failing test instead.
  */
 import { closeSync, constants, existsSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmdirSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, expect, it } from 'vitest';
+import { describeOrSkip } from '../helpers/describe-or-skip.js';
 import { PowerLossDisk, powerLossUnavailable } from './layer.js';
 
 const unavailable = powerLossUnavailable();
-if (unavailable) console.warn(`SKIPPED power-loss layer: ${unavailable}`);
 
 /** fsync of a directory: makes its entries durable (and nothing else). */
 function syncDir(dir: string): void {
@@ -45,7 +46,7 @@ function errnoOf(fn: () => unknown): string | undefined {
   }
 }
 
-describe.skipIf(unavailable !== null)('power-loss layer', () => {
+describeOrSkip('power-loss layer', unavailable, () => {
   let work: string;
   let layer: PowerLossDisk;
   let m: (...parts: string[]) => string;
@@ -302,11 +303,17 @@ describe.skipIf(unavailable !== null)('power-loss layer', () => {
   });
 
   it('SQLite WAL: every synced commit survives torn and reordered unsynced writes, and the database stays intact', async () => {
+    const kept: Record<string, number> = {};
     for (const mode of ['torn', 'reorder'] as const) {
-      const kept = await sqliteCommitsKept('FULL', 300, mode, 300);
-      console.log(`power-loss layer: ${mode} cut: ${kept} rows kept (300 synced, 300 more committed with NORMAL)`);
-      expect(kept, mode).toBeGreaterThanOrEqual(300);
-      expect(kept, mode).toBeLessThanOrEqual(600);
+      kept[mode] = await sqliteCommitsKept('FULL', 300, mode, 300);
+      console.log(`power-loss layer: ${mode} cut: ${kept[mode]} rows kept (300 synced, 300 more committed with NORMAL)`);
+      expect(Number.isInteger(kept[mode]), mode).toBe(true);
+      expect(kept[mode], mode).toBeGreaterThanOrEqual(300);
     }
+    // The ~600 unsynced WAL frames (about 2.4 MB, under the 1,000-frame autocheckpoint, so never synced) are one
+    // sequential range: torn keeps a random 512-byte prefix of it, reorder a random half of its ~38 64 KiB chunks
+    // (a missing chunk ends the WAL's checksum chain there). With cut seed 7 keeping all of it in both modes is
+    // about 1 in 4,800 * 2^38: if nothing was lost, the modes did not act on the WAL and the check above proves nothing.
+    expect(Math.min(kept['torn'] as number, kept['reorder'] as number), 'neither torn nor reorder lost an unsynced commit').toBeLessThan(600);
   }, 60_000);
 });
