@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { imageForm, requestHead, type Form } from './forms.js';
 import { hostileAddress } from './http-post.js';
+import { Paced } from './paced.js';
 import { rawExchange } from './raw-exchange.js';
 import { Tally } from './tally.js';
 
@@ -68,32 +69,28 @@ export interface CorpusOptions {
 
 export class Corpus {
   readonly tally = new Tally();
-  private readonly pending = new Set<Promise<void>>();
-  private timer: NodeJS.Timeout | undefined;
-  private sent = 0;
+  private readonly paced: Paced;
 
-  constructor(private readonly o: CorpusOptions, private readonly kinds: ReturnType<typeof corpusKinds>) {}
+  constructor(private readonly o: CorpusOptions, private readonly kinds: ReturnType<typeof corpusKinds>) {
+    this.paced = new Paced(o.gapMs, (n) => this.send(n));
+  }
 
   start(): void {
-    this.timer = setInterval(() => this.next(), this.o.gapMs);
+    this.paced.start();
   }
 
   /** Stops sending and waits for the answers still due (each has its deadline). */
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await Promise.all([...this.pending]);
+  stop(): Promise<void> {
+    return this.paced.stop();
   }
 
-  private next(): void {
-    const n = this.sent++;
+  private async send(n: number): Promise<void> {
     const { kind, request } = this.kinds[n % this.kinds.length] as (typeof this.kinds)[number];
-    if (this.pending.size >= this.o.maxInFlight) {
+    // Counted before this request joins them: a hung service must not pile up sockets.
+    if (this.paced.inFlight >= this.o.maxInFlight) {
       this.tally.add(kind, 'skipped: too many unanswered');
       return;
     }
-    const exchange = rawExchange({ port: this.o.port, localAddress: hostileAddress(n), deadlineMs: this.o.deadlineMs }, request(n))
-      .then((outcome) => this.tally.add(kind, outcome));
-    this.pending.add(exchange);
-    void exchange.finally(() => this.pending.delete(exchange));
+    this.tally.add(kind, await rawExchange({ port: this.o.port, localAddress: hostileAddress(n), deadlineMs: this.o.deadlineMs }, request(n)));
   }
 }

@@ -5,6 +5,7 @@
 import { heicZeroLengthBox, jpegTagBomb, tiffTagBomb } from '../fixtures/poison-images.js';
 import { imageForm } from './forms.js';
 import { hostileAddress, post } from './http-post.js';
+import { Paced } from './paced.js';
 import { Tally, errorOutcome } from './tally.js';
 
 const KINDS = [
@@ -21,30 +22,26 @@ export interface PoisonOptions {
 
 export class Poison {
   readonly tally = new Tally();
-  private readonly pending = new Set<Promise<void>>();
-  private timer: NodeJS.Timeout | undefined;
-  private sent = 0;
+  private readonly paced: Paced;
 
-  constructor(private readonly o: PoisonOptions) {}
+  constructor(private readonly o: PoisonOptions) {
+    this.paced = new Paced(o.gapMs, (n) => this.send(n));
+  }
 
   start(): void {
-    this.timer = setInterval(() => this.next(), this.o.gapMs);
+    this.paced.start();
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await Promise.all([...this.pending]);
+  stop(): Promise<void> {
+    return this.paced.stop();
   }
 
-  private next(): void {
-    const n = this.sent++;
+  private send(n: number): Promise<void> {
     const k = KINDS[n % KINDS.length] as (typeof KINDS)[number];
     const form = imageForm(`poison-${n % KINDS.length}`, [k.bytes(n)], { imageType: k.type, filename: k.filename });
-    const sending = post(this.o.url, {
+    return post(this.o.url, {
       headers: { 'content-type': `multipart/form-data; boundary=${form.boundary}`, 'content-length': String(form.length) },
       body: form.parts, localAddress: hostileAddress(n), deadlineMs: this.o.deadlineMs,
     }).then((a) => this.tally.add(k.kind, String(a.status)), (err: unknown) => this.tally.add(k.kind, errorOutcome(err)));
-    this.pending.add(sending);
-    void sending.finally(() => this.pending.delete(sending));
   }
 }
