@@ -1,5 +1,4 @@
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { Context } from 'hono';
 import { SpoolError } from '../errors.js';
@@ -38,7 +37,7 @@ export function retrieveHandler(deps: RetrieveDeps) {
     if (range === 'unsatisfiable') {
       return c.json(new SpoolError('range_not_satisfiable', `range not satisfiable for ${row.bytes} bytes`).toJSON(), 416, { 'Content-Range': `bytes */${row.bytes}` });
     }
-    const body = await openBody(deps, row.path, row.s3_key, row.state, range);
+    const body = await openBody(deps, id, row.path, range);
     const length = range ? range.end - range.start + 1 : row.bytes;
     headers['Content-Length'] = String(length);
     if (range) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${row.bytes}`;
@@ -46,19 +45,30 @@ export function retrieveHandler(deps: RetrieveDeps) {
   };
 }
 
-async function openBody(deps: RetrieveDeps, relPath: string, key: string, state: string, range: { start: number; end: number } | null): Promise<Readable> {
-  const local = deps.store.absolutePath(relPath);
-  if (await exists(local)) return createReadStream(local, range ? { start: range.start, end: range.end } : {});
-  if (state !== 'uploaded') throw new SpoolError('not_found', 'the image file is not in the spool and has not been uploaded');
-  return deps.readObject(key, range);
+/**
+ * The local file is opened, not checked and then opened: the uploader may delete it (after its upload) at any
+ * moment, and a stream that opened a path that was checked a moment before fails after the 200 is sent, a
+ * response cut short. An open descriptor keeps reading a file deleted under it. When the file is gone, the
+ * row is read again: it says 'uploaded' if that is why.
+ */
+async function openBody(deps: RetrieveDeps, id: string, relPath: string, range: { start: number; end: number } | null): Promise<Readable> {
+  const file = await openRegularFile(deps.store.absolutePath(relPath));
+  if (file) return file.createReadStream(range ? { start: range.start, end: range.end } : {});
+  const row = deps.ledger.resolve(id)?.blob;
+  if (row?.state !== 'uploaded') throw new SpoolError('not_found', 'the image file is not in the spool and has not been uploaded');
+  return deps.readObject(row.s3_key, range);
 }
 
-async function exists(p: string): Promise<boolean> {
+async function openRegularFile(p: string): Promise<FileHandle | null> {
+  let file: FileHandle;
   try {
-    return (await stat(p)).isFile();
+    file = await open(p, 'r');
   } catch {
-    return false;
+    return null;
   }
+  if ((await file.stat().catch(() => null))?.isFile()) return file;
+  await file.close().catch(() => undefined);
+  return null;
 }
 
 function matchesEtag(header: string | undefined, etag: string): boolean {
