@@ -1,6 +1,7 @@
 import { stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import type { LedgerFiles, StatusSnapshot } from '../api/schemas/admin.js';
+import type { BandwidthState } from '../api/schemas/bandwidth.js';
 import type { Config } from '../config.js';
 import type { BacklogSummary, ImageLedger } from '../ledger/images.js';
 import { lockHolders } from '../ledger/lock-holders.js';
@@ -18,6 +19,8 @@ export interface StatusInputs {
   summary: BacklogSummary;
   rate: BytesPerSecond;
   configuredRate: BytesPerSecond;
+  /** The bandwidth controller's answer (it alone knows why the rate is lower); `cap` when the service is down. */
+  limitedBy: BandwidthState['limited_by'];
   schedule: string;
   override: string | null;
   egressBytesPerSec: number | null;
@@ -48,7 +51,7 @@ export function buildStatus(i: StatusInputs): StatusSnapshot {
       rate: formatRate(i.rate),
       configured_rate_bytes_per_sec: Number.isFinite(i.configuredRate) ? i.configuredRate : null,
       source: capSource(i.override),
-      limited_by: i.rate < i.configuredRate ? 'uplink_share' : 'cap',
+      limited_by: i.limitedBy,
       schedule: i.schedule,
       override: i.override,
     },
@@ -89,6 +92,7 @@ export function serviceStatus(deps: { ledger: ImageLedger; bandwidth: BandwidthC
       summary: deps.ledger.summary(),
       rate: deps.bandwidth.effectiveRate(),
       configuredRate: deps.bandwidth.configuredRate(),
+      limitedBy: state.limited_by,
       schedule: state.schedule,
       override: state.override,
       egressBytesPerSec: deps.egress.bytesPerSecond(),

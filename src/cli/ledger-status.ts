@@ -32,6 +32,7 @@ export async function ledgerStatus(config: Config, now = new Date()): Promise<St
       service: 'down', now, rate, override,
       summary: ledger.summary(),
       configuredRate: rate,
+      limitedBy: 'cap',
       schedule: config.uploadSchedule.text,
       egressBytesPerSec: null,
       spoolBytes: ledger.localBytes(config.keepUploadedFiles),

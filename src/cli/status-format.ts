@@ -42,6 +42,7 @@ function capLine(cap: StatusSnapshot['cap']): string {
   const source = cap.source === 'override'
     ? `override ${JSON.stringify(cap.override)} (\`image-spool bwlimit --clear\` returns to UPLOAD_BWLIMIT)`
     : `schedule ${JSON.stringify(cap.schedule)} (UPLOAD_BWLIMIT)`;
-  const limited = cap.limited_by === 'uplink_share' ? `, lowered to ${cap.rate} by UPLINK_SHARE` : '';
+  const limited = cap.limited_by === 'uplink_share' ? `, lowered to ${cap.rate} by UPLINK_SHARE`
+    : cap.limited_by === 'budget_fallback' ? `, lowered to ${cap.rate}: Redis is unreachable, so this gateway takes cap / GATEWAY_COUNT` : '';
   return `${configured} from ${source}${limited}`;
 }

@@ -3,16 +3,22 @@
  * started here, which the tests kill, hang (SIGSTOP) and restart on the same port. Skipped, with the
  * reason printed, where redis-server is not installed.
  */
+import { tmpdir } from 'node:os';
 import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { serviceStatus } from '../../src/admin/status.js';
+import type { StatusSnapshot } from '../../src/api/schemas/admin.js';
 import { RedisBudgetStore } from '../../src/budget/redis-store.js';
 import { SharedBudget } from '../../src/budget/shared-budget.js';
+import { formatStatus } from '../../src/cli/status-format.js';
 import { isSpoolError } from '../../src/errors.js';
+import { ImageLedger } from '../../src/ledger/images.js';
 import { migrate } from '../../src/ledger/migrate.js';
 import { SettingsStore } from '../../src/ledger/settings.js';
 import { BandwidthController } from '../../src/throttle/bandwidth-controller.js';
+import { EgressMeter } from '../../src/throttle/egress-meter.js';
 import { activeEntry, parseSchedule } from '../../src/throttle/schedule.js';
 import { TokenBucket } from '../../src/throttle/token-bucket.js';
 import { waitFor } from '../helpers/in-process.js';
@@ -60,6 +66,18 @@ async function gateway(url: string, key: string, gatewayCount = 3): Promise<Gate
       db.close();
     },
   };
+}
+
+/** The service's status snapshot for this gateway's controller, over an empty ledger. */
+async function fallbackStatus(g: Gateway): Promise<StatusSnapshot> {
+  const db = new Database(':memory:');
+  migrate(db);
+  try {
+    const config = { spoolDir: tmpdir(), keepUploadedFiles: false, spoolMaxBytes: Infinity, ledgerWalMaxBytes: 64 * 1024 * 1024 };
+    return await serviceStatus({ ledger: new ImageLedger(db), bandwidth: g.controller, egress: new EgressMeter(() => 0), config, wal: { pinned: null } })();
+  } finally {
+    db.close();
+  }
 }
 
 /** Takes chunks as an upload stream does, until stopped; counts what was granted. */
@@ -141,6 +159,10 @@ describe.skipIf(missing !== null)('shared budget: leases from Redis, and the loc
     await waitFor(() => (g.budget.mode === 'fallback' ? true : undefined), 1000, 'fallback');
     expect(g.bucket.rate).toBeCloseTo(CAP / 3, 6);
     expect(g.controller.state()).toMatchObject({ limited_by: 'budget_fallback', configured_rate_bytes_per_sec: CAP, budget: { mode: 'fallback', gateways: 3 } });
+    // `image-spool status` and /admin/status say the same as /admin/bwlimit, not 'uplink_share'.
+    const status = await fallbackStatus(g);
+    expect(status.cap).toMatchObject({ limited_by: 'budget_fallback', configured_rate_bytes_per_sec: CAP });
+    expect(formatStatus(status, 'http://gw')).toMatch(/Redis is unreachable, so this gateway takes cap \/ GATEWAY_COUNT/);
     const fallback = await measure([s], 1000); // several failed syncs happen meanwhile (every 100 ms)
     const share = (fallback.bytes[0] as number) / ((CAP / 3) * fallback.seconds);
     expect(share).toBeGreaterThanOrEqual(0.9);

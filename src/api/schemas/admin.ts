@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import { CapSource } from './bandwidth.js';
+import { CapSource, LimitedBy } from './bandwidth.js';
 import { ContentType, Count, ImageId, RateOrNull, Time, TimeOrNull } from './common.js';
 
 const DayCount = z.object({ date: z.iso.date(), images: Count, bytes: Count }).strict();
@@ -54,7 +54,7 @@ export const Status = z.object({
     rate: z.string().openapi({ examples: ['100Mbit/s'] }),
     configured_rate_bytes_per_sec: RateOrNull,
     source: CapSource,
-    limited_by: z.enum(['cap', 'uplink_share']),
+    limited_by: LimitedBy,
     schedule: z.string(),
     override: z.string().nullable(),
   }).strict(),

@@ -21,12 +21,15 @@ const SharedBudgetState = z.object({
 /** Where the configured cap comes from: the operator's override, or the UPLOAD_BWLIMIT schedule (set or its default). */
 export const CapSource = z.enum(['schedule', 'override']).openapi({ description: '`override` (`PUT /admin/bwlimit`) or `schedule` (`UPLOAD_BWLIMIT`, set or its default).' });
 
+/** What sets the rate below the configured cap, if anything; `cap` when nothing does. */
+export const LimitedBy = z.enum(['cap', 'uplink_share', 'budget_fallback']).openapi({ description: '`uplink_share`: `UPLINK_SHARE` measured a slower uplink. `budget_fallback`: `BUDGET_BACKEND=redis` and Redis unreachable: this gateway uses cap / `GATEWAY_COUNT`.' });
+
 export const BandwidthState = z.object({
   rate_bytes_per_sec: RateOrNull.openapi({ description: 'What uploads may use now: the configured cap, or less when `UPLINK_SHARE` limits it. Null when unlimited.' }),
   rate: z.string().openapi({ description: 'The same for people: `100Mbit/s`, `800kbit/s`, or `off`.', examples: ['100Mbit/s'] }),
   source: CapSource,
   configured_rate_bytes_per_sec: RateOrNull.openapi({ description: 'The operator\'s cap (override, else the timetable entry in force); null when `off`.' }),
-  limited_by: z.enum(['cap', 'uplink_share', 'budget_fallback']).openapi({ description: '`budget_fallback`: `BUDGET_BACKEND=redis` and Redis unreachable: this gateway uses cap / `GATEWAY_COUNT`.' }),
+  limited_by: LimitedBy,
   schedule: z.string().openapi({ description: '`UPLOAD_BWLIMIT` as configured.', examples: ['08:00,40Mbit 18:00,100Mbit'] }),
   override: z.string().nullable().openapi({ description: 'The override set by `PUT /admin/bwlimit` (kept across restarts), or null.' }),
   uplink: z.union([UplinkState, z.null()]).openapi({ description: 'Null unless `UPLINK_SHARE` is set.' }),

@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import { CapSource } from './bandwidth.js';
+import { CapSource, LimitedBy } from './bandwidth.js';
 import { Count, RateOrNull, TextOrNull, Time, TimeOrNull } from './common.js';
 
 /*
@@ -26,7 +26,7 @@ export const StatusReport = z.object({
     rate_bytes_per_sec: RateOrNull,
     rate: z.string(),
     source: CapSource,
-    limited_by: z.enum(['cap', 'uplink_share', 'budget_fallback']),
+    limited_by: LimitedBy,
     schedule: z.string().openapi({ description: 'UPLOAD_BWLIMIT as configured.' }),
     override: TextOrNull,
     timetable: list(z.object({ entry: z.string(), rate: z.string(), active: z.boolean() }).strict(),
