@@ -37,11 +37,15 @@ export function retrieveHandler(deps: RetrieveDeps) {
     if (range === 'unsatisfiable') {
       return c.json(new SpoolError('range_not_satisfiable', `range not satisfiable for ${row.bytes} bytes`).toJSON(), 416, { 'Content-Range': `bytes */${row.bytes}` });
     }
-    const body = await openBody(deps, id, row.path, range);
     const length = range ? range.end - range.start + 1 : row.bytes;
     headers['Content-Length'] = String(length);
     if (range) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${row.bytes}`;
-    return new Response(Readable.toWeb(body) as ReadableStream, { status: range ? 206 : 200, headers });
+    const status = range ? 206 : 200;
+    // Hono answers HEAD with the GET handler's headers and drops its body unread: a file or S3 stream opened
+    // for it would stay open, one descriptor per HEAD.
+    if (c.req.method === 'HEAD') return new Response(null, { status, headers });
+    const body = await openBody(deps, id, row.path, range);
+    return new Response(Readable.toWeb(body) as ReadableStream, { status, headers });
   };
 }
 

@@ -5,6 +5,7 @@
  * These pin the two halves: an opened file is read whole even when deleted under the response, and a file
  * deleted before it is opened is served from S3 once the row, read again, says it was uploaded.
  */
+import { readdirSync } from 'node:fs';
 import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -64,6 +65,19 @@ describe('GET /images/{id} while the uploader deletes the local file', () => {
     expect(Buffer.from(await res.arrayBuffer()).equals(bytes)).toBe(true);
     expect(asked).toEqual(['k/img1']);
     expect(reads()).toBe(2);
+  });
+
+  it('answers HEAD with the headers and opens neither the file nor S3 (Hono drops a HEAD body unread)', async () => {
+    const fds = (): number => readdirSync('/proc/self/fd').length;
+    const { app: a } = app(['queued'], () => Promise.reject(new Error('S3 must not be asked')));
+    const before = fds();
+    for (let i = 0; i < 20; i++) {
+      const res = await a.request('/images/img1', { method: 'HEAD' });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-length')).toBe(String(bytes.length));
+      expect(res.body).toBeNull();
+    }
+    expect(fds() - before).toBeLessThan(5); // one descriptor per HEAD before the fix: +20
   });
 
   it('answers 404 not_found when the file is gone and the row is still not uploaded', async () => {
