@@ -39,8 +39,10 @@ export class ReadLinks {
   check(id: string, expires: string | undefined, sig: string | undefined): ReadLinkCheck {
     if (expires === undefined && sig === undefined) return 'absent';
     if (expires === undefined || sig === undefined || !EXPIRES_PATTERN.test(expires) || !SIG_PATTERN.test(sig)) return 'invalid';
-    const expected = Buffer.from(this.sign(id, Number(expires)), 'base64url');
-    const presented = Buffer.from(sig, 'base64url');
+    // The text is compared, not the bytes it decodes to: the last of 43 base64url characters carries two bits
+    // no decoder reads, so four spellings decode to one MAC. A link is valid only exactly as it was issued.
+    const expected = Buffer.from(this.sign(id, Number(expires)), 'latin1');
+    const presented = Buffer.from(sig, 'latin1');
     if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) return 'invalid';
     // Checked only once the signature holds, so "expired" never confirms a forged expiry.
     return this.now() < Number(expires) * 1000 ? 'valid' : 'expired';
