@@ -188,7 +188,7 @@ export class Uploader extends EventEmitter<UploaderEvents> {
     const started = Date.now();
     const path = this.o.store.absolutePath(row.path);
     // Probe trains ride on single-request uploads only.
-    const trainBytes = row.bytes <= this.o.partSize ? (this.o.link?.claimProbe(row.bytes) ?? 0) : 0;
+    const trainBytes = this.inParts(row) ? 0 : (this.o.link?.claimProbe(row.bytes) ?? 0);
     this.inFlight++;
     let outcome: 'stored' | 'already-present';
     let timing: UploadTiming | null = null;
@@ -196,8 +196,7 @@ export class Uploader extends EventEmitter<UploaderEvents> {
       // The row may come from an ingest whose WAL sync is still running: were it sent now and lost to a power
       // cut, its bytes would be in S3 under a key no row names, and the device's resend would add a second.
       await this.o.durable?.();
-      const single = row.bytes <= this.o.partSize;
-      const verified = await verifySpooledFile(path, row.bytes, row.sha256, (p) => this.o.store.digest(p, { md5: single }));
+      const verified = await verifySpooledFile(path, row.bytes, row.sha256, (p) => this.o.store.digest(p, { md5: !this.inParts(row) }));
       const result = await this.send(row, path, trainBytes, verified.md5);
       outcome = result.outcome;
       timing = result.timing;
@@ -220,6 +219,11 @@ export class Uploader extends EventEmitter<UploaderEvents> {
     });
   }
 
+  /** Above the part size an image goes in parts, each hashed as it is sent; below it, in one PUT with the file's MD5. */
+  private inParts(row: ImageRow): boolean {
+    return row.bytes > this.o.partSize;
+  }
+
   /** `md5`: the base64 MD5 the check before sending read, for a single-request upload (multipart hashes each part). */
   private send(row: ImageRow, path: string, trainBytes: number, md5: string | undefined): Promise<PutImageResult> {
     const input: PutImageInput = {
@@ -234,7 +238,7 @@ export class Uploader extends EventEmitter<UploaderEvents> {
       checkFirst: row.permanent_failures > 0,
     };
     const deps = { client: this.o.client, throttle: this.o.throttle, stallTimeoutMs: this.o.stallTimeoutMs, signal: this.stopController.signal };
-    if (row.bytes > this.o.partSize) {
+    if (this.inParts(row)) {
       const onResume = (resumed: MultipartResume): void => this.logResume(row, resumed);
       return putMultipart(input, { ...deps, partSize: this.o.partSize, multipart: this.o.multipart, imageId: row.id, onResume });
     }
